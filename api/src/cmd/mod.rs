@@ -1,0 +1,52 @@
+//! One module per `vigil` subcommand, plus what they share.
+
+pub mod import;
+pub mod migrate;
+pub mod serve;
+pub mod up;
+
+use clap::ValueEnum;
+use vigil_store::TimescaleChoice;
+
+/// `--timescaledb` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Timescale {
+    /// Use TimescaleDB when the server has it, else native partitioning.
+    Auto,
+    /// Fail unless TimescaleDB can be used.
+    Require,
+    /// Use native partitioning only.
+    Off,
+}
+
+impl From<Timescale> for TimescaleChoice {
+    fn from(t: Timescale) -> Self {
+        match t {
+            Timescale::Auto => TimescaleChoice::Auto,
+            Timescale::Require => TimescaleChoice::Require,
+            Timescale::Off => TimescaleChoice::Off,
+        }
+    }
+}
+
+/// Resolves when the process gets Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,193 @@
+//! `vigil up`: the embedded default. With no DATABASE_URL it runs its own
+//! PostgreSQL cluster (and with no NATS_URL its own NATS server) in the data
+//! directory, migrates, loads demo data into an empty database, serves, and
+//! on Ctrl-C stops what it started.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use vigil_api::embedded::{EmbeddedNats, EmbeddedPostgres};
+use vigil_api::AppState;
+use vigil_store::{connect, migrate, EventWriter, MigrateOptions, Pool};
+
+use super::{shutdown_signal, Timescale};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Use this PostgreSQL server instead of starting one.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Use this NATS server instead of starting one.
+    #[arg(long, env = "NATS_URL")]
+    nats_url: Option<String>,
+    /// Where the embedded PostgreSQL and NATS keep their data.
+    #[arg(long, env = "VIGIL_DATA_DIR", default_value = ".vigil")]
+    data_dir: PathBuf,
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "VIGIL_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Generated demo events to load into an empty database (0: none).
+    #[arg(long, default_value_t = 50_000)]
+    demo_events: u64,
+    /// Do not load any demo data.
+    #[arg(long)]
+    no_demo: bool,
+    #[arg(long, value_enum, default_value = "auto", env = "VIGIL_TIMESCALEDB")]
+    timescaledb: Timescale,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+
+    // Bind first: a taken port should fail before anything is started.
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "listening on {} (use --listen to choose another address)",
+                args.listen
+            )
+        })?;
+
+    let mut embedded_pg = None;
+    let database_url = match args.database_url.clone() {
+        Some(url) => url,
+        None => {
+            let dir = args.data_dir.clone();
+            let pg = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&dir))
+                .await?
+                .context("starting the embedded PostgreSQL")?;
+            println!(
+                "PostgreSQL: embedded, {} (data in {})",
+                pg.url("vigil"),
+                pg.socket_dir().display()
+            );
+            create_database(&pg.url("postgres")).await?;
+            let url = pg.url(vigil_api::embedded::DATABASE);
+            embedded_pg = Some(pg);
+            url
+        }
+    };
+
+    let mut embedded_nats = None;
+    match &args.nats_url {
+        Some(url) => println!("NATS: {url}"),
+        None => match EmbeddedNats::start(&args.data_dir) {
+            Ok(Some(n)) => {
+                println!("NATS: embedded, {}", n.url());
+                embedded_nats = Some(n);
+            }
+            Ok(None) => println!(
+                "NATS: nats-server not installed; event streaming is off (run scripts/setup.sh)"
+            ),
+            Err(e) => println!("NATS: could not start nats-server: {e}; event streaming is off"),
+        },
+    }
+
+    let pool = connect(&database_url, 16)?;
+    let report = migrate(
+        &pool,
+        &MigrateOptions {
+            timescaledb: args.timescaledb.into(),
+        },
+    )
+    .await
+    .context("migrating the database")?;
+    println!(
+        "Schema: {} storage, {} migration(s) applied now",
+        report.mode,
+        report.applied.len()
+    );
+
+    if !args.no_demo {
+        load_demo(&pool, args.demo_events).await?;
+    }
+
+    let addr = listener.local_addr()?;
+    println!("Vigil is up: http://{addr}  (Ctrl-C to stop)");
+    let served = vigil_api::serve(
+        listener,
+        AppState::new(pool.clone(), report.mode),
+        shutdown_signal(),
+    )
+    .await;
+    println!("Stopping…");
+    pool.close();
+    drop(embedded_nats);
+    if let Some(mut pg) = embedded_pg {
+        tokio::task::spawn_blocking(move || pg.stop())
+            .await?
+            .context("stopping the embedded PostgreSQL")?;
+    }
+    served?;
+    println!("Stopped.");
+    Ok(())
+}
+
+async fn create_database(admin_url: &str) -> anyhow::Result<()> {
+    let pool = connect(admin_url, 1)?;
+    let client = pool
+        .get()
+        .await
+        .context("connecting to the embedded PostgreSQL")?;
+    let exists = client
+        .query_opt(
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            &[&vigil_api::embedded::DATABASE],
+        )
+        .await?
+        .is_some();
+    if !exists {
+        // Identifiers cannot be bound; this one is a constant.
+        client
+            .batch_execute(&format!(
+                "CREATE DATABASE {}",
+                vigil_api::embedded::DATABASE
+            ))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Loads the demo dataset once: only into a database with no events.
+async fn load_demo(pool: &Pool, generated: u64) -> anyhow::Result<()> {
+    let client = pool.get().await?;
+    let has_events = client
+        .query_opt("SELECT 1 FROM events LIMIT 1", &[])
+        .await?
+        .is_some();
+    drop(client);
+    if has_events {
+        println!("Demo data: database already has events; nothing loaded");
+        return Ok(());
+    }
+    let started = Instant::now();
+    let shared = vigil_ingest::demo::find_shared_data();
+    let (events, summary) =
+        vigil_ingest::demo::build(shared.as_deref(), chrono::Utc::now(), generated);
+    let writer = EventWriter::new(pool.clone());
+    let mut stored = 0;
+    for batch in events.chunks(10_000) {
+        stored += writer
+            .write(batch)
+            .await
+            .context("loading demo data")?
+            .inserted;
+    }
+    println!(
+        "Demo data: {stored} events in {:.1}s ({} generated",
+        started.elapsed().as_secs_f64(),
+        summary.generated
+    );
+    for (name, n) in &summary.datasets {
+        println!("  + {n} from {name}");
+    }
+    if shared.is_none() {
+        println!("  (shared/data not found: set VIGIL_DEMO_DATA to add the real datasets)");
+    }
+    println!(")");
+    Ok(())
+}

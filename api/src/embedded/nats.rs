@@ -1,0 +1,90 @@
+//! A NATS server with JetStream, storing under Vigil's data directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::process::{free_port, wait_for_port};
+
+/// A running `nats-server` child process.
+#[derive(Debug)]
+pub struct EmbeddedNats {
+    child: Child,
+    port: u16,
+}
+
+impl EmbeddedNats {
+    fn binary() -> Option<PathBuf> {
+        let mut candidates: Vec<PathBuf> = std::env::var_os("VIGIL_NATS_SERVER")
+            .map(PathBuf::from)
+            .into_iter()
+            .collect();
+        if let Some(path) = std::env::var_os("PATH") {
+            candidates.extend(std::env::split_paths(&path).map(|d| d.join("nats-server")));
+        }
+        candidates.push(PathBuf::from("/usr/sbin/nats-server"));
+        candidates.into_iter().find(|p| p.is_file())
+    }
+
+    /// Starts `nats-server -js` on a free loopback port. `Ok(None)` when no
+    /// `nats-server` is installed.
+    pub fn start(data_dir: &Path) -> std::io::Result<Option<Self>> {
+        let Some(bin) = Self::binary() else {
+            return Ok(None);
+        };
+        let dir = data_dir.join("nats");
+        std::fs::create_dir_all(&dir)?;
+        let port = free_port()?;
+        let child = Command::new(bin)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(&dir)
+            .arg("-l")
+            .arg(dir.join("server.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut nats = EmbeddedNats { child, port };
+        if !wait_for_port(
+            std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            Duration::from_secs(10),
+        ) {
+            nats.stop();
+            return Err(std::io::Error::other(format!(
+                "nats-server did not start listening on port {port}; see {}",
+                dir.join("server.log").display()
+            )));
+        }
+        Ok(Some(nats))
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Asks the server to shut down (SIGTERM), and kills it after 5 s.
+    pub fn stop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for EmbeddedNats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

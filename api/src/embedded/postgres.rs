@@ -1,0 +1,268 @@
+//! A private PostgreSQL cluster in Vigil's data directory, driven by the
+//! installed server's own `initdb` and `pg_ctl`. PostgreSQL refuses to run as
+//! root, so when Vigil runs as root the cluster belongs to, and runs as, the
+//! `postgres` OS user.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use super::process::{free_port, is_root, wait_for_port};
+
+/// OS user that owns the cluster when Vigil runs as root.
+const SERVICE_USER: &str = "postgres";
+/// Database Vigil keeps its data in.
+pub const DATABASE: &str = "vigil";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedPostgresError {
+    #[error("PostgreSQL server binaries not found (looked for {0}); run scripts/setup.sh or set VIGIL_PG_BIN")]
+    NoBinaries(String),
+    #[error("{what} failed: {detail}")]
+    Command { what: String, detail: String },
+    #[error("the `{user}` OS user cannot reach {dir}; PostgreSQL must run as that user when Vigil runs as root. Choose a data directory it can reach with --data-dir (e.g. /var/lib/vigil)")]
+    Unreachable { user: String, dir: String },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("PostgreSQL started but does not accept connections on port {0}; see its log in {1}")]
+    NotListening(u16, String),
+}
+
+/// A running private cluster.
+#[derive(Debug)]
+pub struct EmbeddedPostgres {
+    root: PathBuf,
+    bin: PathBuf,
+    port: u16,
+    run_as: Option<&'static str>,
+    stopped: bool,
+}
+
+impl EmbeddedPostgres {
+    /// Finds the PostgreSQL 15 server binaries (or `$VIGIL_PG_BIN`).
+    pub fn locate_bin() -> Result<PathBuf, EmbeddedPostgresError> {
+        let mut candidates: Vec<PathBuf> = std::env::var_os("VIGIL_PG_BIN")
+            .map(PathBuf::from)
+            .into_iter()
+            .collect();
+        candidates.push(PathBuf::from("/usr/lib/postgresql/15/bin"));
+        if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+            candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+        }
+        candidates
+            .iter()
+            .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
+            .cloned()
+            .ok_or_else(|| {
+                EmbeddedPostgresError::NoBinaries(
+                    candidates
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )
+            })
+    }
+
+    /// Starts the cluster under `<data_dir>/postgres`, creating it on first
+    /// use. A cluster left running by an earlier, killed `vigil up` is adopted.
+    /// Blocking: call from `spawn_blocking`.
+    pub fn start(data_dir: &Path) -> Result<Self, EmbeddedPostgresError> {
+        let bin = Self::locate_bin()?;
+        let root = data_dir.join("postgres");
+        fs::create_dir_all(&root)?;
+        let root = root.canonicalize()?;
+        let run_as = is_root().then_some(SERVICE_USER);
+        let mut pg = EmbeddedPostgres {
+            root,
+            bin,
+            port: 0,
+            run_as,
+            stopped: false,
+        };
+        if let Some(user) = run_as {
+            run(
+                "chown",
+                Command::new("chown")
+                    .arg("-R")
+                    .arg(format!("{user}:{user}"))
+                    .arg(&pg.root),
+            )?;
+            let reachable = Command::new("runuser")
+                .args(["-u", user, "--", "test", "-w"])
+                .arg(&pg.root)
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if !reachable {
+                return Err(EmbeddedPostgresError::Unreachable {
+                    user: user.into(),
+                    dir: pg.root.display().to_string(),
+                });
+            }
+        }
+        if !pg.data().join("PG_VERSION").is_file() {
+            tracing::info!(dir = %pg.data().display(), "creating a PostgreSQL cluster");
+            run(
+                "initdb",
+                pg.command("initdb").arg("-D").arg(pg.data()).args([
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                    "--no-instructions",
+                ]),
+            )?;
+        }
+        if let Some(port) = pg.running_port() {
+            tracing::info!(
+                port,
+                "adopting the PostgreSQL cluster left running by an earlier run"
+            );
+            pg.port = port;
+            return Ok(pg);
+        }
+        pg.port = free_port()?;
+        pg.write_config()?;
+        run(
+            "pg_ctl start",
+            pg.command("pg_ctl")
+                .arg("-D")
+                .arg(pg.data())
+                .arg("-l")
+                .arg(pg.root.join("server.log"))
+                .args(["-w", "-t", "60", "start"]),
+        )?;
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], pg.port));
+        if !wait_for_port(addr, std::time::Duration::from_secs(30)) {
+            return Err(EmbeddedPostgresError::NotListening(
+                pg.port,
+                pg.root.join("server.log").display().to_string(),
+            ));
+        }
+        Ok(pg)
+    }
+
+    fn data(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    /// Connection URL for `db` as the cluster's superuser over TCP.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Directory holding the Unix socket (and the cluster).
+    pub fn socket_dir(&self) -> &Path {
+        &self.root
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        match self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(path);
+                c
+            }
+            None => Command::new(path),
+        }
+    }
+
+    /// The port of a postmaster already serving this data directory.
+    fn running_port(&self) -> Option<u16> {
+        let status = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .arg("status")
+            .output()
+            .ok()?;
+        if !status.status.success() {
+            return None;
+        }
+        let pid_file = fs::read_to_string(self.data().join("postmaster.pid")).ok()?;
+        pid_file.lines().nth(3)?.trim().parse().ok()
+    }
+
+    fn write_config(&self) -> Result<(), EmbeddedPostgresError> {
+        let conf = self.data().join("postgresql.conf");
+        let main = fs::read_to_string(&conf)?;
+        if !main.contains("include_if_exists = 'vigil.conf'") {
+            fs::write(&conf, format!("{main}\ninclude_if_exists = 'vigil.conf'\n"))?;
+        }
+        let pkglib = self.bin.join("../lib");
+        let timescale = pkglib.join("timescaledb.so").is_file();
+        let mut vigil = format!(
+            "# Written by `vigil up` at every start.\nport = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n",
+            self.port,
+            self.root.display()
+        );
+        if timescale {
+            vigil.push_str(
+                "shared_preload_libraries = 'timescaledb'\ntimescaledb.telemetry_level = off\n",
+            );
+        }
+        fs::write(self.data().join("vigil.conf"), vigil)?;
+        if let Some(user) = self.run_as {
+            run(
+                "chown",
+                Command::new("chown")
+                    .arg(format!("{user}:{user}"))
+                    .arg(self.data().join("vigil.conf"))
+                    .arg(&conf),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Stops the cluster (fast shutdown: sessions end, data is flushed).
+    pub fn stop(&mut self) -> Result<(), EmbeddedPostgresError> {
+        if self.stopped {
+            return Ok(());
+        }
+        run(
+            "pg_ctl stop",
+            self.command("pg_ctl")
+                .arg("-D")
+                .arg(self.data())
+                .args(["-m", "fast", "-w", "-t", "60", "stop"]),
+        )?;
+        self.stopped = true;
+        Ok(())
+    }
+}
+
+impl Drop for EmbeddedPostgres {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            tracing::warn!("stopping the embedded PostgreSQL: {e}");
+        }
+    }
+}
+
+fn run(what: &str, cmd: &mut Command) -> Result<Output, EmbeddedPostgresError> {
+    let out = cmd.output().map_err(|e| EmbeddedPostgresError::Command {
+        what: what.into(),
+        detail: e.to_string(),
+    })?;
+    if !out.status.success() {
+        let detail = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        return Err(EmbeddedPostgresError::Command {
+            what: what.into(),
+            detail: detail.trim().to_string(),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,82 @@
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use vigil_store::{Pool, StorageMode};
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub pool: Pool,
+    pub storage_mode: StorageMode,
+    pub started: Arc<std::time::Instant>,
+}
+
+impl AppState {
+    pub fn new(pool: Pool, storage_mode: StorageMode) -> Self {
+        AppState {
+            pool,
+            storage_mode,
+            started: Arc::new(std::time::Instant::now()),
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/health", get(health))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Liveness and readiness in one: 200 when the database answers, 503 when not.
+/// Unauthenticated by design (load balancers and `vigil up` poll it), so it
+/// reveals nothing about the data.
+async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    let db = tokio::time::timeout(Duration::from_secs(2), async {
+        let client = state.pool.get().await.map_err(|e| e.to_string())?;
+        client
+            .query_one("SELECT 1", &[])
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(())
+    })
+    .await
+    .unwrap_or_else(|_| Err("timed out after 2s".into()));
+    let (code, status, database) = match db {
+        Ok(()) => (StatusCode::OK, "ok", "ok".to_string()),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, "degraded", e),
+    };
+    let body = json!({
+        "status": status,
+        "database": database,
+        "storage_mode": state.storage_mode.to_string(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": state.started.elapsed().as_secs(),
+    });
+    (code, Json(body))
+}
+
+async fn index() -> Html<&'static str> {
+    Html(include_str!("index.html"))
+}

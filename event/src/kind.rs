@@ -1,0 +1,82 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// What an event is about; also the last token of its NATS subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Process,
+    Network,
+    Auth,
+    Alert,
+    Metric,
+    Vuln,
+    Log,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 7] = [
+        Kind::Process,
+        Kind::Network,
+        Kind::Auth,
+        Kind::Alert,
+        Kind::Metric,
+        Kind::Vuln,
+        Kind::Log,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Process => "process",
+            Kind::Network => "network",
+            Kind::Auth => "auth",
+            Kind::Alert => "alert",
+            Kind::Metric => "metric",
+            Kind::Vuln => "vuln",
+            Kind::Log => "log",
+        }
+    }
+
+    /// The OCSF class this kind maps to by default.
+    pub fn class_uid(self) -> i32 {
+        match self {
+            Kind::Process => 1007, // Process Activity
+            Kind::Network => 4001, // Network Activity
+            Kind::Auth => 3002,    // Authentication
+            Kind::Alert => 2004,   // Detection Finding
+            Kind::Vuln => 2002,    // Vulnerability Finding
+            Kind::Metric => 0,     // Base Event: OCSF has no metric class
+            Kind::Log => 0,        // Base Event
+        }
+    }
+
+    /// Security-relevant kinds go through the fast ingest lane.
+    pub fn is_security(self) -> bool {
+        matches!(self, Kind::Alert | Kind::Auth)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Error for a kind name that is not one of [`Kind::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown event kind {0:?} (expected one of process, network, auth, alert, metric, vuln, log)"
+)]
+pub struct UnknownKind(pub String);
+
+impl FromStr for Kind {
+    type Err = UnknownKind;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownKind(s.to_string()))
+    }
+}

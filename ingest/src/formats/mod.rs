@@ -1,0 +1,70 @@
+//! Input formats and their mapping to [`vigil_event::Event`].
+
+pub mod native;
+pub mod syslog;
+pub mod zeek;
+
+use std::fmt;
+
+/// A record that could not be turned into an event, and where it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct ParseError {
+    /// 1-based line number in the input.
+    pub line: usize,
+    pub reason: String,
+}
+
+impl ParseError {
+    pub fn new(line: usize, reason: impl Into<String>) -> Self {
+        ParseError {
+            line,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The formats Vigil reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Vigil's own event JSON, one per line.
+    Native,
+    /// Zeek `conn.log` as TSV with its `#fields` header.
+    ZeekConnTsv,
+    /// Zeek `conn.log` as JSON lines.
+    ZeekConnJson,
+    /// BSD syslog lines (`Mmm dd hh:mm:ss host prog[pid]: message`).
+    Syslog,
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Native => "vigil-json",
+            Format::ZeekConnTsv => "zeek-conn-tsv",
+            Format::ZeekConnJson => "zeek-conn-json",
+            Format::Syslog => "syslog",
+        })
+    }
+}
+
+impl Format {
+    /// Guesses the format from the first non-empty line of a file.
+    pub fn detect(first_line: &str) -> Option<Format> {
+        let line = first_line.trim_start();
+        if line.starts_with("#separator") || line.starts_with("#fields") {
+            return Some(Format::ZeekConnTsv);
+        }
+        if line.starts_with('{') {
+            let v: serde_json::Value = serde_json::from_str(line).ok()?;
+            if v.get("id.orig_h").is_some() {
+                return Some(Format::ZeekConnJson);
+            }
+            return Some(Format::Native);
+        }
+        if syslog::parse_timestamp(line, 2000).is_some() {
+            return Some(Format::Syslog);
+        }
+        None
+    }
+}

@@ -1,0 +1,146 @@
+//! File import: detect the format, parse line by line, write in batches
+//! through the store's idempotent writer, and keep every rejected line's
+//! number and reason.
+
+use std::io::BufRead;
+
+use chrono::{DateTime, Datelike, Utc};
+use vigil_event::Event;
+use vigil_store::{EventWriter, StoreError};
+
+use crate::formats::{native, syslog, zeek, Format, ParseError};
+
+/// Turns lines of one format into events.
+#[derive(Debug)]
+pub struct LineParser {
+    format: Format,
+    zeek: zeek::TsvReader,
+    /// Syslog has no year: lines take the reference time's (see [`syslog::infer_year`]).
+    reference: DateTime<Utc>,
+}
+
+impl LineParser {
+    pub fn new(format: Format, reference: DateTime<Utc>) -> Self {
+        LineParser {
+            format,
+            zeek: zeek::TsvReader::new(),
+            reference,
+        }
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Parses one line; `Ok(None)` for lines that carry no event (blank, headers).
+    pub fn line(&mut self, line: &str, line_no: usize) -> Result<Option<Event>, ParseError> {
+        if line.trim().is_empty() {
+            return Ok(None);
+        }
+        match self.format {
+            Format::Native => native::parse_line(line, line_no).map(Some),
+            Format::ZeekConnTsv => self.zeek.line(line, line_no),
+            Format::ZeekConnJson => zeek::parse_json_line(line, line_no).map(Some),
+            Format::Syslog => {
+                let year = syslog::parse_timestamp(line, 2000)
+                    .map(|(t, _)| syslog::infer_year((t.month(), t.day()), self.reference))
+                    .unwrap_or(self.reference.year());
+                syslog::parse_line(line, line_no, year).map(Some)
+            }
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default)]
+pub struct ImportSummary {
+    pub lines: u64,
+    pub stored: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    /// The first rejected lines with their reasons (at most [`MAX_KEPT_ERRORS`]).
+    pub errors: Vec<ParseError>,
+}
+
+/// How many rejected lines an [`ImportSummary`] lists one by one.
+pub const MAX_KEPT_ERRORS: usize = 100;
+
+/// Errors that stop an import (a bad line never does).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("reading input: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("could not detect the input format from its first line; expected Vigil JSON, Zeek conn.log (TSV or JSON) or syslog")]
+    UnknownFormat,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Reads `input` to the end, storing events in batches of `batch_size`.
+/// `progress` is called after each batch with the running summary.
+pub async fn import<R: BufRead>(
+    mut input: R,
+    format: Option<Format>,
+    writer: &EventWriter,
+    batch_size: usize,
+    mut progress: impl FnMut(&ImportSummary),
+) -> Result<(Format, ImportSummary), ImportError> {
+    let mut summary = ImportSummary::default();
+    let mut first = String::new();
+    let mut line_no = 0usize;
+    // Skip leading blank lines to find something to detect the format from.
+    while first.trim().is_empty() {
+        first.clear();
+        if input.read_line(&mut first)? == 0 {
+            return Ok((format.unwrap_or(Format::Native), summary));
+        }
+        line_no += 1;
+    }
+    let format = match format {
+        Some(f) => f,
+        None => Format::detect(&first).ok_or(ImportError::UnknownFormat)?,
+    };
+    let mut parser = LineParser::new(format, Utc::now());
+    let mut batch = Vec::with_capacity(batch_size);
+    let mut line = first;
+    loop {
+        summary.lines += 1;
+        match parser.line(&line, line_no) {
+            Ok(Some(e)) => batch.push(e),
+            Ok(None) => summary.lines -= 1,
+            Err(err) => {
+                summary.rejected += 1;
+                if summary.errors.len() < MAX_KEPT_ERRORS {
+                    summary.errors.push(err);
+                }
+            }
+        }
+        if batch.len() >= batch_size {
+            flush(writer, &mut batch, &mut summary).await?;
+            progress(&summary);
+        }
+        line.clear();
+        if input.read_line(&mut line)? == 0 {
+            break;
+        }
+        line_no += 1;
+    }
+    flush(writer, &mut batch, &mut summary).await?;
+    progress(&summary);
+    Ok((format, summary))
+}
+
+async fn flush(
+    writer: &EventWriter,
+    batch: &mut Vec<Event>,
+    summary: &mut ImportSummary,
+) -> Result<(), StoreError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let stats = writer.write(batch).await?;
+    summary.stored += stats.inserted;
+    summary.duplicates += stats.duplicates;
+    batch.clear();
+    Ok(())
+}

@@ -1,0 +1,43 @@
+/// Errors from the store, with the context a user needs to act on them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid database URL: {0}")]
+    Config(#[source] tokio_postgres::Error),
+    #[error("could not get a database connection: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("could not build the connection pool: {0}")]
+    PoolBuild(#[from] deadpool_postgres::BuildError),
+    #[error("database error while {context}: {source}")]
+    Db {
+        context: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("migration {name} failed: {source}")]
+    Migration {
+        name: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("migration {name} was changed after it was applied (checksum {applied} in the database, {found} now)")]
+    MigrationChanged {
+        name: String,
+        applied: String,
+        found: String,
+    },
+    #[error("migration set is malformed: {0}")]
+    MigrationSet(String),
+    #[error("TimescaleDB was required but is not usable on this server: {0}")]
+    TimescaleUnavailable(String),
+    #[error("database is in {found} storage mode but {wanted} was required")]
+    StorageModeMismatch { found: String, wanted: String },
+}
+
+impl StoreError {
+    pub(crate) fn db(
+        context: impl Into<String>,
+    ) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
+        let context = context.into();
+        move |source| StoreError::Db { context, source }
+    }
+}

@@ -1,0 +1,20 @@
+//! Vigil's system of record: PostgreSQL (with TimescaleDB where available).
+//!
+//! This crate owns the connection pool ([`connect`]), the schema and its
+//! migrations ([`migrate`]), and the typed batch writer for events
+//! ([`EventWriter`]): binary `COPY` into a staging table, then one
+//! `INSERT … ON CONFLICT DO NOTHING` per batch, so a re-sent batch adds nothing.
+
+mod error;
+mod migrate;
+mod pool;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod writer;
+
+pub use error::StoreError;
+pub use migrate::{
+    migrate, storage_mode, MigrateOptions, MigrationReport, StorageMode, TimescaleChoice,
+};
+pub use pool::{connect, Pool};
+pub use writer::{EventWriter, WriteStats};

@@ -1,0 +1,69 @@
+//! Throw-away databases on the real test server, one per test, so tests run in
+//! parallel without sharing state. The admin connection comes from
+//! `VIGIL_TEST_ADMIN_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use tokio_postgres::NoTls;
+
+/// The admin URL tests create their databases through.
+pub fn admin_url() -> String {
+    std::env::var("VIGIL_TEST_ADMIN_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database that exists for the life of this value and is dropped after it.
+#[derive(Debug)]
+pub struct TempDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TempDatabase {
+    /// Creates an empty database with a unique name.
+    pub async fn create() -> Result<Self, tokio_postgres::Error> {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "vigil_test_{}_{}_{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed),
+            chrono::Utc::now().timestamp_subsec_micros()
+        );
+        let admin = admin_url();
+        let (client, conn) = tokio_postgres::connect(&admin, NoTls).await?;
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await?;
+        let url = match admin.rfind('/') {
+            Some(i) => format!("{}/{name}", &admin[..i]),
+            None => format!("{admin} dbname={name}"),
+        };
+        Ok(TempDatabase { name, url })
+    }
+}
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime, which cannot be blocked on:
+        // drop the database from a thread with a runtime of its own.
+        let handle = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok((client, conn)) = tokio_postgres::connect(&admin_url(), NoTls).await {
+                    tokio::spawn(conn);
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        });
+        let _ = handle.join();
+    }
+}
