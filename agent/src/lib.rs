@@ -33,6 +33,7 @@ pub fn heartbeat(id: Option<&str>, now: DateTime<Utc>) -> std::io::Result<Event>
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

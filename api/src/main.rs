@@ -25,6 +25,8 @@ enum Command {
     Migrate(cmd::migrate::Args),
     /// Import event files (Vigil JSON, Zeek conn.log TSV/JSON, syslog) into DATABASE_URL.
     Import(cmd::import::Args),
+    /// Print performance figures measured on this machine.
+    Bench(cmd::bench::Args),
 }
 
 #[tokio::main]
@@ -41,6 +43,7 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(args) => cmd::serve::run(args).await,
         Command::Migrate(args) => cmd::migrate::run(args).await,
         Command::Import(args) => cmd::import::run(args).await,
+        Command::Bench(args) => cmd::bench::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

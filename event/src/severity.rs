@@ -105,6 +105,7 @@ impl<'de> Deserialize<'de> for Severity {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

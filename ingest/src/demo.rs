@@ -111,6 +111,7 @@ fn load_rebased(text: &str, ds: &Dataset, end: DateTime<Utc>) -> Vec<Event> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

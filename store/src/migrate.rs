@@ -353,6 +353,7 @@ pub async fn storage_mode(pool: &Pool) -> Result<Option<StorageMode>, StoreError
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

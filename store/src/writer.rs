@@ -139,6 +139,30 @@ impl EventWriter {
         })
     }
 
+    /// The naive way, kept as the benchmark baseline: one autocommitted
+    /// `INSERT … ON CONFLICT DO NOTHING` per event. Returns rows inserted.
+    pub async fn write_row_by_row(&self, events: &[Event]) -> Result<u64, StoreError> {
+        self.ensure_partitions(events).await?;
+        let client = self.pool.get().await?;
+        let placeholders: Vec<String> = (1..=TYPES.len()).map(|i| format!("${i}")).collect();
+        let stmt = client
+            .prepare_typed(
+                &format!(
+                    "INSERT INTO events ({COLUMNS}) VALUES ({}) ON CONFLICT (event_id, time) DO NOTHING",
+                    placeholders.join(", ")
+                ),
+                &TYPES,
+            )
+            .await
+            .map_err(StoreError::db("preparing the row insert"))?;
+        let mut inserted = 0;
+        for e in events {
+            let row = Row::from(e);
+            inserted += client.execute(&stmt, &row.values()).await.map_err(StoreError::db("inserting a row"))?;
+        }
+        Ok(inserted)
+    }
+
     /// Makes sure a partition exists for every day in the batch (a no-op
     /// function on TimescaleDB, which creates chunks itself).
     async fn ensure_partitions(&self, events: &[Event]) -> Result<(), StoreError> {

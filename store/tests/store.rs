@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Store tests against the real PostgreSQL server (with TimescaleDB where the
 //! set-up installed it), each in a database of its own.
 
@@ -26,7 +27,7 @@ fn sample(i: u64, base: chrono::DateTime<Utc>) -> Event {
     let t = base + Duration::milliseconds(i as i64 * 7);
     let mut e = Event::new(Kind::Process, "vigil-agent", t, &i.to_le_bytes());
     e.host = Some(format!("host-{:02}", i % 50));
-    e.severity = if i % 100 == 0 {
+    e.severity = if i.is_multiple_of(100) {
         Severity::High
     } else {
         Severity::Info

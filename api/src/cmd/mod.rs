@@ -1,5 +1,6 @@
 //! One module per `vigil` subcommand, plus what they share.
 
+pub mod bench;
 pub mod import;
 pub mod migrate;
 pub mod serve;

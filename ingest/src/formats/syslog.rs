@@ -249,6 +249,7 @@ fn port_after(s: &str) -> Option<u16> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -1,0 +1,103 @@
+//! `vigil bench`: measurements that print figures from one run on this
+//! machine, each in a scratch database it creates and drops.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use chrono::{Duration, Utc};
+use vigil_ingest::generate::{Generator, GeneratorConfig};
+use vigil_store::{connect, migrate, EventWriter, MigrateOptions};
+
+use super::Timescale;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum What {
+    /// The event writer: binary COPY batches vs a row-by-row INSERT baseline.
+    Write(WriteArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct WriteArgs {
+    /// Server to create the scratch database on (needs CREATEDB).
+    #[arg(long, env = "VIGIL_BENCH_ADMIN_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    admin_url: String,
+    /// Events written through the COPY writer.
+    #[arg(long, default_value_t = 200_000)]
+    events: u64,
+    /// Events per batch (one transaction each).
+    #[arg(long, default_value_t = 10_000)]
+    batch: usize,
+    /// Events written row by row for the baseline.
+    #[arg(long, default_value_t = 10_000)]
+    baseline_events: u64,
+    #[arg(long, value_enum, default_value = "auto")]
+    timescaledb: Timescale,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    match args.what {
+        What::Write(a) => write(a).await,
+    }
+}
+
+async fn write(a: WriteArgs) -> anyhow::Result<()> {
+    let name = format!("vigil_bench_{}", std::process::id());
+    let admin = connect(&a.admin_url, 1)?;
+    let admin_client = admin.get().await.context("connecting to the admin URL")?;
+    // The name is ours (a constant prefix and our pid), not user input.
+    admin_client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+    let url = match a.admin_url.rfind('/') {
+        Some(i) => format!("{}/{name}", &a.admin_url[..i]),
+        None => anyhow::bail!("admin URL must be a postgres:// URL ending in /database"),
+    };
+    let result = write_in(&url, &a).await;
+    admin_client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+    result
+}
+
+async fn write_in(url: &str, a: &WriteArgs) -> anyhow::Result<()> {
+    let pool = connect(url, 4)?;
+    let report = migrate(&pool, &MigrateOptions { timescaledb: a.timescaledb.into() }).await?;
+    let now = Utc::now();
+    let gen = |seed, count| -> Vec<_> {
+        Generator::new(GeneratorConfig { seed, ..GeneratorConfig::recent(count, Duration::hours(6), now) }).collect()
+    };
+    let events = gen(1, a.events);
+    let baseline = gen(2, a.baseline_events);
+    let writer = EventWriter::new(pool.clone());
+    // Partitions for the window exist before timing starts, in both runs alike.
+    writer.write(&events[..1]).await?;
+    writer.write(&baseline[..1]).await?;
+
+    println!("vigil bench write — {} storage, all hunt indexes in place", report.mode);
+    let t = Instant::now();
+    let mut stored = 0;
+    for batch in events.chunks(a.batch.max(1)) {
+        stored += writer.write(batch).await?.inserted;
+    }
+    let copy_s = t.elapsed().as_secs_f64();
+    let copy_rate = events.len() as f64 / copy_s;
+    println!("  COPY writer      {:>9} events in {copy_s:>6.2}s = {copy_rate:>9.0} events/s (batches of {}; {stored} new)", events.len(), a.batch);
+
+    let t = Instant::now();
+    let mut dup = 0;
+    for batch in events.chunks(a.batch.max(1)) {
+        dup += writer.write(batch).await?.duplicates;
+    }
+    let resend_s = t.elapsed().as_secs_f64();
+    println!("  re-send (dups)   {:>9} events in {resend_s:>6.2}s = {:>9.0} events/s ({dup} recognised as duplicates)", events.len(), events.len() as f64 / resend_s);
+
+    let t = Instant::now();
+    let inserted = writer.write_row_by_row(&baseline[1..]).await?;
+    let row_s = t.elapsed().as_secs_f64();
+    let row_rate = inserted as f64 / row_s;
+    println!("  row-by-row INSERT{:>9} events in {row_s:>6.2}s = {row_rate:>9.0} events/s (baseline)", inserted);
+    println!("  COPY writer / baseline = {:.1}x", copy_rate / row_rate);
+    Ok(())
+}

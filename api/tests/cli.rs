@@ -1,0 +1,201 @@
+//! The `vigil` binary end to end: `vigil up` with its own PostgreSQL and NATS,
+//! `vigil serve`, `vigil migrate` and `vigil import` against the real server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use vigil_store::testing::TempDatabase;
+
+const BIN: &str = env!("CARGO_BIN_EXE_vigil");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn vigil(args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args).env_remove("DATABASE_URL").env_remove("NATS_URL").env("VIGIL_LOG", "warn");
+    c
+}
+
+fn shared(path: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data").join(path);
+    p.is_file().then_some(p)
+}
+
+/// Polls /health until it answers 200, or the child exits, or time runs out.
+async fn wait_healthy(child: &mut Child, port: u16, timeout: Duration) -> serde_json::Value {
+    let deadline = Instant::now() + timeout;
+    let url = format!("http://127.0.0.1:{port}/health");
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("vigil exited early with {status}");
+        }
+        if let Ok(resp) = reqwest::get(&url).await {
+            if resp.status() == 200 {
+                return resp.json().await.unwrap();
+            }
+        }
+        assert!(Instant::now() < deadline, "vigil did not become healthy within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn interrupt_and_wait(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let ok = Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
+    assert!(ok.success());
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("vigil did not stop within {timeout:?} of Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+async fn embedded_event_count(data_dir: &Path) -> i64 {
+    // The cluster's port is chosen at start; postmaster.pid names it (4th line).
+    let pid_file = std::fs::read_to_string(data_dir.join("postgres/data/postmaster.pid")).unwrap();
+    let port = pid_file.lines().nth(3).unwrap().trim();
+    let conn = format!("host={} port={port} user=postgres dbname=vigil", data_dir.join("postgres").display());
+    let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client.query_one("SELECT count(*) FROM events", &[]).await.unwrap().get(0)
+}
+
+/// Kills the child if a test fails before stopping it, so nothing is left running.
+struct Guard(Option<Child>);
+impl Guard {
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().unwrap()
+    }
+    fn take(&mut self) -> Child {
+        self.0.take().unwrap()
+    }
+}
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = Command::new("kill").arg("-INT").arg(c.id().to_string()).status();
+            std::thread::sleep(Duration::from_secs(5));
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Removes the data directory even though the cluster inside belongs to another user.
+struct Cleanup(PathBuf);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn vigil_up_starts_answers_health_stops_cleanly_and_reuses_its_data() {
+    let dir = std::env::temp_dir().join(format!("vigil-up-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _cleanup = Cleanup(dir.clone());
+    let dir_s = dir.to_str().unwrap();
+
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let args = ["up", "--data-dir", dir_s, "--listen", &listen, "--demo-events", "2000"];
+    let mut guard = Guard(Some(vigil(&args).stdout(Stdio::piped()).spawn().unwrap()));
+    let health = wait_healthy(guard.child(), port, Duration::from_secs(180)).await;
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["database"], "ok");
+    assert_eq!(health["storage_mode"], "timescaledb", "the set-up installs TimescaleDB and vigil up preloads it");
+
+    // Demo data is in the embedded database: the generated events plus the
+    // real datasets when shared/data is beside the repository.
+    let first = embedded_event_count(&dir).await;
+    let expected_min = if shared("loghub/OpenSSH/OpenSSH_2k.log").is_some() { 2000 + 2000 + 2000 + 992 } else { 2000 };
+    assert!(first >= expected_min, "demo data loaded: {first} events, want at least {expected_min}");
+
+    // The landing page is served.
+    let page = reqwest::get(format!("http://{listen}/")).await.unwrap().text().await.unwrap();
+    assert!(page.contains("Vigil"));
+
+    let mut child = guard.take();
+    let status = interrupt_and_wait(&mut child, Duration::from_secs(60));
+    assert!(status.success(), "Ctrl-C gives a clean exit, got {status}");
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Vigil is up: http://"), "prints the URL:\n{stdout}");
+    assert!(stdout.contains("Stopped."), "{stdout}");
+    assert!(!dir.join("postgres/data/postmaster.pid").exists(), "the embedded PostgreSQL was stopped");
+    assert!(reqwest::get(format!("http://{listen}/health")).await.is_err(), "the server is gone");
+
+    // Second run: same data, no second demo load.
+    let mut guard = Guard(Some(vigil(&args).stdout(Stdio::piped()).spawn().unwrap()));
+    wait_healthy(guard.child(), port, Duration::from_secs(120)).await;
+    assert_eq!(embedded_event_count(&dir).await, first, "a second `vigil up` reuses the data as it was");
+    let mut child = guard.take();
+    let status = interrupt_and_wait(&mut child, Duration::from_secs(60));
+    assert!(status.success());
+    let stdout = String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).to_string();
+    assert!(stdout.contains("already has events"), "{stdout}");
+}
+
+#[tokio::test]
+async fn vigil_serve_uses_database_url() {
+    let db = TempDatabase::create().await.unwrap();
+    let port = free_port();
+    let mut guard = Guard(Some(
+        vigil(&["serve", "--listen", &format!("127.0.0.1:{port}")]).env("DATABASE_URL", &db.url).spawn().unwrap(),
+    ));
+    let health = wait_healthy(guard.child(), port, Duration::from_secs(60)).await;
+    assert_eq!(health["status"], "ok");
+    assert!(interrupt_and_wait(&mut guard.take(), Duration::from_secs(30)).success());
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{:?} failed: {}{}", cmd, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+#[tokio::test]
+async fn migrate_reports_and_import_summarises_stored_duplicate_rejected() {
+    let db = TempDatabase::create().await.unwrap();
+    let out = run(vigil(&["migrate", "--timescaledb", "off"]).env("DATABASE_URL", &db.url));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("storage mode: native"), "{text}");
+    let out = run(vigil(&["migrate"]).env("DATABASE_URL", &db.url));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("applied 0 migration(s)"));
+
+    // A file with two good syslog lines and one bad one.
+    let dir = std::env::temp_dir().join(format!("vigil-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = Cleanup(dir.clone());
+    let file = dir.join("auth.log");
+    std::fs::write(
+        &file,
+        "Nov 20 10:00:01 web-01 sshd[1]: Failed password for root from 203.0.113.9 port 4242 ssh2\n\
+         this line is not syslog\n\
+         Nov 20 10:00:02 web-01 sshd[1]: Accepted publickey for alice from 10.0.0.4 port 5555 ssh2\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let out = run(vigil(&["import", f]).env("DATABASE_URL", &db.url));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("(syslog): 2 stored, 0 duplicate, 1 rejected"), "{text}");
+    assert!(text.contains(":line 2: expected a syslog timestamp"), "names the bad line: {text}");
+    let out = run(vigil(&["import", f]).env("DATABASE_URL", &db.url));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 stored, 2 duplicate, 1 rejected"));
+
+    // The real Zeek sample goes in whole.
+    if let Some(zeek) = shared("stratosphere_njrat_zeek/labeled-conn.log") {
+        let out = run(vigil(&["import", zeek.to_str().unwrap()]).env("DATABASE_URL", &db.url));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("(zeek-conn-tsv): 992 stored, 0 duplicate, 0 rejected"), "{text}");
+    }
+}

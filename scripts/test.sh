@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every Vigil test on this machine: installs and starts what the tests
+# need (scripts/setup.sh), then the whole suite against the real PostgreSQL
+# (with TimescaleDB) and NATS services. CI runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/setup.sh
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo test"
+cargo test --workspace --locked
