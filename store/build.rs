@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use std::{env, fs};
 
 fn main() {
-    let dir =
-        PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join("../migrations");
+    let dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join("../migrations");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut names: Vec<String> = fs::read_dir(&dir)
         .map(|rd| {
@@ -17,15 +16,13 @@ fn main() {
         })
         .unwrap_or_default();
     names.sort();
-    let mut out = String::from("/// (file name, SQL) of every migration, sorted by name.\npub(crate) static FILES: &[(&str, &str)] = &[\n");
+    let mut out = String::from(
+        "/// (file name, SQL) of every migration, sorted by name.\npub(crate) static FILES: &[(&str, &str)] = &[\n",
+    );
     for n in &names {
         let path = dir.join(n);
         println!("cargo:rerun-if-changed={}", path.display());
-        let _ = writeln!(
-            out,
-            "    ({n:?}, include_str!({:?})),",
-            path.display().to_string()
-        );
+        let _ = writeln!(out, "    ({n:?}, include_str!({:?})),", path.display().to_string());
     }
     out.push_str("];\n");
     let dest = PathBuf::from(env::var("OUT_DIR").unwrap_or_default()).join("migrations.rs");

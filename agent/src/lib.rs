@@ -7,27 +7,17 @@ use vigil_event::{Event, Kind, Severity};
 
 /// The host name from the kernel.
 pub fn hostname() -> std::io::Result<String> {
-    Ok(std::fs::read_to_string("/proc/sys/kernel/hostname")?
-        .trim()
-        .to_string())
+    Ok(std::fs::read_to_string("/proc/sys/kernel/hostname")?.trim().to_string())
 }
 
 /// A heartbeat: the agent is alive, with its id and version.
 pub fn heartbeat(id: Option<&str>, now: DateTime<Utc>) -> std::io::Result<Event> {
     let host = hostname()?;
     let id = id.map(str::to_string).unwrap_or_else(|| host.clone());
-    let mut e = Event::new(
-        Kind::Log,
-        "vigil-agent",
-        now,
-        format!("heartbeat:{id}").as_bytes(),
-    );
+    let mut e = Event::new(Kind::Log, "vigil-agent", now, format!("heartbeat:{id}").as_bytes());
     e.host = Some(host);
     e.severity = Severity::Info;
-    e.message = format!(
-        "agent {id} heartbeat (version {})",
-        env!("CARGO_PKG_VERSION")
-    );
+    e.message = format!("agent {id} heartbeat (version {})", env!("CARGO_PKG_VERSION"));
     e.raw = json!({"agent_id": id, "version": env!("CARGO_PKG_VERSION"), "type": "heartbeat"});
     Ok(e)
 }

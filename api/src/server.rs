@@ -20,19 +20,12 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(pool: Pool, storage_mode: StorageMode) -> Self {
-        AppState {
-            pool,
-            storage_mode,
-            started: Arc::new(std::time::Instant::now()),
-        }
+        AppState { pool, storage_mode, started: Arc::new(std::time::Instant::now()) }
     }
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(index))
-        .route("/health", get(health))
-        .with_state(state)
+    Router::new().route("/", get(index)).route("/health", get(health)).with_state(state)
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.
@@ -41,12 +34,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Liveness and readiness in one: 200 when the database answers, 503 when not.
@@ -55,10 +45,7 @@ pub async fn serve(
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let db = tokio::time::timeout(Duration::from_secs(2), async {
         let client = state.pool.get().await.map_err(|e| e.to_string())?;
-        client
-            .query_one("SELECT 1", &[])
-            .await
-            .map_err(|e| e.to_string())?;
+        client.query_one("SELECT 1", &[]).await.map_err(|e| e.to_string())?;
         Ok::<_, String>(())
     })
     .await

@@ -17,15 +17,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
-        Kind::Process,
-        Kind::Network,
-        Kind::Auth,
-        Kind::Alert,
-        Kind::Metric,
-        Kind::Vuln,
-        Kind::Log,
-    ];
+    pub const ALL: [Kind; 7] =
+        [Kind::Process, Kind::Network, Kind::Auth, Kind::Alert, Kind::Metric, Kind::Vuln, Kind::Log];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -66,17 +59,12 @@ impl fmt::Display for Kind {
 
 /// Error for a kind name that is not one of [`Kind::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown event kind {0:?} (expected one of process, network, auth, alert, metric, vuln, log)"
-)]
+#[error("unknown event kind {0:?} (expected one of process, network, auth, alert, metric, vuln, log)")]
 pub struct UnknownKind(pub String);
 
 impl FromStr for Kind {
     type Err = UnknownKind;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| UnknownKind(s.to_string()))
+        Kind::ALL.into_iter().find(|k| k.as_str().eq_ignore_ascii_case(s)).ok_or_else(|| UnknownKind(s.to_string()))
     }
 }

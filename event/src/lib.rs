@@ -101,12 +101,7 @@ impl Event {
     /// A new event of `kind` from `source` at `time`, with an id derived from
     /// `source`, `time` and the identity bytes the caller supplies (typically
     /// the original record), so duplicates of one record collapse to one id.
-    pub fn new(
-        kind: Kind,
-        source: impl Into<String>,
-        time: DateTime<Utc>,
-        identity: &[u8],
-    ) -> Self {
+    pub fn new(kind: Kind, source: impl Into<String>, time: DateTime<Utc>, identity: &[u8]) -> Self {
         let source = source.into();
         let id = derive_id(&source, time, identity);
         Event {
@@ -174,15 +169,8 @@ mod tests {
         e.severity = Severity::High;
         e.status_id = Some(2);
         e.user = Some("root".into());
-        e.src = Some(Endpoint {
-            ip: "10.0.0.5".parse().unwrap(),
-            port: Some(52211),
-        });
-        e.process = Some(Process {
-            pid: Some(42),
-            name: Some("sshd".into()),
-            ..Default::default()
-        });
+        e.src = Some(Endpoint { ip: "10.0.0.5".parse().unwrap(), port: Some(52211) });
+        e.process = Some(Process { pid: Some(42), name: Some("sshd".into()), ..Default::default() });
         e.raw = serde_json::json!({"line": "Failed password for root"});
         let text = serde_json::to_string(&e).unwrap();
         let back: Event = serde_json::from_str(&text).unwrap();

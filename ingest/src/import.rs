@@ -21,11 +21,7 @@ pub struct LineParser {
 
 impl LineParser {
     pub fn new(format: Format, reference: DateTime<Utc>) -> Self {
-        LineParser {
-            format,
-            zeek: zeek::TsvReader::new(),
-            reference,
-        }
+        LineParser { format, zeek: zeek::TsvReader::new(), reference }
     }
 
     pub fn format(&self) -> Format {
@@ -130,11 +126,7 @@ pub async fn import<R: BufRead>(
     Ok((format, summary))
 }
 
-async fn flush(
-    writer: &EventWriter,
-    batch: &mut Vec<Event>,
-    summary: &mut ImportSummary,
-) -> Result<(), StoreError> {
+async fn flush(writer: &EventWriter, batch: &mut Vec<Event>, summary: &mut ImportSummary) -> Result<(), StoreError> {
     if batch.is_empty() {
         return Ok(());
     }

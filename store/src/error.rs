@@ -20,11 +20,7 @@ pub enum StoreError {
         source: tokio_postgres::Error,
     },
     #[error("migration {name} was changed after it was applied (checksum {applied} in the database, {found} now)")]
-    MigrationChanged {
-        name: String,
-        applied: String,
-        found: String,
-    },
+    MigrationChanged { name: String, applied: String, found: String },
     #[error("migration set is malformed: {0}")]
     MigrationSet(String),
     #[error("TimescaleDB was required but is not usable on this server: {0}")]
@@ -34,9 +30,7 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn db(
-        context: impl Into<String>,
-    ) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
+    pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
         let context = context.into();
         move |source| StoreError::Db { context, source }
     }

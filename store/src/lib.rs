@@ -13,8 +13,6 @@ pub mod testing;
 mod writer;
 
 pub use error::StoreError;
-pub use migrate::{
-    migrate, storage_mode, MigrateOptions, MigrationReport, StorageMode, TimescaleChoice,
-};
+pub use migrate::{migrate, storage_mode, MigrateOptions, MigrationReport, StorageMode, TimescaleChoice};
 pub use pool::{connect, Pool};
 pub use writer::{EventWriter, WriteStats};

@@ -90,9 +90,7 @@ fn steps() -> Result<BTreeMap<i32, Step>, StoreError> {
             .split('_')
             .next()
             .and_then(|v| v.parse().ok())
-            .ok_or_else(|| {
-                StoreError::MigrationSet(format!("{name}: name must start with a number and '_'"))
-            })?;
+            .ok_or_else(|| StoreError::MigrationSet(format!("{name}: name must start with a number and '_'")))?;
         let step = steps.entry(version).or_default();
         let slot = if name.ends_with(".timescaledb.sql") {
             &mut step.timescaledb
@@ -102,9 +100,7 @@ fn steps() -> Result<BTreeMap<i32, Step>, StoreError> {
             &mut step.common
         };
         if slot.replace((name, sql)).is_some() {
-            return Err(StoreError::MigrationSet(format!(
-                "version {version} has two files for the same mode"
-            )));
+            return Err(StoreError::MigrationSet(format!("version {version} has two files for the same mode")));
         }
     }
     for (v, s) in &steps {
@@ -150,66 +146,40 @@ pub async fn migrate(pool: &Pool, opts: &MigrateOptions) -> Result<MigrationRepo
     for (version, step) in &steps {
         let (name, sql) = match (step.common, mode) {
             (Some(f), _) => f,
-            (None, StorageMode::TimescaleDb) => {
-                step.timescaledb.ok_or_else(|| missing(*version))?
-            }
+            (None, StorageMode::TimescaleDb) => step.timescaledb.ok_or_else(|| missing(*version))?,
             (None, StorageMode::Native) => step.native.ok_or_else(|| missing(*version))?,
         };
         let sum = checksum(sql);
-        let tx = client
-            .transaction()
-            .await
-            .map_err(StoreError::db("starting a migration"))?;
+        let tx = client.transaction().await.map_err(StoreError::db("starting a migration"))?;
         lock(&tx).await?;
         let row = tx
-            .query_opt(
-                "SELECT checksum FROM vigil_schema_migrations WHERE version = $1",
-                &[version],
-            )
+            .query_opt("SELECT checksum FROM vigil_schema_migrations WHERE version = $1", &[version])
             .await
             .map_err(StoreError::db("reading applied migrations"))?;
         if let Some(row) = row {
             let applied_sum: String = row.get(0);
             if applied_sum != sum {
-                return Err(StoreError::MigrationChanged {
-                    name: name.to_string(),
-                    applied: applied_sum,
-                    found: sum,
-                });
+                return Err(StoreError::MigrationChanged { name: name.to_string(), applied: applied_sum, found: sum });
             }
             already_applied += 1;
             continue;
         }
-        tx.batch_execute(sql)
-            .await
-            .map_err(|source| StoreError::Migration {
-                name: name.to_string(),
-                source,
-            })?;
+        tx.batch_execute(sql).await.map_err(|source| StoreError::Migration { name: name.to_string(), source })?;
         tx.execute(
             "INSERT INTO vigil_schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
             &[version, &name, &sum],
         )
         .await
         .map_err(StoreError::db("recording a migration"))?;
-        tx.commit().await.map_err(|source| StoreError::Migration {
-            name: name.to_string(),
-            source,
-        })?;
+        tx.commit().await.map_err(|source| StoreError::Migration { name: name.to_string(), source })?;
         tracing::info!(migration = name, "applied");
         applied.push(name.to_string());
     }
-    Ok(MigrationReport {
-        mode,
-        applied,
-        already_applied,
-    })
+    Ok(MigrationReport { mode, applied, already_applied })
 }
 
 fn missing(version: i32) -> StoreError {
-    StoreError::MigrationSet(format!(
-        "version {version} has no file for this storage mode"
-    ))
+    StoreError::MigrationSet(format!("version {version} has no file for this storage mode"))
 }
 
 /// Creates the bookkeeping tables and settles the storage mode (once per database).
@@ -217,10 +187,7 @@ async fn choose_mode(
     client: &mut deadpool_postgres::Client,
     choice: TimescaleChoice,
 ) -> Result<StorageMode, StoreError> {
-    let tx = client
-        .transaction()
-        .await
-        .map_err(StoreError::db("starting migration set-up"))?;
+    let tx = client.transaction().await.map_err(StoreError::db("starting migration set-up"))?;
     lock(&tx).await?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS vigil_meta (key text PRIMARY KEY, value text NOT NULL);
@@ -233,36 +200,22 @@ async fn choose_mode(
     .await
     .map_err(StoreError::db("creating the migration tables"))?;
     let existing = tx
-        .query_opt(
-            "SELECT value FROM vigil_meta WHERE key = 'storage_mode'",
-            &[],
-        )
+        .query_opt("SELECT value FROM vigil_meta WHERE key = 'storage_mode'", &[])
         .await
         .map_err(StoreError::db("reading the storage mode"))?;
     if let Some(row) = existing {
         let value: String = row.get(0);
-        let mode = StorageMode::parse(&value).ok_or_else(|| {
-            StoreError::MigrationSet(format!("unknown storage_mode {value:?} in vigil_meta"))
-        })?;
+        let mode = StorageMode::parse(&value)
+            .ok_or_else(|| StoreError::MigrationSet(format!("unknown storage_mode {value:?} in vigil_meta")))?;
         let conflict = matches!(
             (choice, mode),
-            (TimescaleChoice::Require, StorageMode::Native)
-                | (TimescaleChoice::Off, StorageMode::TimescaleDb)
+            (TimescaleChoice::Require, StorageMode::Native) | (TimescaleChoice::Off, StorageMode::TimescaleDb)
         );
         if conflict {
-            let wanted = if choice == TimescaleChoice::Off {
-                "native"
-            } else {
-                "timescaledb"
-            };
-            return Err(StoreError::StorageModeMismatch {
-                found: mode.to_string(),
-                wanted: wanted.into(),
-            });
+            let wanted = if choice == TimescaleChoice::Off { "native" } else { "timescaledb" };
+            return Err(StoreError::StorageModeMismatch { found: mode.to_string(), wanted: wanted.into() });
         }
-        tx.commit()
-            .await
-            .map_err(StoreError::db("finishing migration set-up"))?;
+        tx.commit().await.map_err(StoreError::db("finishing migration set-up"))?;
         return Ok(mode);
     }
 
@@ -270,24 +223,17 @@ async fn choose_mode(
         TimescaleChoice::Off => StorageMode::Native,
         TimescaleChoice::Auto | TimescaleChoice::Require => match enable_timescaledb(&tx).await? {
             Ok(()) => StorageMode::TimescaleDb,
-            Err(why) if choice == TimescaleChoice::Require => {
-                return Err(StoreError::TimescaleUnavailable(why))
-            }
+            Err(why) if choice == TimescaleChoice::Require => return Err(StoreError::TimescaleUnavailable(why)),
             Err(why) => {
                 tracing::warn!("TimescaleDB not used ({why}); events use native partitioning");
                 StorageMode::Native
             }
         },
     };
-    tx.execute(
-        "INSERT INTO vigil_meta (key, value) VALUES ('storage_mode', $1)",
-        &[&mode.as_str()],
-    )
-    .await
-    .map_err(StoreError::db("recording the storage mode"))?;
-    tx.commit()
+    tx.execute("INSERT INTO vigil_meta (key, value) VALUES ('storage_mode', $1)", &[&mode.as_str()])
         .await
-        .map_err(StoreError::db("finishing migration set-up"))?;
+        .map_err(StoreError::db("recording the storage mode"))?;
+    tx.commit().await.map_err(StoreError::db("finishing migration set-up"))?;
     Ok(mode)
 }
 
@@ -303,8 +249,7 @@ async fn enable_timescaledb(tx: &Transaction<'_>) -> Result<Result<(), String>, 
         )
         .await
         .map_err(StoreError::db("checking for TimescaleDB"))?;
-    let (available, installed, preload): (bool, bool, String) =
-        (row.get(0), row.get(1), row.get(2));
+    let (available, installed, preload): (bool, bool, String) = (row.get(0), row.get(1), row.get(2));
     if installed {
         return Ok(Ok(()));
     }
@@ -316,13 +261,8 @@ async fn enable_timescaledb(tx: &Transaction<'_>) -> Result<Result<(), String>, 
     }
     // A savepoint keeps a refused CREATE EXTENSION (e.g. no privilege) from
     // aborting the surrounding transaction, so Auto can still fall back.
-    tx.batch_execute("SAVEPOINT vigil_tsdb")
-        .await
-        .map_err(StoreError::db("creating a savepoint"))?;
-    match tx
-        .batch_execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-        .await
-    {
+    tx.batch_execute("SAVEPOINT vigil_tsdb").await.map_err(StoreError::db("creating a savepoint"))?;
+    match tx.batch_execute("CREATE EXTENSION IF NOT EXISTS timescaledb").await {
         Ok(()) => Ok(Ok(())),
         Err(e) => {
             tx.batch_execute("ROLLBACK TO SAVEPOINT vigil_tsdb")
@@ -336,19 +276,11 @@ async fn enable_timescaledb(tx: &Transaction<'_>) -> Result<Result<(), String>, 
 /// The storage mode of an already migrated database.
 pub async fn storage_mode(pool: &Pool) -> Result<Option<StorageMode>, StoreError> {
     let client = pool.get().await?;
-    let row = client
-        .query_opt(
-            "SELECT value FROM vigil_meta WHERE key = 'storage_mode'",
-            &[],
-        )
-        .await;
+    let row = client.query_opt("SELECT value FROM vigil_meta WHERE key = 'storage_mode'", &[]).await;
     match row {
         Ok(r) => Ok(r.and_then(|r| StorageMode::parse(r.get::<_, &str>(0)))),
         Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Ok(None),
-        Err(e) => Err(StoreError::Db {
-            context: "reading the storage mode".into(),
-            source: e,
-        }),
+        Err(e) => Err(StoreError::Db { context: "reading the storage mode".into(), source: e }),
     }
 }
 
@@ -361,9 +293,7 @@ mod tests {
     fn the_shipped_migration_set_is_well_formed() {
         let steps = steps().unwrap();
         assert!(!steps.is_empty());
-        assert!(steps
-            .values()
-            .any(|s| s.timescaledb.is_some() && s.native.is_some()));
+        assert!(steps.values().any(|s| s.timescaledb.is_some() && s.native.is_some()));
     }
 
     #[test]

@@ -16,12 +16,6 @@ pub fn connect(url: &str, size: usize) -> Result<Pool, StoreError> {
     if cfg.get_application_name().is_none() {
         cfg.application_name("vigil");
     }
-    let mgr = Manager::from_config(
-        cfg,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    let mgr = Manager::from_config(cfg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Ok(Pool::builder(mgr).max_size(size.max(1)).build()?)
 }

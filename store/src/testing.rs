@@ -8,8 +8,7 @@ use tokio_postgres::NoTls;
 
 /// The admin URL tests create their databases through.
 pub fn admin_url() -> String {
-    std::env::var("VIGIL_TEST_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("VIGIL_TEST_ADMIN_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A database that exists for the life of this value and is dropped after it.
@@ -32,9 +31,7 @@ impl TempDatabase {
         let admin = admin_url();
         let (client, conn) = tokio_postgres::connect(&admin, NoTls).await?;
         tokio::spawn(conn);
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await?;
+        client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
         let url = match admin.rfind('/') {
             Some(i) => format!("{}/{name}", &admin[..i]),
             None => format!("{admin} dbname={name}"),
@@ -49,18 +46,13 @@ impl Drop for TempDatabase {
         // Drop runs inside the test's runtime, which cannot be blocked on:
         // drop the database from a thread with a runtime of its own.
         let handle = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
             rt.block_on(async move {
                 if let Ok((client, conn)) = tokio_postgres::connect(&admin_url(), NoTls).await {
                     tokio::spawn(conn);
-                    let _ = client
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
+                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
                 }
             });
         });

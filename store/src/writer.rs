@@ -67,10 +67,7 @@ pub struct EventWriter {
 
 impl EventWriter {
     pub fn new(pool: Pool) -> Self {
-        EventWriter {
-            pool,
-            ready_days: Mutex::new(BTreeSet::new()),
-        }
+        EventWriter { pool, ready_days: Mutex::new(BTreeSet::new()) }
     }
 
     /// Stores `events` in one transaction. Events already in the table (same
@@ -84,10 +81,7 @@ impl EventWriter {
         self.ensure_partitions(events).await?;
 
         let mut client = self.pool.get().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(StoreError::db("starting a write batch"))?;
+        let tx = client.transaction().await.map_err(StoreError::db("starting a write batch"))?;
         // Temporary and per connection: pooled connections keep it, and
         // ON COMMIT DELETE ROWS empties it after every batch.
         tx.batch_execute(
@@ -98,25 +92,16 @@ impl EventWriter {
         .map_err(StoreError::db("creating the staging table"))?;
 
         let sink = tx
-            .copy_in(&format!(
-                "COPY vigil_stage_events ({COLUMNS}) FROM STDIN (FORMAT binary)"
-            ))
+            .copy_in(&format!("COPY vigil_stage_events ({COLUMNS}) FROM STDIN (FORMAT binary)"))
             .await
             .map_err(StoreError::db("starting COPY"))?;
         let writer = BinaryCopyInWriter::new(sink, &TYPES);
         pin_mut!(writer);
         for e in events {
             let row = Row::from(e);
-            writer
-                .as_mut()
-                .write(&row.values())
-                .await
-                .map_err(StoreError::db("streaming COPY rows"))?;
+            writer.as_mut().write(&row.values()).await.map_err(StoreError::db("streaming COPY rows"))?;
         }
-        writer
-            .finish()
-            .await
-            .map_err(StoreError::db("finishing COPY"))?;
+        writer.finish().await.map_err(StoreError::db("finishing COPY"))?;
 
         let inserted = tx
             .execute(
@@ -129,14 +114,8 @@ impl EventWriter {
             )
             .await
             .map_err(StoreError::db("inserting staged events"))?;
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing a write batch"))?;
-        Ok(WriteStats {
-            received,
-            inserted,
-            duplicates: received - inserted,
-        })
+        tx.commit().await.map_err(StoreError::db("committing a write batch"))?;
+        Ok(WriteStats { received, inserted, duplicates: received - inserted })
     }
 
     /// The naive way, kept as the benchmark baseline: one autocommitted
@@ -182,10 +161,7 @@ impl EventWriter {
                 .await
                 .map_err(StoreError::db(format!("creating the partition for {day}")))?;
         }
-        self.ready_days
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(missing);
+        self.ready_days.lock().unwrap_or_else(|p| p.into_inner()).extend(missing);
         Ok(())
     }
 }

@@ -83,7 +83,11 @@ async fn write_in(url: &str, a: &WriteArgs) -> anyhow::Result<()> {
     }
     let copy_s = t.elapsed().as_secs_f64();
     let copy_rate = events.len() as f64 / copy_s;
-    println!("  COPY writer      {:>9} events in {copy_s:>6.2}s = {copy_rate:>9.0} events/s (batches of {}; {stored} new)", events.len(), a.batch);
+    println!(
+        "  COPY writer      {:>9} events in {copy_s:>6.2}s = {copy_rate:>9.0} events/s (batches of {}; {stored} new)",
+        events.len(),
+        a.batch
+    );
 
     let t = Instant::now();
     let mut dup = 0;
@@ -91,7 +95,11 @@ async fn write_in(url: &str, a: &WriteArgs) -> anyhow::Result<()> {
         dup += writer.write(batch).await?.duplicates;
     }
     let resend_s = t.elapsed().as_secs_f64();
-    println!("  re-send (dups)   {:>9} events in {resend_s:>6.2}s = {:>9.0} events/s ({dup} recognised as duplicates)", events.len(), events.len() as f64 / resend_s);
+    println!(
+        "  re-send (dups)   {:>9} events in {resend_s:>6.2}s = {:>9.0} events/s ({dup} recognised as duplicates)",
+        events.len(),
+        events.len() as f64 / resend_s
+    );
 
     let t = Instant::now();
     let inserted = writer.write_row_by_row(&baseline[1..]).await?;

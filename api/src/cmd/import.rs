@@ -21,9 +21,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let pool = connect(&args.database_url, 4)?;
-    migrate(&pool, &MigrateOptions::default())
-        .await
-        .context("migrating the database")?;
+    migrate(&pool, &MigrateOptions::default()).await.context("migrating the database")?;
     let writer = EventWriter::new(pool);
     let tty = std::io::stderr().is_terminal();
     let mut failed_files = 0;
@@ -40,31 +38,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 let _ = std::io::stderr().flush();
             }
         };
-        match import(
-            BufReader::new(file),
-            None::<Format>,
-            &writer,
-            args.batch_size.max(1),
-            progress,
-        )
-        .await
-        {
+        match import(BufReader::new(file), None::<Format>, &writer, args.batch_size.max(1), progress).await {
             Ok((format, s)) => {
                 if tty {
                     eprintln!();
                 }
-                println!(
-                    "{name} ({format}): {} stored, {} duplicate, {} rejected",
-                    s.stored, s.duplicates, s.rejected
-                );
+                println!("{name} ({format}): {} stored, {} duplicate, {} rejected", s.stored, s.duplicates, s.rejected);
                 for e in s.errors.iter().take(20) {
                     println!("  rejected {name}:{e}");
                 }
                 if s.rejected as usize > s.errors.len().min(20) {
-                    println!(
-                        "  … {} more rejected lines",
-                        s.rejected as usize - s.errors.len().min(20)
-                    );
+                    println!("  … {} more rejected lines", s.rejected as usize - s.errors.len().min(20));
                 }
             }
             Err(e) => {

@@ -19,23 +19,12 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let pool = connect(&args.database_url, 16)?;
-    let report = migrate(
-        &pool,
-        &MigrateOptions {
-            timescaledb: args.timescaledb.into(),
-        },
-    )
-    .await
-    .context("migrating the database")?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let report = migrate(&pool, &MigrateOptions { timescaledb: args.timescaledb.into() })
         .await
-        .with_context(|| format!("listening on {}", args.listen))?;
+        .context("migrating the database")?;
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     println!("Vigil is serving on http://{}", listener.local_addr()?);
-    vigil_api::serve(
-        listener,
-        AppState::new(pool, report.mode),
-        shutdown_signal(),
-    )
-    .await?;
+    vigil_api::serve(listener, AppState::new(pool, report.mode), shutdown_signal()).await?;
     Ok(())
 }

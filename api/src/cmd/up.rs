@@ -39,18 +39,12 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
 
     // Bind first: a taken port should fail before anything is started.
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .with_context(|| {
-            format!(
-                "listening on {} (use --listen to choose another address)",
-                args.listen
-            )
-        })?;
+        .with_context(|| format!("listening on {} (use --listen to choose another address)", args.listen))?;
 
     let mut embedded_pg = None;
     let database_url = match args.database_url.clone() {
@@ -60,11 +54,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let pg = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&dir))
                 .await?
                 .context("starting the embedded PostgreSQL")?;
-            println!(
-                "PostgreSQL: embedded, {} (data in {})",
-                pg.url("vigil"),
-                pg.socket_dir().display()
-            );
+            println!("PostgreSQL: embedded, {} (data in {})", pg.url("vigil"), pg.socket_dir().display());
             create_database(&pg.url("postgres")).await?;
             let url = pg.url(vigil_api::embedded::DATABASE);
             embedded_pg = Some(pg);
@@ -80,27 +70,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 println!("NATS: embedded, {}", n.url());
                 embedded_nats = Some(n);
             }
-            Ok(None) => println!(
-                "NATS: nats-server not installed; event streaming is off (run scripts/setup.sh)"
-            ),
+            Ok(None) => println!("NATS: nats-server not installed; event streaming is off (run scripts/setup.sh)"),
             Err(e) => println!("NATS: could not start nats-server: {e}; event streaming is off"),
         },
     }
 
     let pool = connect(&database_url, 16)?;
-    let report = migrate(
-        &pool,
-        &MigrateOptions {
-            timescaledb: args.timescaledb.into(),
-        },
-    )
-    .await
-    .context("migrating the database")?;
-    println!(
-        "Schema: {} storage, {} migration(s) applied now",
-        report.mode,
-        report.applied.len()
-    );
+    let report = migrate(&pool, &MigrateOptions { timescaledb: args.timescaledb.into() })
+        .await
+        .context("migrating the database")?;
+    println!("Schema: {} storage, {} migration(s) applied now", report.mode, report.applied.len());
 
     if !args.no_demo {
         load_demo(&pool, args.demo_events).await?;
@@ -108,19 +87,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let addr = listener.local_addr()?;
     println!("Vigil is up: http://{addr}  (Ctrl-C to stop)");
-    let served = vigil_api::serve(
-        listener,
-        AppState::new(pool.clone(), report.mode),
-        shutdown_signal(),
-    )
-    .await;
+    let served = vigil_api::serve(listener, AppState::new(pool.clone(), report.mode), shutdown_signal()).await;
     println!("Stopping…");
     pool.close();
     drop(embedded_nats);
     if let Some(mut pg) = embedded_pg {
-        tokio::task::spawn_blocking(move || pg.stop())
-            .await?
-            .context("stopping the embedded PostgreSQL")?;
+        tokio::task::spawn_blocking(move || pg.stop()).await?.context("stopping the embedded PostgreSQL")?;
     }
     served?;
     println!("Stopped.");
@@ -129,25 +101,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
 async fn create_database(admin_url: &str) -> anyhow::Result<()> {
     let pool = connect(admin_url, 1)?;
-    let client = pool
-        .get()
-        .await
-        .context("connecting to the embedded PostgreSQL")?;
+    let client = pool.get().await.context("connecting to the embedded PostgreSQL")?;
     let exists = client
-        .query_opt(
-            "SELECT 1 FROM pg_database WHERE datname = $1",
-            &[&vigil_api::embedded::DATABASE],
-        )
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&vigil_api::embedded::DATABASE])
         .await?
         .is_some();
     if !exists {
         // Identifiers cannot be bound; this one is a constant.
-        client
-            .batch_execute(&format!(
-                "CREATE DATABASE {}",
-                vigil_api::embedded::DATABASE
-            ))
-            .await?;
+        client.batch_execute(&format!("CREATE DATABASE {}", vigil_api::embedded::DATABASE)).await?;
     }
     Ok(())
 }
@@ -155,10 +116,7 @@ async fn create_database(admin_url: &str) -> anyhow::Result<()> {
 /// Loads the demo dataset once: only into a database with no events.
 async fn load_demo(pool: &Pool, generated: u64) -> anyhow::Result<()> {
     let client = pool.get().await?;
-    let has_events = client
-        .query_opt("SELECT 1 FROM events LIMIT 1", &[])
-        .await?
-        .is_some();
+    let has_events = client.query_opt("SELECT 1 FROM events LIMIT 1", &[]).await?.is_some();
     drop(client);
     if has_events {
         println!("Demo data: database already has events; nothing loaded");
@@ -166,22 +124,13 @@ async fn load_demo(pool: &Pool, generated: u64) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     let shared = vigil_ingest::demo::find_shared_data();
-    let (events, summary) =
-        vigil_ingest::demo::build(shared.as_deref(), chrono::Utc::now(), generated);
+    let (events, summary) = vigil_ingest::demo::build(shared.as_deref(), chrono::Utc::now(), generated);
     let writer = EventWriter::new(pool.clone());
     let mut stored = 0;
     for batch in events.chunks(10_000) {
-        stored += writer
-            .write(batch)
-            .await
-            .context("loading demo data")?
-            .inserted;
+        stored += writer.write(batch).await.context("loading demo data")?.inserted;
     }
-    println!(
-        "Demo data: {stored} events in {:.1}s ({} generated",
-        started.elapsed().as_secs_f64(),
-        summary.generated
-    );
+    println!("Demo data: {stored} events in {:.1}s ({} generated", started.elapsed().as_secs_f64(), summary.generated);
     for (name, n) in &summary.datasets {
         println!("  + {n} from {name}");
     }

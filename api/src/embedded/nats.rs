@@ -15,10 +15,8 @@ pub struct EmbeddedNats {
 
 impl EmbeddedNats {
     fn binary() -> Option<PathBuf> {
-        let mut candidates: Vec<PathBuf> = std::env::var_os("VIGIL_NATS_SERVER")
-            .map(PathBuf::from)
-            .into_iter()
-            .collect();
+        let mut candidates: Vec<PathBuf> =
+            std::env::var_os("VIGIL_NATS_SERVER").map(PathBuf::from).into_iter().collect();
         if let Some(path) = std::env::var_os("PATH") {
             candidates.extend(std::env::split_paths(&path).map(|d| d.join("nats-server")));
         }
@@ -45,10 +43,7 @@ impl EmbeddedNats {
             .stderr(Stdio::null())
             .spawn()?;
         let mut nats = EmbeddedNats { child, port };
-        if !wait_for_port(
-            std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-            Duration::from_secs(10),
-        ) {
+        if !wait_for_port(std::net::SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_secs(10)) {
             nats.stop();
             return Err(std::io::Error::other(format!(
                 "nats-server did not start listening on port {port}; see {}",
@@ -67,10 +62,7 @@ impl EmbeddedNats {
         if matches!(self.child.try_wait(), Ok(Some(_))) {
             return;
         }
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if matches!(self.child.try_wait(), Ok(Some(_))) {

@@ -41,27 +41,16 @@ pub struct EmbeddedPostgres {
 impl EmbeddedPostgres {
     /// Finds the PostgreSQL 15 server binaries (or `$VIGIL_PG_BIN`).
     pub fn locate_bin() -> Result<PathBuf, EmbeddedPostgresError> {
-        let mut candidates: Vec<PathBuf> = std::env::var_os("VIGIL_PG_BIN")
-            .map(PathBuf::from)
-            .into_iter()
-            .collect();
+        let mut candidates: Vec<PathBuf> = std::env::var_os("VIGIL_PG_BIN").map(PathBuf::from).into_iter().collect();
         candidates.push(PathBuf::from("/usr/lib/postgresql/15/bin"));
         if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
             candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
         }
-        candidates
-            .iter()
-            .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
-            .cloned()
-            .ok_or_else(|| {
-                EmbeddedPostgresError::NoBinaries(
-                    candidates
-                        .iter()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                )
-            })
+        candidates.iter().find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file()).cloned().ok_or_else(|| {
+            EmbeddedPostgresError::NoBinaries(
+                candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            )
+        })
     }
 
     /// Starts the cluster under `<data_dir>/postgres`, creating it on first
@@ -73,21 +62,9 @@ impl EmbeddedPostgres {
         fs::create_dir_all(&root)?;
         let root = root.canonicalize()?;
         let run_as = is_root().then_some(SERVICE_USER);
-        let mut pg = EmbeddedPostgres {
-            root,
-            bin,
-            port: 0,
-            run_as,
-            stopped: false,
-        };
+        let mut pg = EmbeddedPostgres { root, bin, port: 0, run_as, stopped: false };
         if let Some(user) = run_as {
-            run(
-                "chown",
-                Command::new("chown")
-                    .arg("-R")
-                    .arg(format!("{user}:{user}"))
-                    .arg(&pg.root),
-            )?;
+            run("chown", Command::new("chown").arg("-R").arg(format!("{user}:{user}")).arg(&pg.root))?;
             let reachable = Command::new("runuser")
                 .args(["-u", user, "--", "test", "-w"])
                 .arg(&pg.root)
@@ -118,10 +95,7 @@ impl EmbeddedPostgres {
             )?;
         }
         if let Some(port) = pg.running_port() {
-            tracing::info!(
-                port,
-                "adopting the PostgreSQL cluster left running by an earlier run"
-            );
+            tracing::info!(port, "adopting the PostgreSQL cluster left running by an earlier run");
             pg.port = port;
             return Ok(pg);
         }
@@ -138,10 +112,7 @@ impl EmbeddedPostgres {
         )?;
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], pg.port));
         if !wait_for_port(addr, std::time::Duration::from_secs(30)) {
-            return Err(EmbeddedPostgresError::NotListening(
-                pg.port,
-                pg.root.join("server.log").display().to_string(),
-            ));
+            return Err(EmbeddedPostgresError::NotListening(pg.port, pg.root.join("server.log").display().to_string()));
         }
         Ok(pg)
     }
@@ -178,13 +149,7 @@ impl EmbeddedPostgres {
 
     /// The port of a postmaster already serving this data directory.
     fn running_port(&self) -> Option<u16> {
-        let status = self
-            .command("pg_ctl")
-            .arg("-D")
-            .arg(self.data())
-            .arg("status")
-            .output()
-            .ok()?;
+        let status = self.command("pg_ctl").arg("-D").arg(self.data()).arg("status").output().ok()?;
         if !status.status.success() {
             return None;
         }
@@ -206,18 +171,13 @@ impl EmbeddedPostgres {
             self.root.display()
         );
         if timescale {
-            vigil.push_str(
-                "shared_preload_libraries = 'timescaledb'\ntimescaledb.telemetry_level = off\n",
-            );
+            vigil.push_str("shared_preload_libraries = 'timescaledb'\ntimescaledb.telemetry_level = off\n");
         }
         fs::write(self.data().join("vigil.conf"), vigil)?;
         if let Some(user) = self.run_as {
             run(
                 "chown",
-                Command::new("chown")
-                    .arg(format!("{user}:{user}"))
-                    .arg(self.data().join("vigil.conf"))
-                    .arg(&conf),
+                Command::new("chown").arg(format!("{user}:{user}")).arg(self.data().join("vigil.conf")).arg(&conf),
             )?;
         }
         Ok(())
@@ -230,10 +190,7 @@ impl EmbeddedPostgres {
         }
         run(
             "pg_ctl stop",
-            self.command("pg_ctl")
-                .arg("-D")
-                .arg(self.data())
-                .args(["-m", "fast", "-w", "-t", "60", "stop"]),
+            self.command("pg_ctl").arg("-D").arg(self.data()).args(["-m", "fast", "-w", "-t", "60", "stop"]),
         )?;
         self.stopped = true;
         Ok(())
@@ -249,20 +206,10 @@ impl Drop for EmbeddedPostgres {
 }
 
 fn run(what: &str, cmd: &mut Command) -> Result<Output, EmbeddedPostgresError> {
-    let out = cmd.output().map_err(|e| EmbeddedPostgresError::Command {
-        what: what.into(),
-        detail: e.to_string(),
-    })?;
+    let out = cmd.output().map_err(|e| EmbeddedPostgresError::Command { what: what.into(), detail: e.to_string() })?;
     if !out.status.success() {
-        let detail = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout)
-        );
-        return Err(EmbeddedPostgresError::Command {
-            what: what.into(),
-            detail: detail.trim().to_string(),
-        });
+        let detail = format!("{}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+        return Err(EmbeddedPostgresError::Command { what: what.into(), detail: detail.trim().to_string() });
     }
     Ok(out)
 }

@@ -17,10 +17,7 @@ pub struct ParseError {
 
 impl ParseError {
     pub fn new(line: usize, reason: impl Into<String>) -> Self {
-        ParseError {
-            line,
-            reason: reason.into(),
-        }
+        ParseError { line, reason: reason.into() }
     }
 }
 

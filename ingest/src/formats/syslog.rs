@@ -11,9 +11,7 @@ use vigil_event::{Endpoint, Event, Kind, Process, Severity};
 
 use super::ParseError;
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /// OCSF Authentication activities.
 const AUTH_LOGON: i32 = 1;
@@ -51,9 +49,8 @@ pub fn parse_line(line: &str, line_no: usize, year: i32) -> Result<Event, ParseE
     let line = line.trim_end_matches(['\r', '\n']);
     let (time, rest) = parse_timestamp(line, year)
         .ok_or_else(|| ParseError::new(line_no, "expected a syslog timestamp `Mmm dd hh:mm:ss`"))?;
-    let (host, rest) = rest
-        .split_once(' ')
-        .ok_or_else(|| ParseError::new(line_no, "expected a host name after the timestamp"))?;
+    let (host, rest) =
+        rest.split_once(' ').ok_or_else(|| ParseError::new(line_no, "expected a host name after the timestamp"))?;
     let (tag, msg) = match rest.split_once(": ") {
         Some((tag, msg)) if !tag.contains(' ') => (tag, msg),
         _ => match rest.strip_suffix(':') {
@@ -63,20 +60,11 @@ pub fn parse_line(line: &str, line_no: usize, year: i32) -> Result<Event, ParseE
     };
     let (program, pid) = split_tag(tag);
 
-    let mut e = Event::new(
-        Kind::Log,
-        program.unwrap_or("syslog"),
-        time,
-        line.as_bytes(),
-    );
+    let mut e = Event::new(Kind::Log, program.unwrap_or("syslog"), time, line.as_bytes());
     e.host = Some(host.to_string());
     e.severity = Severity::Info;
     e.message = msg.trim().to_string();
-    e.process = Some(Process {
-        pid,
-        name: program.map(str::to_string),
-        ..Default::default()
-    });
+    e.process = Some(Process { pid, name: program.map(str::to_string), ..Default::default() });
     e.raw = json!({ "line": line });
     classify(&mut e, program.unwrap_or_default(), msg);
     Ok(e)
@@ -110,41 +98,20 @@ fn classify(e: &mut Event, program: &str, msg: &str) {
 }
 
 fn sshd(e: &mut Event, msg: &str) {
-    if let Some(rest) = msg
-        .strip_prefix("Failed password for ")
-        .or_else(|| msg.strip_prefix("Failed publickey for "))
-    {
+    if let Some(rest) = msg.strip_prefix("Failed password for ").or_else(|| msg.strip_prefix("Failed publickey for ")) {
         let rest = rest.strip_prefix("invalid user ").unwrap_or(rest);
-        auth(
-            e,
-            FAILURE,
-            word_before(rest, " from "),
-            ip_after(msg, " from "),
-            port_after(msg),
-        );
+        auth(e, FAILURE, word_before(rest, " from "), ip_after(msg, " from "), port_after(msg));
         e.protocol = Some("ssh".into());
     } else if let Some(rest) = msg.strip_prefix("Accepted ") {
-        let user = rest
-            .split_once(" for ")
-            .and_then(|(_, r)| word_before(r, " from "));
+        let user = rest.split_once(" for ").and_then(|(_, r)| word_before(r, " from "));
         auth(e, SUCCESS, user, ip_after(msg, " from "), port_after(msg));
         e.protocol = Some("ssh".into());
     } else if let Some(rest) = msg.strip_prefix("Invalid user ") {
-        auth(
-            e,
-            FAILURE,
-            word_before(rest, " from "),
-            ip_after(msg, " from "),
-            port_after(msg),
-        );
+        auth(e, FAILURE, word_before(rest, " from "), ip_after(msg, " from "), port_after(msg));
         e.protocol = Some("ssh".into());
     } else if msg.contains("POSSIBLE BREAK-IN ATTEMPT") {
         e.severity = Severity::Medium;
-        if let Some(ip) = msg
-            .split_once('[')
-            .and_then(|(_, r)| r.split_once(']'))
-            .and_then(|(ip, _)| ip.parse().ok())
-        {
+        if let Some(ip) = msg.split_once('[').and_then(|(_, r)| r.split_once(']')).and_then(|(ip, _)| ip.parse().ok()) {
             e.src = Some(Endpoint { ip, port: None });
         }
     } else if msg.contains("authentication failure") {
@@ -161,17 +128,8 @@ fn other_auth(e: &mut Event, program: &str, msg: &str) {
         // `alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/bash`
         if let Some((user, rest)) = msg.split_once(" : ") {
             let failed = rest.contains("incorrect password") || rest.contains("NOT in sudoers");
-            auth(
-                e,
-                if failed { FAILURE } else { SUCCESS },
-                Some(user.trim()),
-                None,
-                None,
-            );
-            if let Some(cmd) = rest
-                .split(" ; ")
-                .find_map(|kv| kv.trim().strip_prefix("COMMAND="))
-            {
+            auth(e, if failed { FAILURE } else { SUCCESS }, Some(user.trim()), None, None);
+            if let Some(cmd) = rest.split(" ; ").find_map(|kv| kv.trim().strip_prefix("COMMAND=")) {
                 if let Some(p) = e.process.as_mut() {
                     p.cmdline = Some(cmd.to_string());
                 }
@@ -181,11 +139,7 @@ fn other_auth(e: &mut Event, program: &str, msg: &str) {
 }
 
 fn pam_failure(e: &mut Event, msg: &str) {
-    let field = |k: &str| {
-        msg.split_whitespace()
-            .find_map(|w| w.strip_prefix(k))
-            .filter(|v| !v.is_empty())
-    };
+    let field = |k: &str| msg.split_whitespace().find_map(|w| w.strip_prefix(k)).filter(|v| !v.is_empty());
     let ip = field("rhost=").and_then(|h| h.parse::<IpAddr>().ok());
     auth(e, FAILURE, field("user="), ip, None);
     if ip.is_none() {
@@ -213,11 +167,7 @@ fn auth(e: &mut Event, status: i16, user: Option<&str>, ip: Option<IpAddr>, port
     e.kind = Kind::Auth;
     e.activity_id = Some(AUTH_LOGON);
     e.status_id = Some(status);
-    e.severity = if status == FAILURE {
-        Severity::Low
-    } else {
-        Severity::Info
-    };
+    e.severity = if status == FAILURE { Severity::Low } else { Severity::Info };
     e.user = user.filter(|u| !u.is_empty()).map(str::to_string);
     if let Some(ip) = ip {
         e.src = Some(Endpoint { ip, port });
@@ -225,27 +175,15 @@ fn auth(e: &mut Event, status: i16, user: Option<&str>, ip: Option<IpAddr>, port
 }
 
 fn word_before<'a>(s: &'a str, sep: &str) -> Option<&'a str> {
-    s.split_once(sep)
-        .map(|(w, _)| w.trim())
-        .or_else(|| s.split_whitespace().next())
+    s.split_once(sep).map(|(w, _)| w.trim()).or_else(|| s.split_whitespace().next())
 }
 
 fn ip_after(s: &str, sep: &str) -> Option<IpAddr> {
-    s.rsplit_once(sep)?
-        .1
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    s.rsplit_once(sep)?.1.split_whitespace().next()?.parse().ok()
 }
 
 fn port_after(s: &str) -> Option<u16> {
-    s.split_once(" port ")?
-        .1
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    s.split_once(" port ")?.1.split_whitespace().next()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -263,13 +201,7 @@ mod tests {
         assert_eq!(e.kind, Kind::Auth);
         assert_eq!(e.status_id, Some(FAILURE));
         assert_eq!(e.user.as_deref(), Some("test9"));
-        assert_eq!(
-            e.src,
-            Some(Endpoint {
-                ip: "52.80.34.196".parse().unwrap(),
-                port: Some(36060)
-            })
-        );
+        assert_eq!(e.src, Some(Endpoint { ip: "52.80.34.196".parse().unwrap(), port: Some(36060) }));
         assert_eq!(e.host.as_deref(), Some("LabSZ"));
         assert_eq!(e.process.as_ref().unwrap().pid, Some(24206));
         assert_eq!(e.source, "sshd");
@@ -277,11 +209,9 @@ mod tests {
 
     #[test]
     fn sshd_accepted_is_a_successful_logon() {
-        let e = parse("Dec 10 09:32:20 LabSZ sshd[24680]: Accepted password for fztu from 119.137.62.142 port 49116 ssh2");
-        assert_eq!(
-            (e.kind, e.status_id, e.user.as_deref()),
-            (Kind::Auth, Some(SUCCESS), Some("fztu"))
-        );
+        let e =
+            parse("Dec 10 09:32:20 LabSZ sshd[24680]: Accepted password for fztu from 119.137.62.142 port 49116 ssh2");
+        assert_eq!((e.kind, e.status_id, e.user.as_deref()), (Kind::Auth, Some(SUCCESS), Some("fztu")));
     }
 
     #[test]
@@ -303,13 +233,11 @@ mod tests {
 
     #[test]
     fn su_sudo_and_cron() {
-        let e =
-            parse("Jun 14 15:16:01 combo su(pam_unix)[1]: session opened for user news by (uid=0)");
-        assert_eq!(
-            (e.kind, e.user.as_deref(), e.status_id),
-            (Kind::Auth, Some("news"), Some(SUCCESS))
+        let e = parse("Jun 14 15:16:01 combo su(pam_unix)[1]: session opened for user news by (uid=0)");
+        assert_eq!((e.kind, e.user.as_deref(), e.status_id), (Kind::Auth, Some("news"), Some(SUCCESS)));
+        let e = parse(
+            "Nov 23 10:00:00 web-01 sudo: alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/bash -i",
         );
-        let e = parse("Nov 23 10:00:00 web-01 sudo: alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/bash -i");
         assert_eq!((e.kind, e.user.as_deref()), (Kind::Auth, Some("alice")));
         assert_eq!(e.process.unwrap().cmdline.as_deref(), Some("/bin/bash -i"));
         let e = parse("Nov 23 10:17:01 web-01 CRON[4242]: (root) CMD (   cd / && run-parts --report /etc/cron.hourly)");
@@ -319,19 +247,14 @@ mod tests {
     #[test]
     fn unknown_programs_stay_log_events_and_garbage_is_an_error() {
         let e = parse("Jun 14 15:16:01 combo kernel: Linux version 2.6.5-1.358");
-        assert_eq!(
-            (e.kind, e.message.as_str()),
-            (Kind::Log, "Linux version 2.6.5-1.358")
-        );
+        assert_eq!((e.kind, e.message.as_str()), (Kind::Log, "Linux version 2.6.5-1.358"));
         let err = parse_line("not syslog at all", 7, 2026).unwrap_err();
         assert_eq!(err.line, 7);
     }
 
     #[test]
     fn year_inference_never_lands_in_the_future() {
-        let jan = DateTime::parse_from_rfc3339("2027-01-02T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
+        let jan = DateTime::parse_from_rfc3339("2027-01-02T00:00:00Z").unwrap().with_timezone(&Utc);
         assert_eq!(infer_year((12, 31), jan), 2026);
         assert_eq!(infer_year((1, 1), jan), 2027);
     }

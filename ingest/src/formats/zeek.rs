@@ -25,12 +25,7 @@ pub struct TsvReader {
 
 impl Default for TsvReader {
     fn default() -> Self {
-        TsvReader {
-            separator: '\t',
-            unset: "-".into(),
-            empty: "(empty)".into(),
-            fields: Vec::new(),
-        }
+        TsvReader { separator: '\t', unset: "-".into(), empty: "(empty)".into(), fields: Vec::new() }
     }
 }
 
@@ -50,20 +45,13 @@ impl TsvReader {
             return Ok(None);
         }
         if self.fields.is_empty() {
-            return Err(ParseError::new(
-                line_no,
-                "data line before the #fields header",
-            ));
+            return Err(ParseError::new(line_no, "data line before the #fields header"));
         }
         let values: Vec<&str> = line.split(self.separator).collect();
         if values.len() != self.fields.len() {
             return Err(ParseError::new(
                 line_no,
-                format!(
-                    "expected {} tab-separated fields, found {}",
-                    self.fields.len(),
-                    values.len()
-                ),
+                format!("expected {} tab-separated fields, found {}", self.fields.len(), values.len()),
             ));
         }
         let mut record = Map::new();
@@ -148,27 +136,12 @@ fn from_record(record: Map<String, Value>, line_no: usize) -> Result<Event, Pars
             .get(k)
             .and_then(Value::as_str)
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| {
-                ParseError::new(
-                    line_no,
-                    format!("field `{k}` is missing or not an IP address"),
-                )
-            })
+            .ok_or_else(|| ParseError::new(line_no, format!("field `{k}` is missing or not an IP address")))
     };
-    let port = |k: &str| {
-        record
-            .get(k)
-            .and_then(Value::as_u64)
-            .and_then(|p| u16::try_from(p).ok())
-    };
+    let port = |k: &str| record.get(k).and_then(Value::as_u64).and_then(|p| u16::try_from(p).ok());
     let (src_ip, dst_ip) = (ip("id.orig_h")?, ip("id.resp_h")?);
     let (src_port, dst_port) = (port("id.orig_p"), port("id.resp_p"));
-    let text = |k: &str| {
-        record
-            .get(k)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    };
+    let text = |k: &str| record.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
     let proto = text("proto").map(str::to_string);
     let uid = text("uid").unwrap_or_default().to_string();
 
@@ -183,14 +156,8 @@ fn from_record(record: Map<String, Value>, line_no: usize) -> Result<Event, Pars
     }
     e.activity_id = Some(ACTIVITY_TRAFFIC);
     e.severity = Severity::Info;
-    e.src = Some(Endpoint {
-        ip: src_ip,
-        port: src_port,
-    });
-    e.dst = Some(Endpoint {
-        ip: dst_ip,
-        port: dst_port,
-    });
+    e.src = Some(Endpoint { ip: src_ip, port: src_port });
+    e.dst = Some(Endpoint { ip: dst_ip, port: dst_port });
     e.message = format!(
         "{} {} {} -> {} {}{}",
         proto.as_deref().unwrap_or("?"),
@@ -206,13 +173,7 @@ fn from_record(record: Map<String, Value>, line_no: usize) -> Result<Event, Pars
             .unwrap_or_default(),
     );
     e.protocol = proto;
-    e.raw = Value::Object(
-        record
-            .into_iter()
-            .collect::<BTreeMap<_, _>>()
-            .into_iter()
-            .collect(),
-    );
+    e.raw = Value::Object(record.into_iter().collect::<BTreeMap<_, _>>().into_iter().collect());
     Ok(e)
 }
 
@@ -234,9 +195,7 @@ fn json_time(v: &Value) -> Option<DateTime<Utc>> {
             }
             DateTime::from_timestamp_micros((secs * 1e6).round() as i64)
         }
-        Value::String(s) => DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|t| t.with_timezone(&Utc)),
+        Value::String(s) => DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc)),
         _ => None,
     }
 }
@@ -251,11 +210,7 @@ mod tests {
     #[test]
     fn tsv_lines_become_network_events() {
         let mut r = TsvReader::new();
-        let events: Vec<Event> = SAMPLE
-            .lines()
-            .enumerate()
-            .filter_map(|(i, l)| r.line(l, i + 1).unwrap())
-            .collect();
+        let events: Vec<Event> = SAMPLE.lines().enumerate().filter_map(|(i, l)| r.line(l, i + 1).unwrap()).collect();
         assert_eq!(events.len(), 1);
         let e = &events[0];
         assert_eq!(e.kind, Kind::Network);
@@ -265,12 +220,7 @@ mod tests {
         assert_eq!(e.raw["service"], Value::Null, "unset fields are null");
         assert_eq!(e.raw["orig_bytes"], Value::from(0));
         assert_eq!(e.time.timestamp(), 1_488_980_824);
-        assert!(
-            e.message
-                .contains("192.168.1.115:60160 -> 41.108.179.197:1177"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("192.168.1.115:60160 -> 41.108.179.197:1177"), "{}", e.message);
     }
 
     #[test]
@@ -279,9 +229,7 @@ mod tests {
         for (i, l) in SAMPLE.lines().take(4).enumerate() {
             r.line(l, i + 1).unwrap();
         }
-        let err = r
-            .line("1.0\tX\tnot-an-ip\t1\t10.0.0.1\t2\ttcp\t-\t1\t1\t1\tSF", 9)
-            .unwrap_err();
+        let err = r.line("1.0\tX\tnot-an-ip\t1\t10.0.0.1\t2\ttcp\t-\t1\t1\t1\tSF", 9).unwrap_err();
         assert_eq!(err.line, 9);
         assert!(err.reason.contains("id.orig_h"), "{err}");
         let err = r.line("1.0\tonly-two", 10).unwrap_err();
