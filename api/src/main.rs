@@ -23,6 +23,8 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Apply the schema migrations to DATABASE_URL.
     Migrate(cmd::migrate::Args),
+    /// Run an SRQL query against DATABASE_URL (or --explain it).
+    Query(cmd::query::Args),
     /// Import event files (Vigil JSON, Zeek conn.log TSV/JSON, syslog) into DATABASE_URL.
     Import(cmd::import::Args),
     /// Print performance figures measured on this machine.
@@ -41,6 +43,7 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(args) => cmd::serve::run(args).await,
         Command::Migrate(args) => cmd::migrate::run(args).await,
         Command::Import(args) => cmd::import::run(args).await,
+        Command::Query(args) => cmd::query::run(args).await,
         Command::Bench(args) => cmd::bench::run(args).await,
     };
     match result {

@@ -1,6 +1,36 @@
-//! SRQL, the hunt language: a pest grammar parsed to an AST with byte spans,
-//! checked against a field registry, planned, and compiled to parameterized
-//! SQL. This crate does no I/O: the store executes what it plans.
+//! SRQL, the hunt language: a pest grammar ([`parse`]) to an AST with byte
+//! spans ([`ast`]), checked against the field registry ([`registry`]),
+//! planned and compiled to parameterized SQL ([`compile`]).
 //!
-//! The language and compiler arrive with the SRQL issue; the crate exists now
-//! so the workspace's data flow (srql → store → api) is in place.
+//! This crate does no I/O: the store executes what it plans. Values from the
+//! query reach SQL only as bind parameters ([`Param`]); identifiers come only
+//! from the registry. Errors carry the span of what was wrong
+//! ([`SrqlError::render`] draws the caret).
+//!
+//! ```
+//! let now = chrono::Utc::now();
+//! let c = vigil_srql::compile("host:web-01 severity:>=high", &vigil_srql::Config::default(), now).unwrap();
+//! assert!(c.sql.contains("host = $3::text"));
+//! assert!(!c.sql.contains("web-01"));
+//! ```
+
+pub mod ast;
+pub mod casefile;
+mod cond;
+mod error;
+mod params;
+mod parse;
+mod plan;
+pub mod registry;
+mod suggest;
+pub mod time;
+
+pub use error::{ErrorKind, SrqlError};
+pub use params::Param;
+pub use parse::{parse, MAX_QUERY_BYTES};
+pub use plan::{compile, compile_query, Column, Compiled, Config, Similarity, Visualization};
+
+/// Every pipe the grammar knows (`cluster` and `blast_radius` parse but are
+/// planned only once their features exist).
+pub const PIPES: &[&str] =
+    &["SIMILAR_TO", "stats", "timechart", "where", "sort", "head", "dedup", "fields", "cluster", "blast_radius"];

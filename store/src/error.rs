@@ -25,6 +25,10 @@ pub enum StoreError {
     MigrationSet(String),
     #[error("TimescaleDB was required but is not usable on this server: {0}")]
     TimescaleUnavailable(String),
+    #[error("query cancelled after the {0:?} statement timeout")]
+    Timeout(std::time::Duration),
+    #[error("{0}")]
+    Unsupported(String),
     #[error("database is in {found} storage mode but {wanted} was required")]
     StorageModeMismatch { found: String, wanted: String },
 }

@@ -8,6 +8,7 @@
 mod error;
 mod migrate;
 mod pool;
+pub mod query;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod writer;

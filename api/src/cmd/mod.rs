@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod import;
 pub mod migrate;
+pub mod query;
 pub mod serve;
 pub mod up;
 

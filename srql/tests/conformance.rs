@@ -1,0 +1,134 @@
+//! The SRQL conformance suite: `tests/cases/*.case` hold query → SQL and
+//! parameters, or query → error class, span and message. Run with
+//! `SRQL_BLESS=1` to rewrite the expectations from the current compiler
+//! (then review the diff), like DataFusion's `.slt --complete`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use vigil_srql::casefile::{self, Case};
+use vigil_srql::{compile, Config};
+
+fn read_cases(path: &Path) -> Vec<Case> {
+    casefile::read(&fs::read_to_string(path).unwrap())
+}
+
+/// Every case compiles as if it were this moment, so windows are stable.
+pub fn fixed_now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-01-15T12:00:00Z").unwrap().with_timezone(&Utc)
+}
+
+fn outcome(query: &str) -> Vec<String> {
+    match compile(query, &Config::default(), fixed_now()) {
+        Ok(c) => {
+            let params: Vec<String> = c.params.iter().map(|p| p.render()).collect();
+            vec![format!("sql: {}", c.sql), format!("params: {}", params.join(" | "))]
+        }
+        Err(e) => vec![format!("error: {} {}..{}: {}", e.kind.code(), e.span.start, e.span.end, e.message)],
+    }
+}
+
+fn case_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "case"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn conformance_cases() {
+    let bless = std::env::var_os("SRQL_BLESS").is_some();
+    let mut total = 0;
+    let mut failures = Vec::new();
+    for file in case_files() {
+        let cases = read_cases(&file);
+        let mut results = Vec::new();
+        for c in &cases {
+            total += 1;
+            let got = outcome(&c.query);
+            if !bless && got != c.expect {
+                failures.push(format!(
+                    "{}:{}: {}\n  expected:\n    {}\n  got:\n    {}",
+                    file.display(),
+                    c.line,
+                    c.query,
+                    c.expect.join("\n    "),
+                    got.join("\n    ")
+                ));
+            }
+            results.push((c, got));
+        }
+        if bless {
+            fs::write(&file, casefile::write(results)).unwrap();
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {total} cases differ (SRQL_BLESS=1 rewrites them):\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+    eprintln!("{total} SRQL conformance cases");
+}
+
+/// Every literal in a compiled query is a parameter: the SQL text never holds
+/// the values from the cases.
+#[test]
+fn case_values_never_reach_the_sql_text() {
+    for file in case_files() {
+        for c in read_cases(&file) {
+            let Ok(compiled) = compile(&c.query, &Config::default(), fixed_now()) else { continue };
+            let ast = vigil_srql::parse(&c.query).unwrap();
+            for lit in literals(&ast) {
+                // Short or keyword-like values can coincide with SQL words; check distinctive ones.
+                if lit.len() >= 4 && lit.chars().any(|c| c.is_ascii_digit() || c == '-' || c == '/' || c == ' ') {
+                    assert!(
+                        !compiled.sql.contains(&lit),
+                        "{}: value {lit:?} appears in SQL: {}",
+                        c.query,
+                        compiled.sql
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn literals(q: &vigil_srql::ast::Query) -> Vec<String> {
+    use vigil_srql::ast::{Expr, Pipe, Value};
+    fn expr(e: &Expr, out: &mut Vec<String>) {
+        match e {
+            Expr::And(v, _) | Expr::Or(v, _) => v.iter().for_each(|e| expr(e, out)),
+            Expr::Not(e, _) => expr(e, out),
+            Expr::Text(t) => out.push(t.text.clone()),
+            Expr::Term(t) if ["sort", "in", "stats"].contains(&t.field.name.as_str()) => {}
+            Expr::Term(t) => match &t.value {
+                Value::Literal(l) | Value::Compare(_, l, _) => out.push(l.text.clone()),
+                Value::List(v, _) => out.extend(v.iter().map(|l| l.text.clone())),
+                Value::Bracket(v, _) => out.extend(v.iter().flatten().map(|l| l.text.clone())),
+                Value::Range(a, b, _) => out.extend([a.text.clone(), b.text.clone()]),
+                Value::Regex(r, _) => out.push(r.clone()),
+                Value::Exists(_) => {}
+            },
+            Expr::Stats(_) => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(f) = &q.filter {
+        expr(f, &mut out);
+    }
+    for p in &q.pipes {
+        match p {
+            Pipe::Where(e, _) => expr(e, &mut out),
+            Pipe::SimilarTo { text, .. } => out.push(text.text.clone()),
+            _ => {}
+        }
+    }
+    out
+}
