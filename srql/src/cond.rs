@@ -173,7 +173,8 @@ fn keyword_list(items: &[Literal], f: &Resolved, params: &mut Params) -> String 
 
 fn text(v: &Value, f: &Resolved, params: &mut Params) -> Result<String, SrqlError> {
     let contains = |l: &Literal, params: &mut Params| {
-        format!("{} ILIKE {}", f.sql, params.add(Param::Text(like_pattern(&l.text, l.quoted, !has_wildcard(l)))))
+        // Text fields match anywhere in the text, wildcards or not (`fail*` finds "login failed").
+        format!("{} ILIKE {}", f.sql, params.add(Param::Text(like_pattern(&l.text, l.quoted, true))))
     };
     Ok(match v {
         Value::Exists(_) => exists(f),
@@ -272,8 +273,12 @@ fn time_field(
     Ok(match v {
         Value::Exists(_) => exists(f),
         Value::Literal(l) => {
-            if let Some(w) = time::parse_relative(&l.text, now).filter(|_| time::parse_instant(&l.text, now).is_none())
-            {
+            let day = time::is_date(&l.text).then(|| time::parse_instant(&l.text, now)).flatten();
+            let window = match day {
+                Some(d) => Some(time::Window { start: d, end: d + chrono::Duration::days(1) }),
+                None => time::parse_relative(&l.text, now).filter(|_| time::parse_instant(&l.text, now).is_none()),
+            };
+            if let Some(w) = window {
                 format!(
                     "{c} >= {} AND {c} < {}",
                     params.add(Param::Time(w.start)),
@@ -287,9 +292,10 @@ fn time_field(
         Value::Compare(op, l, _) => {
             format!("{} {} {}", f.sql, sql_op(*op), params.add(Param::Time(instant(l, f, now)?)))
         }
+        // Half-open like the query window: `[a TO b]` ends just before b.
         Value::Range(a, b, _) => {
             let (a, b) = (instant(a, f, now)?, instant(b, f, now)?);
-            format!("{c} >= {} AND {c} <= {}", params.add(Param::Time(a)), params.add(Param::Time(b)), c = f.sql)
+            format!("{c} >= {} AND {c} < {}", params.add(Param::Time(a)), params.add(Param::Time(b)), c = f.sql)
         }
         Value::Bracket(items, span) => {
             let mut parts = Vec::new();
@@ -336,6 +342,13 @@ fn parse_ip(l: &Literal, f: &Resolved) -> Result<(String, bool), SrqlError> {
 
 fn ip(v: &Value, f: &Resolved, params: &mut Params) -> Result<String, SrqlError> {
     let one = |l: &Literal, params: &mut Params| -> Result<String, SrqlError> {
+        // ServiceRadar's address range `10.0.0.10-10.0.0.50`.
+        if let Some((a, b)) =
+            l.text.split_once('-').filter(|(a, b)| a.parse::<IpAddr>().is_ok() && b.parse::<IpAddr>().is_ok())
+        {
+            let (a, b) = (params.add(Param::Text(a.to_string())), params.add(Param::Text(b.to_string())));
+            return Ok(format!("{} BETWEEN {a}::inet AND {b}::inet", f.sql));
+        }
         if has_wildcard(l) {
             return Ok(format!(
                 "host({}) LIKE {}",
@@ -370,7 +383,7 @@ fn ip_list(
     params: &mut Params,
     one: impl Fn(&Literal, &mut Params) -> Result<String, SrqlError>,
 ) -> Result<String, SrqlError> {
-    let all_plain = items.iter().all(|l| !has_wildcard(l) && !l.text.contains('/'));
+    let all_plain = items.iter().all(|l| !has_wildcard(l) && !l.text.contains(['/', '-']));
     if all_plain {
         let addrs = items.iter().map(|l| parse_ip(l, f).map(|(t, _)| t)).collect::<Result<Vec<_>, _>>()?;
         return Ok(format!("{} = ANY({}::inet[])", f.sql, params.add(Param::TextArray(addrs))));
@@ -408,9 +421,12 @@ fn enum_value(l: &Literal, f: &Resolved, labels: &[(&str, i64)]) -> Result<i64, 
         }
     }
     labels.iter().find(|(n, _)| n.eq_ignore_ascii_case(l.text.trim())).map(|(_, v)| *v).ok_or_else(|| {
+        // The canonical name of each value: the first listed for its id.
         let mut names: Vec<String> = Vec::new();
-        for (n, _) in labels {
-            if !names.iter().any(|x| x == n) {
+        let mut seen = Vec::new();
+        for (n, id) in labels {
+            if !seen.contains(id) {
+                seen.push(*id);
                 names.push((*n).to_string());
             }
         }

@@ -154,6 +154,10 @@ fn expr(p: Pair<'_, Rule>) -> Expr {
                 None => Expr::And(Vec::new(), span),
             }
         }
+        Rule::neg_text => match p.into_inner().next() {
+            Some(inner) => Expr::Not(Box::new(expr(inner)), span),
+            None => Expr::And(Vec::new(), span),
+        },
         Rule::group => match p.into_inner().next() {
             Some(inner) => expr(inner),
             None => Expr::And(Vec::new(), span),
@@ -500,7 +504,38 @@ fn rule_name(r: &Rule) -> Option<&'static str> {
     })
 }
 
+/// The last `(` or `[` (outside quotes) that is never closed.
+fn unclosed_opener(text: &str) -> Option<(usize, char)> {
+    let mut stack: Vec<(usize, char)> = Vec::new();
+    let mut in_quote = false;
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '"' => in_quote = !in_quote,
+            '(' | '[' if !in_quote => stack.push((i, c)),
+            ')' | ']' if !in_quote => {
+                let want = if c == ')' { '(' } else { '[' };
+                if stack.last().is_some_and(|(_, o)| *o == want) {
+                    stack.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    stack.pop()
+}
+
 fn syntax_error(text: &str, e: pest::error::Error<Rule>) -> SrqlError {
+    if let Some((at, c)) = unclosed_opener(text) {
+        let close = if c == '(' { ')' } else { ']' };
+        return SrqlError::new(ErrorKind::Syntax, format!("this `{c}` is never closed"), Span::new(at, at + 1))
+            .expected([format!("`{close}`")]);
+    }
     let pos = match e.location {
         pest::error::InputLocation::Pos(p) => p,
         pest::error::InputLocation::Span((s, _)) => s,
@@ -617,6 +652,6 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::UnknownPipe);
         assert_eq!((e.span.start, e.span.end), (9, 19));
         let e = parse("(host:a").unwrap_err();
-        assert_eq!(e.span.start, 7);
+        assert_eq!((e.span.start, e.message.as_str()), (0, "this `(` is never closed"));
     }
 }

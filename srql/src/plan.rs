@@ -127,6 +127,8 @@ struct Planner<'a> {
 #[derive(Default)]
 struct Directives<'q> {
     entity: Option<&'q Term>,
+    /// Every `in:` written; the last one wins, but all must name entities.
+    entities: Vec<&'q Term>,
     time: Vec<&'q Term>,
     sort: Option<&'q Term>,
     limit: Option<&'q Term>,
@@ -138,8 +140,20 @@ struct Directives<'q> {
     series: Option<&'q Term>,
 }
 
-const DIRECTIVES: &[&str] =
-    &["in", "time", "timeframe", "sort", "limit", "stats", "having", "bucket", "agg", "value_field", "series"];
+const DIRECTIVES: &[&str] = &[
+    "in",
+    "time",
+    "timeframe",
+    "timestamp",
+    "sort",
+    "limit",
+    "stats",
+    "having",
+    "bucket",
+    "agg",
+    "value_field",
+    "series",
+];
 
 fn is_directive(name: &str) -> bool {
     DIRECTIVES.iter().any(|d| d.eq_ignore_ascii_case(name))
@@ -148,7 +162,10 @@ fn is_directive(name: &str) -> bool {
 fn misplaced(t: &Term) -> SrqlError {
     SrqlError::new(
         ErrorKind::MisplacedDirective,
-        format!("`{}:` applies to the whole query; it cannot be inside OR, NOT or a where pipe", t.field.name),
+        format!(
+            "`{}:` applies to the whole query; it cannot be inside parentheses, OR, NOT or a where pipe",
+            t.field.name
+        ),
         t.span,
     )
 }
@@ -163,7 +180,7 @@ fn no_directives(e: &Expr, allow_time: bool) -> Result<(), SrqlError> {
         }
         Expr::Stats(s) => Err(SrqlError::new(
             ErrorKind::MisplacedDirective,
-            "`stats:` applies to the whole query; it cannot be inside OR, NOT or a where pipe",
+            "`stats:` applies to the whole query; it cannot be inside parentheses, OR, NOT or a where pipe",
             s.span,
         )),
         _ => Ok(()),
@@ -186,8 +203,11 @@ fn split_directives(filter: Option<&Expr>) -> Result<(Directives<'_>, Vec<&Expr>
                     return Err(misplaced(t));
                 }
                 let slot = match t.field.name.to_ascii_lowercase().as_str() {
-                    "in" => &mut d.entity,
-                    "time" | "timeframe" => {
+                    "in" => {
+                        d.entities.push(t);
+                        &mut d.entity
+                    }
+                    "time" | "timeframe" | "timestamp" => {
                         d.time.push(t);
                         continue;
                     }
@@ -238,17 +258,26 @@ pub fn compile(text: &str, cfg: &Config, now: DateTime<Utc>) -> Result<Compiled,
 /// Compiles a parsed query.
 pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Compiled, SrqlError> {
     let (d, filters) = split_directives(q.filter.as_ref())?;
-    let entity = match d.entity {
-        None => &registry::ENTITIES[0],
-        Some(t) => {
-            let l = literal_of(t, "an entity name like `in:events`")?;
-            registry::entity(&l.text).ok_or_else(|| {
-                SrqlError::new(ErrorKind::UnknownEntity, format!("unknown entity `{}`", l.text), l.span)
-                    .expected(registry::ENTITIES.iter().map(|e| format!("`in:{}`", e.name)))
-                    .suggest(crate::suggest::nearest(&l.text, registry::entity_names()))
-            })?
+    let mut entity = &registry::ENTITIES[0];
+    for t in &d.entities {
+        let l = literal_of(t, "an entity name like `in:events`")?;
+        entity = registry::entity(&l.text).ok_or_else(|| {
+            SrqlError::new(ErrorKind::UnknownEntity, format!("unknown entity `{}`", l.text), l.span)
+                .expected(registry::ENTITIES.iter().map(|e| format!("`in:{}`", e.name)))
+                .suggest(crate::suggest::nearest(&l.text, registry::entity_names()))
+        })?;
+    }
+    if d.bucket.is_none() {
+        if let Some(t) = d.agg.or(d.value_field).or(d.series) {
+            return Err(SrqlError::new(
+                ErrorKind::BadValue,
+                format!("`{}:` only applies with `bucket:` (e.g. bucket:5m agg:avg value_field:x)", t.field.name),
+                t.span,
+            ));
         }
-    };
+    } else if let (Some(b), false) = (d.bucket, d.stats.is_empty()) {
+        return Err(SrqlError::new(ErrorKind::BadValue, "use either `bucket:` or `stats:`, not both", b.span));
+    }
     let mut p = Planner {
         cfg,
         now,
@@ -372,7 +401,11 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
     if let Some(t) = d.sort {
         stage.order = p.sort_directive(&stage, t)?;
     }
-    let limit = p.limit(d.limit)?;
+    let limit = match (d.limit, visualization, &similarity) {
+        (None, Visualization::Timechart, _) => cfg.max_limit,
+        (None, _, Some(sim)) => sim.k,
+        (t, ..) => p.limit(t)?,
+    };
     let sql = p.finish(&stage, limit);
     let columns =
         stage.cols.iter().map(|c| Column { name: c.name.clone(), alias: c.alias.clone(), ty: c.ty.name() }).collect();
@@ -412,6 +445,56 @@ fn merge_stats(specs: &[StatsSpec]) -> Result<StatsSpec, SrqlError> {
 /// A quoted SQL alias: registry names and generated `aN` only.
 fn q(alias: &str) -> String {
     format!("\"{alias}\"")
+}
+
+/// Each entity's base projection (every field, enum labels included) and
+/// its columns, built once: it is the same for every query.
+fn base_projection(e: &'static EntityDef) -> &'static (String, Vec<Col>) {
+    static CACHE: std::sync::OnceLock<Vec<(String, Vec<Col>)>> = std::sync::OnceLock::new();
+    let all = CACHE.get_or_init(|| registry::ENTITIES.iter().map(build_projection).collect());
+    let i = registry::ENTITIES.iter().position(|x| std::ptr::eq(x, e)).unwrap_or(0);
+    &all[i]
+}
+
+fn build_projection(e: &EntityDef) -> (String, Vec<Col>) {
+    let mut cols = Vec::new();
+    let mut select = Vec::new();
+    for f in e.fields {
+        match f.ty {
+            FieldType::Enum(labels) => {
+                select.push(format!("{} AS {}", enum_label_sql(f.column, labels), q(f.name)));
+                let id_alias = format!("{}_id", f.name);
+                if f.column == id_alias {
+                    select.push(f.column.to_string());
+                } else {
+                    select.push(format!("{} AS {}", f.column, q(&id_alias)));
+                }
+                cols.push(Col {
+                    name: f.name.into(),
+                    sql: q(f.name),
+                    alias: f.name.into(),
+                    ty: f.ty,
+                    order_sql: q(&id_alias),
+                });
+                cols.push(Col {
+                    name: id_alias.clone(),
+                    sql: q(&id_alias),
+                    alias: id_alias.clone(),
+                    ty: FieldType::Int,
+                    order_sql: q(&id_alias),
+                });
+            }
+            ty => {
+                if f.column == f.name {
+                    select.push(f.column.to_string());
+                } else {
+                    select.push(format!("{} AS {}", f.column, q(f.name)));
+                }
+                cols.push(Col { name: f.name.into(), sql: q(f.name), alias: f.name.into(), ty, order_sql: q(f.name) });
+            }
+        }
+    }
+    (select.join(", "), cols)
 }
 
 fn enum_label_sql(column: &str, labels: &[(&str, i64)]) -> String {
@@ -487,8 +570,12 @@ impl Planner<'_> {
                 Value::Literal(l) => {
                     if let Some(w) = time::parse_relative(&l.text, self.now) {
                         narrow(Some(w.start), Some(w.end));
-                    } else if let Some(day) = time::parse_instant(&l.text, self.now).filter(|_| l.text.len() == 10) {
+                    } else if let Some(day) = time::parse_instant(&l.text, self.now).filter(|_| time::is_date(&l.text))
+                    {
                         narrow(Some(day), Some(day + Duration::days(1)));
+                    } else if let Some(since) = time::parse_instant(&l.text, self.now) {
+                        // `time:now-1h`, `time:2026-01-15T10:00Z`: from then until now.
+                        narrow(Some(since), None);
                     } else {
                         return Err(bad(l));
                     }
@@ -558,7 +645,9 @@ impl Planner<'_> {
             None => self.resolve_base(ident),
             Some(s) => {
                 if let Some(c) = self.stage_col(s, &ident.name) {
-                    return Ok(Resolved { name: ident.name.clone(), sql: c.sql.clone(), ty: c.ty, json_path: None });
+                    // Enum columns filter on their ids (severity:>=high), shown as labels.
+                    let sql = if matches!(c.ty, FieldType::Enum(_)) { c.order_sql.clone() } else { c.sql.clone() };
+                    return Ok(Resolved { name: ident.name.clone(), sql, ty: c.ty, json_path: None });
                 }
                 if let Some((root, path)) = ident.name.split_once('.') {
                     if let Some(c) = self.stage_col(s, root).filter(|c| c.ty == FieldType::Json) {
@@ -667,50 +756,9 @@ impl Planner<'_> {
 
     fn base_stage(&mut self, conds: &[String]) -> Stage {
         let e = self.entity;
-        let mut cols = Vec::new();
-        let mut select = Vec::new();
-        for f in e.fields {
-            match f.ty {
-                FieldType::Enum(labels) => {
-                    select.push(format!("{} AS {}", enum_label_sql(f.column, labels), q(f.name)));
-                    let id_alias = format!("{}_id", f.name);
-                    if f.column == id_alias {
-                        select.push(f.column.to_string());
-                    } else {
-                        select.push(format!("{} AS {}", f.column, q(&id_alias)));
-                    }
-                    cols.push(Col {
-                        name: f.name.into(),
-                        sql: q(f.name),
-                        alias: f.name.into(),
-                        ty: FieldType::Keyword,
-                        order_sql: q(&id_alias),
-                    });
-                    cols.push(Col {
-                        name: id_alias.clone(),
-                        sql: q(&id_alias),
-                        alias: id_alias.clone(),
-                        ty: FieldType::Int,
-                        order_sql: q(&id_alias),
-                    });
-                }
-                ty => {
-                    if f.column == f.name {
-                        select.push(f.column.to_string());
-                    } else {
-                        select.push(format!("{} AS {}", f.column, q(f.name)));
-                    }
-                    cols.push(Col {
-                        name: f.name.into(),
-                        sql: q(f.name),
-                        alias: f.name.into(),
-                        ty,
-                        order_sql: q(f.name),
-                    });
-                }
-            }
-        }
-        let mut sql = format!("SELECT {} FROM {}", select.join(", "), e.table);
+        let (projection, cols) = base_projection(e);
+        let cols = cols.clone();
+        let mut sql = format!("SELECT {projection} FROM {}", e.table);
         let conds: Vec<&String> = conds.iter().filter(|c| c.as_str() != "TRUE").collect();
         if !conds.is_empty() {
             sql.push_str(" WHERE ");
@@ -802,6 +850,10 @@ impl Planner<'_> {
     }
 
     fn group_expr(&mut self, stage: &Stage, ident: &Ident) -> Result<(String, FieldType), SrqlError> {
+        // Group enums by their label; the id rides along for order and filters.
+        if let Some(c) = self.stage_col(stage, &ident.name).filter(|c| matches!(c.ty, FieldType::Enum(_))) {
+            return Ok((c.sql.clone(), c.ty));
+        }
         let f = self.resolve(ident, Some(stage))?;
         Ok(match &f.json_path {
             Some(p) => (format!("({} #>> {p})", f.sql), FieldType::Keyword),
@@ -1120,6 +1172,10 @@ impl Planner<'_> {
             })?;
             if !cols.iter().any(|x: &Col| x.alias == c.alias) {
                 select.push(c.sql.clone());
+                // An enum's id column stays (hidden) so later filters and sorts can use it.
+                if c.order_sql != c.sql && !select.contains(&c.order_sql) {
+                    select.push(c.order_sql.clone());
+                }
                 cols.push(c);
             }
         }

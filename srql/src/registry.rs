@@ -44,17 +44,29 @@ impl FieldType {
     }
 }
 
+/// OCSF severity ids with their names first, then the syslog and logging
+/// words ServiceRadar queries use for them.
 pub const SEVERITY: &[(&str, i64)] = &[
     ("unknown", 0),
     ("info", 1),
-    ("informational", 1),
     ("low", 2),
     ("medium", 3),
-    ("warning", 3),
     ("high", 4),
-    ("error", 4),
     ("critical", 5),
     ("fatal", 6),
+    ("informational", 1),
+    ("information", 1),
+    ("notice", 1),
+    ("debug", 1),
+    ("trace", 1),
+    ("warning", 3),
+    ("warn", 3),
+    ("error", 4),
+    ("err", 4),
+    ("crit", 5),
+    ("alert", 5),
+    ("emergency", 6),
+    ("emerg", 6),
 ];
 
 pub const STATUS: &[(&str, i64)] = &[("unknown", 0), ("success", 1), ("failure", 2)];
@@ -212,7 +224,7 @@ const VULN_FIELDS: &[FieldDef] = &[
 ];
 
 /// Every entity, the default (`events`) first.
-pub const ENTITIES: &[EntityDef] = &[
+pub static ENTITIES: &[EntityDef] = &[
     EntityDef {
         name: "events",
         aliases: &["event", "activity"],

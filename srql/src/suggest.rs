@@ -31,7 +31,9 @@ pub fn nearest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Vec
         .collect();
     scored.sort();
     scored.dedup_by(|a, b| a.1 == b.1);
-    scored.into_iter().take(3).map(|(_, c)| c.to_string()).collect()
+    // Only the closest few: a near miss should not be drowned by far ones.
+    let best = scored.first().map(|s| s.0).unwrap_or(0);
+    scored.into_iter().filter(|(d, _)| *d <= best + 1).take(3).map(|(_, c)| c.to_string()).collect()
 }
 
 #[cfg(test)]

@@ -39,8 +39,8 @@ pub fn parse_instant(s: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     if s.eq_ignore_ascii_case("now") {
         return Some(now);
     }
-    if let Some(rest) = s.strip_prefix("now-").or_else(|| s.strip_prefix("NOW-")) {
-        return parse_duration(rest).map(|d| now - d);
+    if s.len() > 4 && s[..4].eq_ignore_ascii_case("now-") {
+        return parse_duration(&s[4..]).map(|d| now - d);
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
@@ -57,6 +57,11 @@ pub fn parse_instant(s: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         }
     }
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(|d| Utc.from_utc_datetime(&d.and_time(NaiveTime::MIN)))
+}
+
+/// Whether `s` is a bare date (`2026-01-10`), which names a whole day.
+pub fn is_date(s: &str) -> bool {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").is_ok()
 }
 
 /// A relative window name: `last_24h`, `24h`, `today`, `yesterday`, `7 Days`.
