@@ -8,6 +8,7 @@ use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use vigil_ingest::metrics::Metrics;
 use vigil_store::{Pool, StorageMode};
 
 /// What every handler can reach.
@@ -16,16 +17,17 @@ pub struct AppState {
     pub pool: Pool,
     pub storage_mode: StorageMode,
     pub started: Arc<std::time::Instant>,
+    pub ingest_metrics: Arc<Metrics>,
 }
 
 impl AppState {
-    pub fn new(pool: Pool, storage_mode: StorageMode) -> Self {
-        AppState { pool, storage_mode, started: Arc::new(std::time::Instant::now()) }
+    pub fn new(pool: Pool, storage_mode: StorageMode, ingest_metrics: Arc<Metrics>) -> Self {
+        AppState { pool, storage_mode, started: Arc::new(std::time::Instant::now()), ingest_metrics }
     }
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new().route("/", get(index)).route("/health", get(health)).with_state(state)
+    Router::new().route("/", get(index)).route("/health", get(health)).route("/metrics", get(metrics)).with_state(state)
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.
@@ -62,6 +64,11 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         "uptime_s": state.started.elapsed().as_secs(),
     });
     (code, Json(body))
+}
+
+/// Prometheus text: per-stage ingest counters.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.ingest_metrics.render())
 }
 
 async fn index() -> Html<&'static str> {

@@ -3,12 +3,19 @@
 //! ([`import`]), a seeded generator of realistic corpora ([`generate`]) and the
 //! demo dataset ([`demo`]).
 //!
-//! The NATS JetStream consumers, dead-letter path and lanes arrive with the
-//! ingest issue and feed the same [`formats`] and writer.
+//! The JetStream pipeline ([`nats`]) decodes each message ([`decode`]),
+//! writes batches through the store's idempotent writer, acknowledges only
+//! after commit, dead-letters what it refuses, and counts every stage
+//! ([`metrics`]).
 
+pub mod decode;
 pub mod demo;
 pub mod formats;
 pub mod generate;
 pub mod import;
+pub mod metrics;
+pub mod nats;
+pub mod publish;
+pub mod shutdown;
 
 pub use formats::{Format, ParseError};

@@ -34,6 +34,23 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether retrying later can succeed (the database or network is down),
+    /// as opposed to the data being refused.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Pool(_) | StoreError::Timeout(_) => true,
+            StoreError::Db { source, .. } | StoreError::Migration { source, .. } => match source.code() {
+                None => true,
+                Some(code) => {
+                    let c = code.code();
+                    // connection exceptions, operator intervention, resources, serialization
+                    c.starts_with("08") || c.starts_with("57") || c.starts_with("53") || c == "40001" || c == "40P01"
+                }
+            },
+            _ => false,
+        }
+    }
+
     pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
         let context = context.into();
         move |source| StoreError::Db { context, source }

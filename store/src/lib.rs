@@ -5,6 +5,7 @@
 //! ([`EventWriter`]): binary `COPY` into a staging table, then one
 //! `INSERT … ON CONFLICT DO NOTHING` per batch, so a re-sent batch adds nothing.
 
+pub mod deadletter;
 mod error;
 mod migrate;
 mod pool;

@@ -1,7 +1,9 @@
 //! One module per `vigil` subcommand, plus what they share.
 
 pub mod bench;
+pub mod generate;
 pub mod import;
+pub mod ingest;
 pub mod migrate;
 pub mod query;
 pub mod serve;

@@ -15,6 +15,9 @@ pub struct Args {
     listen: SocketAddr,
     #[arg(long, value_enum, default_value = "auto", env = "VIGIL_TIMESCALEDB")]
     timescaledb: Timescale,
+    /// Ingest from this NATS server in-process (off when unset).
+    #[arg(long, env = "NATS_URL")]
+    nats_url: Option<String>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -24,7 +27,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .context("migrating the database")?;
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+    let metrics = std::sync::Arc::new(vigil_ingest::metrics::Metrics::new());
+    let (trigger, stop) = vigil_ingest::shutdown::Shutdown::new();
+    if let Some(url) = &args.nats_url {
+        let cfg = vigil_ingest::nats::NatsConfig::new(url.clone());
+        let (pool, metrics) = (pool.clone(), metrics.clone());
+        tokio::spawn(async move {
+            if let Err(e) = vigil_ingest::nats::run(cfg, pool, metrics, stop).await {
+                tracing::error!("ingest pipeline stopped: {e}");
+            }
+        });
+        println!("Ingesting from {url}");
+    }
     println!("Vigil is serving on http://{}", listener.local_addr()?);
-    vigil_api::serve(listener, AppState::new(pool, report.mode), shutdown_signal()).await?;
+    vigil_api::serve(listener, AppState::new(pool, report.mode, metrics), shutdown_signal()).await?;
+    trigger.trigger();
     Ok(())
 }

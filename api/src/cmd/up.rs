@@ -63,17 +63,28 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
 
     let mut embedded_nats = None;
-    match &args.nats_url {
-        Some(url) => println!("NATS: {url}"),
+    let nats_url = match &args.nats_url {
+        Some(url) => {
+            println!("NATS: {url}");
+            Some(url.clone())
+        }
         None => match EmbeddedNats::start(&args.data_dir) {
             Ok(Some(n)) => {
                 println!("NATS: embedded, {}", n.url());
+                let url = n.url();
                 embedded_nats = Some(n);
+                Some(url)
             }
-            Ok(None) => println!("NATS: nats-server not installed; event streaming is off (run scripts/setup.sh)"),
-            Err(e) => println!("NATS: could not start nats-server: {e}; event streaming is off"),
+            Ok(None) => {
+                println!("NATS: nats-server not installed; event streaming is off (run scripts/setup.sh)");
+                None
+            }
+            Err(e) => {
+                println!("NATS: could not start nats-server: {e}; event streaming is off");
+                None
+            }
         },
-    }
+    };
 
     let pool = connect(&database_url, 16)?;
     let report = migrate(&pool, &MigrateOptions { timescaledb: args.timescaledb.into() })
@@ -85,10 +96,27 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         load_demo(&pool, args.demo_events).await?;
     }
 
+    let metrics = std::sync::Arc::new(vigil_ingest::metrics::Metrics::new());
+    let (trigger, stop) = vigil_ingest::shutdown::Shutdown::new();
+    let pipeline = nats_url.map(|url| {
+        println!("Ingest: subjects vigil.events.<kind> on {url}");
+        let cfg = vigil_ingest::nats::NatsConfig::new(url);
+        let (pool, metrics) = (pool.clone(), metrics.clone());
+        tokio::spawn(async move {
+            if let Err(e) = vigil_ingest::nats::run(cfg, pool, metrics, stop).await {
+                tracing::error!("ingest pipeline stopped: {e}");
+            }
+        })
+    });
+
     let addr = listener.local_addr()?;
     println!("Vigil is up: http://{addr}  (Ctrl-C to stop)");
-    let served = vigil_api::serve(listener, AppState::new(pool.clone(), report.mode), shutdown_signal()).await;
+    let served = vigil_api::serve(listener, AppState::new(pool.clone(), report.mode, metrics), shutdown_signal()).await;
     println!("Stopping…");
+    trigger.trigger();
+    if let Some(p) = pipeline {
+        let _ = p.await;
+    }
     pool.close();
     drop(embedded_nats);
     if let Some(mut pg) = embedded_pg {

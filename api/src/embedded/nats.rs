@@ -27,12 +27,16 @@ impl EmbeddedNats {
     /// Starts `nats-server -js` on a free loopback port. `Ok(None)` when no
     /// `nats-server` is installed.
     pub fn start(data_dir: &Path) -> std::io::Result<Option<Self>> {
+        Self::start_on(data_dir, free_port()?)
+    }
+
+    /// Starts on a given port (a restart keeps its clients' URL).
+    pub fn start_on(data_dir: &Path, port: u16) -> std::io::Result<Option<Self>> {
         let Some(bin) = Self::binary() else {
             return Ok(None);
         };
         let dir = data_dir.join("nats");
         std::fs::create_dir_all(&dir)?;
-        let port = free_port()?;
         let child = Command::new(bin)
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(&dir)
@@ -51,6 +55,10 @@ impl EmbeddedNats {
             )));
         }
         Ok(Some(nats))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     pub fn url(&self) -> String {

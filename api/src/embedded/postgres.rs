@@ -183,6 +183,21 @@ impl EmbeddedPostgres {
         Ok(())
     }
 
+    /// Starts a stopped cluster again on the same port.
+    pub fn start_again(&mut self) -> Result<(), EmbeddedPostgresError> {
+        run(
+            "pg_ctl start",
+            self.command("pg_ctl")
+                .arg("-D")
+                .arg(self.data())
+                .arg("-l")
+                .arg(self.root.join("server.log"))
+                .args(["-w", "-t", "60", "start"]),
+        )?;
+        self.stopped = false;
+        Ok(())
+    }
+
     /// Stops the cluster (fast shutdown: sessions end, data is flushed).
     pub fn stop(&mut self) -> Result<(), EmbeddedPostgresError> {
         if self.stopped {

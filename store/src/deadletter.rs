@@ -1,0 +1,44 @@
+//! The `ingest_errors` table: inputs the pipeline refused, with the reason
+//! and the original bytes.
+
+use crate::{Pool, StoreError};
+
+/// One refused input.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    /// `nats`, `http` or `file`.
+    pub channel: &'static str,
+    pub origin: String,
+    /// JetStream stream sequence, which makes a redelivered message idempotent.
+    pub stream_seq: Option<i64>,
+    /// Stable machine-readable reason (`invalid_json`, `oversize`, …).
+    pub reason_code: &'static str,
+    pub reason: String,
+    pub payload: Vec<u8>,
+}
+
+/// Stores dead letters in one transaction; returns how many were new.
+pub async fn store(pool: &Pool, letters: &[DeadLetter]) -> Result<u64, StoreError> {
+    if letters.is_empty() {
+        return Ok(0);
+    }
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await.map_err(StoreError::db("starting a dead-letter batch"))?;
+    let stmt = tx
+        .prepare(
+            "INSERT INTO ingest_errors (channel, origin, stream_seq, reason_code, reason, payload)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (stream_seq) WHERE stream_seq IS NOT NULL DO NOTHING",
+        )
+        .await
+        .map_err(StoreError::db("preparing the dead-letter insert"))?;
+    let mut stored = 0;
+    for l in letters {
+        stored += tx
+            .execute(&stmt, &[&l.channel, &l.origin, &l.stream_seq, &l.reason_code, &l.reason, &l.payload])
+            .await
+            .map_err(StoreError::db("storing a dead letter"))?;
+    }
+    tx.commit().await.map_err(StoreError::db("committing dead letters"))?;
+    Ok(stored)
+}
