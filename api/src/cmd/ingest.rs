@@ -43,7 +43,7 @@ pub async fn run_cmd(args: Args) -> anyhow::Result<()> {
     eprintln!("ingesting from {} (Ctrl-C to stop)", args.nats_url);
     tokio::select! {
         _ = shutdown_signal() => {}
-        r = async { pipeline.await } => {
+        r = pipeline => {
             r??;
             return Ok(());
         }
