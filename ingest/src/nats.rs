@@ -182,7 +182,7 @@ pub async fn run(
             writer: writer.clone(),
             metrics: metrics.clone(),
         };
-        tasks.push(tokio::spawn(lane_loop(ctx, consumer, shutdown.clone())));
+        tasks.push(tokio::spawn(lane_loop(Arc::new(ctx), consumer, shutdown.clone())));
     }
     shutdown.wait().await;
     for t in tasks {
@@ -202,8 +202,14 @@ struct LaneCtx {
     metrics: Arc<Metrics>,
 }
 
-async fn lane_loop(ctx: LaneCtx, consumer: jetstream::consumer::PullConsumer, shutdown: crate::shutdown::Shutdown) {
+async fn lane_loop(
+    ctx: Arc<LaneCtx>,
+    consumer: jetstream::consumer::PullConsumer,
+    shutdown: crate::shutdown::Shutdown,
+) {
     let mut lag_at = Instant::now();
+    // One batch is written while the next one is collected.
+    let mut writing: Option<tokio::task::JoinHandle<bool>> = None;
     'outer: while !shutdown.is_set() {
         let mut messages = match consumer
             .stream()
@@ -240,9 +246,12 @@ async fn lane_loop(ctx: LaneCtx, consumer: jetstream::consumer::PullConsumer, sh
                     Ok(None) | Err(_) => break,
                 }
             }
-            if !process(&ctx, batch, &shutdown).await {
-                break 'outer;
+            if let Some(prev) = writing.take() {
+                if !prev.await.unwrap_or(false) {
+                    break 'outer;
+                }
             }
+            writing = Some(tokio::spawn(process(ctx.clone(), batch, shutdown.clone())));
             if lag_at.elapsed() > Duration::from_secs(5) {
                 lag_at = Instant::now();
                 let mut c = consumer.clone();
@@ -252,11 +261,15 @@ async fn lane_loop(ctx: LaneCtx, consumer: jetstream::consumer::PullConsumer, sh
             }
         }
     }
+    if let Some(prev) = writing {
+        let _ = prev.await;
+    }
 }
 
 /// Decodes, writes and acknowledges one batch. Returns false when shutting
 /// down before the batch could be stored (it is then redelivered later).
-async fn process(ctx: &LaneCtx, batch: Vec<jetstream::Message>, shutdown: &crate::shutdown::Shutdown) -> bool {
+async fn process(ctx: Arc<LaneCtx>, batch: Vec<jetstream::Message>, shutdown: crate::shutdown::Shutdown) -> bool {
+    let ctx = ctx.as_ref();
     let mut events: Vec<Event> = Vec::with_capacity(batch.len());
     let mut letters = Vec::new();
     let mut acks = Vec::with_capacity(batch.len());

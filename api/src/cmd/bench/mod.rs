@@ -10,6 +10,8 @@ use vigil_store::{connect, migrate, EventWriter, MigrateOptions};
 
 use super::Timescale;
 
+mod ingest;
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -20,6 +22,24 @@ pub struct Args {
 enum What {
     /// The event writer: binary COPY batches vs a row-by-row INSERT baseline.
     Write(WriteArgs),
+    /// End to end: generator → NATS JetStream → ingester → PostgreSQL, and the alert lane's latency.
+    Ingest(IngestArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct IngestArgs {
+    /// Server to create the scratch database on (needs CREATEDB).
+    #[arg(long, env = "VIGIL_BENCH_ADMIN_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    admin_url: String,
+    /// Telemetry events pushed through the pipeline.
+    #[arg(long, default_value_t = 500_000)]
+    events: u64,
+    /// Events written row by row for the baseline.
+    #[arg(long, default_value_t = 10_000)]
+    baseline_events: u64,
+    /// Alerts whose publish-to-queryable latency is measured.
+    #[arg(long, default_value_t = 300)]
+    alerts: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -43,21 +63,45 @@ struct WriteArgs {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.what {
         What::Write(a) => write(a).await,
+        What::Ingest(a) => ingest::run(a).await,
+    }
+}
+
+/// A database that exists for one benchmark run.
+pub(super) struct ScratchDb {
+    admin: vigil_store::Pool,
+    name: String,
+    pub url: String,
+}
+
+impl ScratchDb {
+    pub async fn create(admin_url: &str, tag: &str) -> anyhow::Result<Self> {
+        let name = format!("vigil_bench_{tag}_{}", std::process::id());
+        let admin = connect(admin_url, 1)?;
+        // The name is ours (a constant prefix and our pid), not user input.
+        admin
+            .get()
+            .await
+            .context("connecting to the admin URL")?
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await?;
+        let url = match admin_url.rfind('/') {
+            Some(i) => format!("{}/{name}", &admin_url[..i]),
+            None => anyhow::bail!("admin URL must be a postgres:// URL ending in /database"),
+        };
+        Ok(ScratchDb { admin, name, url })
+    }
+
+    pub async fn drop_db(self) -> anyhow::Result<()> {
+        self.admin.get().await?.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await?;
+        Ok(())
     }
 }
 
 async fn write(a: WriteArgs) -> anyhow::Result<()> {
-    let name = format!("vigil_bench_{}", std::process::id());
-    let admin = connect(&a.admin_url, 1)?;
-    let admin_client = admin.get().await.context("connecting to the admin URL")?;
-    // The name is ours (a constant prefix and our pid), not user input.
-    admin_client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
-    let url = match a.admin_url.rfind('/') {
-        Some(i) => format!("{}/{name}", &a.admin_url[..i]),
-        None => anyhow::bail!("admin URL must be a postgres:// URL ending in /database"),
-    };
-    let result = write_in(&url, &a).await;
-    admin_client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+    let db = ScratchDb::create(&a.admin_url, "write").await?;
+    let result = write_in(&db.url, &a).await;
+    db.drop_db().await?;
     result
 }
 
