@@ -7,12 +7,15 @@ CREATE TABLE ingest_errors (
     channel      text        NOT NULL,
     -- NATS subject, file name or HTTP client.
     origin       text        NOT NULL DEFAULT '',
-    -- JetStream stream sequence (NATS only): a redelivered message is stored once.
+    -- JetStream stream sequence (NATS only).
     stream_seq   bigint,
+    -- Identifies the input (stream sequence, or file line and bytes), so a
+    -- redelivered message or a re-imported file is recorded once.
+    dedup_key    text,
     reason_code  text        NOT NULL,
     reason       text        NOT NULL,
     payload      bytea       NOT NULL
 );
-CREATE UNIQUE INDEX ingest_errors_stream_seq_key ON ingest_errors (stream_seq) WHERE stream_seq IS NOT NULL;
+CREATE UNIQUE INDEX ingest_errors_dedup_key ON ingest_errors (dedup_key) WHERE dedup_key IS NOT NULL;
 CREATE INDEX ingest_errors_received_idx ON ingest_errors (received_at DESC);
 CREATE INDEX ingest_errors_reason_idx ON ingest_errors (reason_code, received_at DESC);

@@ -2,10 +2,13 @@
 //! runs it with, including the embedded single-box mode that manages its own
 //! PostgreSQL and NATS server ([`embedded`]).
 //!
-//! Today the API serves `/health` and a landing page; search, hunts, alerts,
-//! ingest and graph endpoints arrive with their issues behind token auth.
+//! Today the API serves `/health`, a landing page, `/metrics` and
+//! `POST /api/v1/ingest` behind token auth ([`auth`]); search, hunts, alerts
+//! and graph endpoints arrive with their issues.
 
+pub mod auth;
 pub mod embedded;
+mod ingest_http;
 mod server;
 
 pub use server::{router, serve, AppState};

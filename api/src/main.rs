@@ -27,6 +27,8 @@ enum Command {
     Ingest(cmd::ingest::Args),
     /// Generate a realistic synthetic corpus: publish it to NATS or write NDJSON.
     Generate(cmd::generate::Args),
+    /// Create or revoke API tokens.
+    Token(cmd::token::Args),
     /// Run an SRQL query against DATABASE_URL (or --explain it).
     Query(cmd::query::Args),
     /// Import event files (Vigil JSON, Zeek conn.log TSV/JSON, syslog) into DATABASE_URL.
@@ -48,6 +50,7 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate(args) => cmd::migrate::run(args).await,
         Command::Import(args) => cmd::import::run(args).await,
         Command::Query(args) => cmd::query::run(args).await,
+        Command::Token(args) => cmd::token::run(args).await,
         Command::Ingest(args) => cmd::ingest::run_cmd(args).await,
         Command::Generate(args) => cmd::generate::run(args).await,
         Command::Bench(args) => cmd::bench::run(args).await,

@@ -9,7 +9,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use vigil_ingest::metrics::Metrics;
-use vigil_store::{Pool, StorageMode};
+use vigil_store::{EventWriter, Pool, StorageMode};
+
+use crate::auth::Caller;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -18,16 +20,27 @@ pub struct AppState {
     pub storage_mode: StorageMode,
     pub started: Arc<std::time::Instant>,
     pub ingest_metrics: Arc<Metrics>,
+    pub writer: Arc<EventWriter>,
 }
 
 impl AppState {
     pub fn new(pool: Pool, storage_mode: StorageMode, ingest_metrics: Arc<Metrics>) -> Self {
-        AppState { pool, storage_mode, started: Arc::new(std::time::Instant::now()), ingest_metrics }
+        let writer = Arc::new(EventWriter::new(pool.clone()));
+        AppState { pool, storage_mode, started: Arc::new(std::time::Instant::now()), ingest_metrics, writer }
     }
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new().route("/", get(index)).route("/health", get(health)).route("/metrics", get(metrics)).with_state(state)
+    Router::new()
+        .route("/", get(index))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route(
+            "/api/v1/ingest",
+            axum::routing::post(crate::ingest_http::ingest)
+                .layer(axum::extract::DefaultBodyLimit::max(crate::ingest_http::MAX_BODY_BYTES)),
+        )
+        .with_state(state)
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.
@@ -67,7 +80,7 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Prometheus text: per-stage ingest counters.
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+async fn metrics(State(state): State<AppState>, _caller: Caller) -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.ingest_metrics.render())
 }
 

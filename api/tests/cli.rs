@@ -198,6 +198,42 @@ async fn migrate_reports_and_import_summarises_stored_duplicate_rejected() {
     let out = run(vigil(&["import", f]).env("DATABASE_URL", &db.url));
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 stored, 2 duplicate, 1 rejected"));
 
+    // Rejected lines are kept with their reason and bytes.
+    let pool = vigil_store::connect(&db.url, 1).unwrap();
+    let client = pool.get().await.unwrap();
+    let row = client
+        .query_one(
+            "SELECT origin, reason, convert_from(payload, 'UTF8') FROM ingest_errors WHERE channel = 'file'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(row.get::<_, String>(0).ends_with("auth.log:2"));
+    assert!(row.get::<_, String>(1).contains("syslog timestamp"));
+    assert_eq!(row.get::<_, String>(2), "this line is not syslog");
+
+    // Other formats are detected from their content.
+    let samples = [
+        ("falco.json", r#"{"hostname":"web-01","output":"shell in container","priority":"Warning","rule":"Terminal shell in container","time":"2026-11-20T10:00:00Z","output_fields":{"proc.name":"bash","proc.pid":7,"user.name":"root"}}"#, "falco-json"),
+        ("eve.json", r#"{"timestamp":"2026-11-20T10:00:00.000000+0000","event_type":"alert","src_ip":"10.0.0.5","src_port":5000,"dest_ip":"203.0.113.9","dest_port":4444,"proto":"TCP","alert":{"signature":"ET TROJAN test","severity":1}}"#, "suricata-eve"),
+        ("trivy.json", "{\n  \"SchemaVersion\": 2,\n  \"ArtifactName\": \"web-01\",\n  \"Results\": [{\"Target\": \"debian\", \"Vulnerabilities\": [{\"VulnerabilityID\": \"CVE-2024-6387\", \"PkgName\": \"openssh-server\", \"InstalledVersion\": \"1\", \"FixedVersion\": \"2\", \"Severity\": \"CRITICAL\"}]}]\n}\n", "trivy-json"),
+    ];
+    for (name, body, format) in samples {
+        let path = dir.join(name);
+        std::fs::write(&path, body).unwrap();
+        let out = run(vigil(&["import", path.to_str().unwrap()]).env("DATABASE_URL", &db.url));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(&format!("({format}): 1 stored, 0 duplicate, 0 rejected")), "{text}");
+    }
+    let kinds: Vec<String> = client
+        .query("SELECT kind FROM events WHERE source IN ('falco', 'suricata', 'trivy') ORDER BY source", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(kinds, ["alert", "alert", "vuln"]);
+
     // The real Zeek sample goes in whole.
     if let Some(zeek) = shared("stratosphere_njrat_zeek/labeled-conn.log") {
         let out = run(vigil(&["import", zeek.to_str().unwrap()]).env("DATABASE_URL", &db.url));

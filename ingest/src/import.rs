@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike, Utc};
 use vigil_event::Event;
 use vigil_store::{EventWriter, StoreError};
 
-use crate::formats::{native, syslog, zeek, Format, ParseError};
+use crate::formats::{falco, native, suricata, syslog, trivy, zeek, Format, ParseError};
 
 /// Turns lines of one format into events.
 #[derive(Debug)]
@@ -37,6 +37,11 @@ impl LineParser {
             Format::Native => native::parse_line(line, line_no).map(Some),
             Format::ZeekConnTsv => self.zeek.line(line, line_no),
             Format::ZeekConnJson => zeek::parse_json_line(line, line_no).map(Some),
+            Format::Falco => falco::parse_line(line, line_no).map(Some),
+            Format::Suricata => suricata::parse_line(line, line_no).map(Some),
+            Format::Trivy => {
+                Err(ParseError::new(line_no, "a Trivy report is one JSON document; import the whole file"))
+            }
             Format::Syslog => {
                 let year = syslog::parse_timestamp(line, 2000)
                     .map(|(t, _)| syslog::infer_year((t.month(), t.day()), self.reference))
@@ -51,6 +56,8 @@ impl LineParser {
 #[derive(Debug, Clone, Default)]
 pub struct ImportSummary {
     pub lines: u64,
+    /// Bytes of input read so far (for progress).
+    pub bytes: u64,
     pub stored: u64,
     pub duplicates: u64,
     pub rejected: u64,
@@ -73,12 +80,30 @@ pub enum ImportError {
 }
 
 /// Reads `input` to the end, storing events in batches of `batch_size`.
-/// `progress` is called after each batch with the running summary.
+/// Rejected lines are kept in `ingest_errors` (channel `file`, origin
+/// `origin:line`) with their reason and bytes. `progress` is called after
+/// each batch with the running summary.
 pub async fn import<R: BufRead>(
+    input: R,
+    format: Option<Format>,
+    writer: &EventWriter,
+    batch_size: usize,
+    origin: &str,
+    progress: impl FnMut(&ImportSummary),
+) -> Result<(Format, ImportSummary), ImportError> {
+    let mut letters = Vec::new();
+    let out = import_lines(input, format, writer, batch_size, origin, &mut letters, progress).await?;
+    vigil_store::deadletter::store(writer.pool(), &letters).await?;
+    Ok(out)
+}
+
+async fn import_lines<R: BufRead>(
     mut input: R,
     format: Option<Format>,
     writer: &EventWriter,
     batch_size: usize,
+    origin: &str,
+    letters: &mut Vec<vigil_store::deadletter::DeadLetter>,
     mut progress: impl FnMut(&ImportSummary),
 ) -> Result<(Format, ImportSummary), ImportError> {
     let mut summary = ImportSummary::default();
@@ -96,6 +121,35 @@ pub async fn import<R: BufRead>(
         Some(f) => f,
         None => Format::detect(&first).ok_or(ImportError::UnknownFormat)?,
     };
+    if format == Format::Trivy {
+        // One document: read it whole.
+        let mut text = first;
+        input.read_to_string(&mut text)?;
+        summary.lines = 1;
+        match trivy::parse_report(&text, Utc::now()) {
+            Ok(events) => {
+                for chunk in events.chunks(batch_size.max(1)) {
+                    let mut batch = chunk.to_vec();
+                    flush(writer, &mut batch, &mut summary).await?;
+                    progress(&summary);
+                }
+            }
+            Err(e) => {
+                summary.rejected = 1;
+                letters.push(vigil_store::deadletter::DeadLetter {
+                    channel: "file",
+                    origin: origin.to_string(),
+                    stream_seq: None,
+                    dedup_key: Some(vigil_store::deadletter::input_key("file", origin, text.as_bytes())),
+                    reason_code: "unparseable",
+                    reason: e.reason.clone(),
+                    payload: text.into_bytes(),
+                });
+                summary.errors.push(e);
+            }
+        }
+        return Ok((format, summary));
+    }
     let mut parser = LineParser::new(format, Utc::now());
     let mut batch = Vec::with_capacity(batch_size);
     let mut line = first;
@@ -106,6 +160,19 @@ pub async fn import<R: BufRead>(
             Ok(None) => summary.lines -= 1,
             Err(err) => {
                 summary.rejected += 1;
+                letters.push(vigil_store::deadletter::DeadLetter {
+                    channel: "file",
+                    origin: format!("{origin}:{line_no}"),
+                    stream_seq: None,
+                    dedup_key: Some(vigil_store::deadletter::input_key(
+                        "file",
+                        &format!("{origin}:{line_no}"),
+                        line.as_bytes(),
+                    )),
+                    reason_code: "unparseable",
+                    reason: err.reason.clone(),
+                    payload: line.trim_end_matches(['\r', '\n']).as_bytes().to_vec(),
+                });
                 if summary.errors.len() < MAX_KEPT_ERRORS {
                     summary.errors.push(err);
                 }
@@ -115,6 +182,7 @@ pub async fn import<R: BufRead>(
             flush(writer, &mut batch, &mut summary).await?;
             progress(&summary);
         }
+        summary.bytes += line.len() as u64;
         line.clear();
         if input.read_line(&mut line)? == 0 {
             break;

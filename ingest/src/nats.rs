@@ -296,6 +296,8 @@ async fn process(ctx: Arc<LaneCtx>, batch: Vec<jetstream::Message>, shutdown: cr
                     channel: "nats",
                     origin: msg.subject.to_string(),
                     stream_seq: seq,
+                    dedup_key: seq
+                        .map(|s| deadletter::input_key("nats", &format!("{}#{s}", msg.subject), &msg.payload)),
                     reason_code: rej.code,
                     reason: rej.reason,
                     payload: msg.payload[..msg.payload.len().min(MAX_MESSAGE_BYTES * 4)].to_vec(),
@@ -355,6 +357,7 @@ async fn store_batch(
                             channel: "nats",
                             origin: crate::nats::subject(ev.kind.as_str()),
                             stream_seq: None,
+                            dedup_key: Some(format!("event:{}", ev.id)),
                             reason_code: "rejected_by_database",
                             reason: e.to_string(),
                             payload: serde_json::to_vec(ev).unwrap_or_default(),

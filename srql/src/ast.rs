@@ -331,8 +331,13 @@ impl fmt::Display for Expr {
             Expr::Term(t) => write!(f, "{}{}:{}", if t.negated { "!" } else { "" }, t.field.name, t.value),
             Expr::Text(t) if t.phrase => f.write_str(&quote(&t.text)),
             Expr::Text(t) => {
+                // A word must not read as an operator, a negation or a filter.
+                let keyword = ["AND", "OR", "NOT"].iter().any(|k| k.eq_ignore_ascii_case(&t.text));
+                if keyword || t.text.starts_with('!') {
+                    f.write_str("\\")?;
+                }
                 let lit = Literal { text: t.text.clone(), quoted: false, span: t.span };
-                write!(f, "{lit}")
+                f.write_str(&lit.to_string().replace(':', "\\:"))
             }
             Expr::Stats(s) => write!(f, "stats:{}", quote(&s.to_string())),
         }

@@ -81,13 +81,24 @@ impl SrqlError {
     /// ```
     pub fn render(&self, query: &str) -> String {
         let mut out = format!("error: {self}\n");
-        // Show the line holding the span, with the caret under it.
-        let start = self.span.start.min(query.len());
+        // Show the line holding the span, with the caret under it. A span
+        // that does not fall on character boundaries is widened to them.
+        let floor = |mut i: usize| {
+            i = i.min(query.len());
+            while !query.is_char_boundary(i) {
+                i -= 1;
+            }
+            i
+        };
+        let start = floor(self.span.start);
         let line_start = query[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
         let line_end = query[start..].find('\n').map(|i| start + i).unwrap_or(query.len());
         let line = &query[line_start..line_end];
         let pad = query[line_start..start].chars().count();
-        let end = self.span.end.clamp(start, line_end);
+        let mut end = self.span.end.clamp(start, line_end);
+        while !query.is_char_boundary(end) {
+            end += 1;
+        }
         let width = query[start..end].chars().count().max(1);
         out.push_str(&format!("  {line}\n  {}{}\n", " ".repeat(pad), "^".repeat(width)));
         if !self.expected.is_empty() {

@@ -40,8 +40,14 @@ pub fn parse(text: &str) -> Result<Query, SrqlError> {
     Ok(Query { filter, pipes, span })
 }
 
-/// Pest recurses per nesting level; refuse absurd nesting before it does.
+/// Pest recurses per nesting level; refuse absurd nesting before it does,
+/// and unclosed brackets (whose failed parse backtracks exponentially).
 fn check_depth(text: &str) -> Result<(), SrqlError> {
+    if let Some((at, c)) = unclosed_opener(text) {
+        let close = if c == '(' { ')' } else { ']' };
+        return Err(SrqlError::new(ErrorKind::Syntax, format!("this `{c}` is never closed"), Span::new(at, at + 1))
+            .expected([format!("`{close}`")]));
+    }
     let mut depth = 0usize;
     let mut in_quote = false;
     let mut escaped = false;
@@ -456,15 +462,14 @@ fn unquote(s: &str) -> String {
     out
 }
 
-/// In bare values a backslash makes the next character literal.
+/// In bare values a backslash makes the next character literal (a trailing
+/// one stands for itself).
 fn unescape_bare(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
         if c == '\\' {
-            if let Some(n) = chars.next() {
-                out.push(n);
-            }
+            out.push(chars.next().unwrap_or('\\'));
         } else {
             out.push(c);
         }

@@ -221,11 +221,12 @@ fn split_directives(filter: Option<&Expr>) -> Result<(Directives<'_>, Vec<&Expr>
                     // `stats:` whose text did not parse as aggregates.
                     _ => {
                         let span = t.value.span();
-                        let text = match &t.value {
-                            Value::Literal(l) => l.text.clone(),
-                            _ => String::new(),
+                        let (text, quoted) = match &t.value {
+                            Value::Literal(l) => (l.text.clone(), l.quoted),
+                            _ => (String::new(), false),
                         };
-                        return Err(crate::parse::parse_stats_spec(&text, span.start + 1).err().unwrap_or_else(|| {
+                        let offset = span.start + usize::from(quoted);
+                        return Err(crate::parse::parse_stats_spec(&text, offset).err().unwrap_or_else(|| {
                             SrqlError::new(ErrorKind::Syntax, "expected aggregates like `count() by field`", span)
                         }));
                     }
@@ -1104,8 +1105,10 @@ impl Planner<'_> {
         let l = literal_of(t, "`field:desc` or `field:asc`")?;
         let mut order = Vec::new();
         let mut offset = l.span.start + usize::from(l.quoted);
+        // Escapes make the text shorter than the source: then point at the whole value.
+        let exact = l.span.end - l.span.start == l.text.len() + 2 * usize::from(l.quoted);
         for part in l.text.split(',') {
-            let span = Span::new(offset, offset + part.len());
+            let span = if exact { Span::new(offset, offset + part.len()) } else { l.span };
             offset += part.len() + 1;
             let part = part.trim();
             if part.is_empty() {

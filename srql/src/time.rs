@@ -39,8 +39,8 @@ pub fn parse_instant(s: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     if s.eq_ignore_ascii_case("now") {
         return Some(now);
     }
-    if s.len() > 4 && s[..4].eq_ignore_ascii_case("now-") {
-        return parse_duration(&s[4..]).map(|d| now - d);
+    if let Some(rest) = s.get(..4).filter(|p| p.eq_ignore_ascii_case("now-")).and_then(|_| s.get(4..)) {
+        return parse_duration(rest).map(|d| now - d);
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));

@@ -12,6 +12,7 @@ mod pool;
 pub mod query;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tokens;
 mod writer;
 
 pub use error::StoreError;

@@ -70,6 +70,11 @@ impl EventWriter {
         EventWriter { pool, ready_days: Mutex::new(BTreeSet::new()) }
     }
 
+    /// The pool the writer uses (for writing alongside it, e.g. dead letters).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     /// Stores `events` in one transaction. Events already in the table (same
     /// id and time) are skipped and counted as duplicates, so re-sending a
     /// batch after a failure is always safe. Nothing is stored if it fails.

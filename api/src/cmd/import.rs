@@ -31,14 +31,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let name = path.display().to_string();
         let progress = |s: &ImportSummary| {
             if tty {
+                let done = if size == 0 { 1.0 } else { (s.bytes as f64 / size as f64).min(1.0) };
+                let filled = (done * 30.0).round() as usize;
                 eprint!(
-                    "\r{name}: {} lines, {} stored, {} duplicate, {} rejected ({size} bytes)",
-                    s.lines, s.stored, s.duplicates, s.rejected
+                    "\r[{}{}] {:>3.0}% {name}: {} stored, {} duplicate, {} rejected",
+                    "#".repeat(filled),
+                    " ".repeat(30 - filled),
+                    done * 100.0,
+                    s.stored,
+                    s.duplicates,
+                    s.rejected
                 );
                 let _ = std::io::stderr().flush();
             }
         };
-        match import(BufReader::new(file), None::<Format>, &writer, args.batch_size.max(1), progress).await {
+        match import(BufReader::new(file), None::<Format>, &writer, args.batch_size.max(1), &name, progress).await {
             Ok((format, s)) => {
                 if tty {
                     eprintln!();

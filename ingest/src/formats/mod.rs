@@ -1,7 +1,10 @@
 //! Input formats and their mapping to [`vigil_event::Event`].
 
+pub mod falco;
 pub mod native;
+pub mod suricata;
 pub mod syslog;
+pub mod trivy;
 pub mod zeek;
 
 use std::fmt;
@@ -32,6 +35,12 @@ pub enum Format {
     ZeekConnJson,
     /// BSD syslog lines (`Mmm dd hh:mm:ss host prog[pid]: message`).
     Syslog,
+    /// Falco JSON alerts, one per line.
+    Falco,
+    /// Suricata EVE JSON, one record per line.
+    Suricata,
+    /// A Trivy JSON report: one document, not lines.
+    Trivy,
 }
 
 impl fmt::Display for Format {
@@ -41,6 +50,9 @@ impl fmt::Display for Format {
             Format::ZeekConnTsv => "zeek-conn-tsv",
             Format::ZeekConnJson => "zeek-conn-json",
             Format::Syslog => "syslog",
+            Format::Falco => "falco-json",
+            Format::Suricata => "suricata-eve",
+            Format::Trivy => "trivy-json",
         })
     }
 }
@@ -53,9 +65,21 @@ impl Format {
             return Some(Format::ZeekConnTsv);
         }
         if line.starts_with('{') {
-            let v: serde_json::Value = serde_json::from_str(line).ok()?;
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                // A pretty-printed document (Trivy) does not fit on its first line.
+                return (line.trim() == "{" || line.contains("\"SchemaVersion\"")).then_some(Format::Trivy);
+            };
             if v.get("id.orig_h").is_some() {
                 return Some(Format::ZeekConnJson);
+            }
+            if v.get("output_fields").is_some() || (v.get("priority").is_some() && v.get("rule").is_some()) {
+                return Some(Format::Falco);
+            }
+            if v.get("event_type").is_some() && v.get("timestamp").is_some() {
+                return Some(Format::Suricata);
+            }
+            if v.get("Results").is_some() && v.get("SchemaVersion").is_some() {
+                return Some(Format::Trivy);
             }
             return Some(Format::Native);
         }

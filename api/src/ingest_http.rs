@@ -1,0 +1,73 @@
+//! `POST /api/v1/ingest`: NDJSON events through the same decoding, dead
+//! letters and writer as the NATS pipeline, with an answer per refused line.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::json;
+use vigil_ingest::decode::decode;
+use vigil_store::deadletter::{self, DeadLetter};
+
+use crate::auth::{ApiError, Caller, Role};
+use crate::AppState;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+pub async fn ingest(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(&[Role::Ingest, Role::Admin])?;
+    let mut events = Vec::new();
+    let mut letters = Vec::new();
+    let mut rejected = Vec::new();
+    let origin = format!("http:{}", caller.token.name);
+    let mut lines = 0u64;
+    for (i, line) in body.split(|b| *b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        lines += 1;
+        match decode(None, line) {
+            Ok(e) => events.push(e),
+            Err(rej) => {
+                state.ingest_metrics.dead_lettered("http", rej.code);
+                rejected.push(json!({"line": i + 1, "code": rej.code, "reason": rej.reason}));
+                let at = format!("{origin}:{}", i + 1);
+                letters.push(DeadLetter {
+                    channel: "http",
+                    dedup_key: Some(deadletter::input_key("http", &at, line)),
+                    origin: at,
+                    stream_seq: None,
+                    reason_code: rej.code,
+                    reason: rej.reason,
+                    payload: line.to_vec(),
+                });
+            }
+        }
+    }
+    state.ingest_metrics.received("http", lines);
+    let unavailable =
+        |e: vigil_store::StoreError| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string());
+    let stats = state.writer.write(&events).await.map_err(|e| {
+        state.ingest_metrics.write_error("http");
+        if e.is_transient() {
+            unavailable(e)
+        } else {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "rejected_by_database", e.to_string())
+        }
+    })?;
+    if !events.is_empty() {
+        state.ingest_metrics.batch("http", events.len() as u64, stats.inserted, stats.duplicates);
+    }
+    deadletter::store(&state.pool, &letters).await.map_err(unavailable)?;
+    Ok(Json(json!({
+        "received": lines,
+        "stored": stats.inserted,
+        "duplicates": stats.duplicates,
+        "rejected": rejected,
+    })))
+}

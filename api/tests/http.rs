@@ -1,0 +1,114 @@
+//! The HTTP API with tokens: `POST /api/v1/ingest` and `/metrics`, against a
+//! real `vigil serve` and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::Value;
+use vigil_event::{Event, Kind};
+use vigil_store::testing::TempDatabase;
+
+const BIN: &str = env!("CARGO_BIN_EXE_vigil");
+
+struct Server(Child);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn token(db_url: &str, role: &str) -> String {
+    let out = Command::new(BIN)
+        .args(["token", "create", "--role", role, "--name", role])
+        .env("DATABASE_URL", db_url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let t = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(t.starts_with("vgl_") && t.len() > 60, "{t}");
+    t
+}
+
+async fn serve(db_url: &str) -> (Server, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(BIN)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("DATABASE_URL", db_url)
+        .env_remove("NATS_URL")
+        .env("VIGIL_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reqwest::get(format!("{base}/health")).await.map(|r| r.status() != 200).unwrap_or(true) {
+        assert!(Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    (Server(child), base)
+}
+
+fn event(i: u32) -> String {
+    let mut e = Event::new(Kind::Auth, "sshd", Utc::now(), format!("http-{i}").as_bytes());
+    e.host = Some("web-01".into());
+    e.message = format!("Failed password for root #{i}");
+    serde_json::to_string(&e).unwrap()
+}
+
+#[tokio::test]
+async fn ingest_over_http_needs_an_ingest_token_and_answers_per_line() {
+    let db = TempDatabase::create().await.unwrap();
+    let (_server, base) = serve(&db.url).await;
+    let ingest = token(&db.url, "ingest");
+    let viewer = token(&db.url, "viewer");
+    let client = reqwest::Client::new();
+    let url = format!("{base}/api/v1/ingest");
+    let body =
+        [event(1), "{broken".to_string(), event(2), r#"{"schema_version":7}"#.to_string(), event(3), String::new()]
+            .join("\n");
+
+    let r = client.post(&url).body(body.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "unauthorized");
+    let r = client.post(&url).bearer_auth("vgl_not-a-token").body(body.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client.post(&url).bearer_auth(&viewer).body(body.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 403, "a viewer token may not ingest");
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "forbidden");
+
+    let r = client.post(&url).bearer_auth(&ingest).body(body.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!((v["received"].as_u64(), v["stored"].as_u64(), v["duplicates"].as_u64()), (Some(5), Some(3), Some(0)));
+    let rejected = v["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2);
+    assert_eq!((rejected[0]["line"].as_u64(), rejected[0]["code"].as_str()), (Some(2), Some("invalid_json")));
+    assert_eq!((rejected[1]["line"].as_u64(), rejected[1]["code"].as_str()), (Some(4), Some("future_schema")));
+
+    // The same body again: nothing new, and the dead letters are not doubled.
+    let v: Value = client.post(&url).bearer_auth(&ingest).body(body).send().await.unwrap().json().await.unwrap();
+    assert_eq!((v["stored"].as_u64(), v["duplicates"].as_u64()), (Some(0), Some(3)));
+    let pool = vigil_store::connect(&db.url, 1).unwrap();
+    let c = pool.get().await.unwrap();
+    assert_eq!(c.query_one("SELECT count(*) FROM events", &[]).await.unwrap().get::<_, i64>(0), 3);
+    assert_eq!(
+        c.query_one("SELECT count(*) FROM ingest_errors WHERE channel = 'http'", &[]).await.unwrap().get::<_, i64>(0),
+        2
+    );
+
+    // Metrics need a token too, and count the HTTP channel.
+    assert_eq!(client.get(format!("{base}/metrics")).send().await.unwrap().status(), 401);
+    let text = client.get(format!("{base}/metrics")).bearer_auth(&viewer).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("vigil_ingest_received_total{lane=\"http\"} 10"), "{text}");
+    assert!(text.contains("vigil_ingest_dead_lettered_total{channel=\"http\",reason=\"invalid_json\"} 2"), "{text}");
+    // /health stays open for load balancers.
+    assert_eq!(client.get(format!("{base}/health")).send().await.unwrap().status(), 200);
+
+    // Too large a body is refused (the server then drops the connection, so this goes last).
+    let huge = vec![b' '; 17 * 1024 * 1024];
+    let r = client.post(&url).bearer_auth(&ingest).body(huge).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+}
