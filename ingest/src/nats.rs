@@ -68,6 +68,9 @@ pub fn subject(kind: &str) -> String {
     format!("vigil.events.{kind}")
 }
 
+/// Batches of one consumer being written at once (each in its own transaction).
+const WRITES_IN_FLIGHT: usize = 2;
+
 /// Kinds the fast lane owns; the bulk consumer acknowledges and skips them.
 const FAST_KINDS: [&str; 2] = ["alert", "auth"];
 
@@ -208,8 +211,8 @@ async fn lane_loop(
     shutdown: crate::shutdown::Shutdown,
 ) {
     let mut lag_at = Instant::now();
-    // One batch is written while the next one is collected.
-    let mut writing: Option<tokio::task::JoinHandle<bool>> = None;
+    // Up to WRITES_IN_FLIGHT batches are written while the next one is collected.
+    let mut writing: std::collections::VecDeque<tokio::task::JoinHandle<bool>> = std::collections::VecDeque::new();
     'outer: while !shutdown.is_set() {
         let mut messages = match consumer
             .stream()
@@ -246,12 +249,14 @@ async fn lane_loop(
                     Ok(None) | Err(_) => break,
                 }
             }
-            if let Some(prev) = writing.take() {
-                if !prev.await.unwrap_or(false) {
-                    break 'outer;
+            if writing.len() >= WRITES_IN_FLIGHT {
+                if let Some(prev) = writing.pop_front() {
+                    if !prev.await.unwrap_or(false) {
+                        break 'outer;
+                    }
                 }
             }
-            writing = Some(tokio::spawn(process(ctx.clone(), batch, shutdown.clone())));
+            writing.push_back(tokio::spawn(process(ctx.clone(), batch, shutdown.clone())));
             if lag_at.elapsed() > Duration::from_secs(5) {
                 lag_at = Instant::now();
                 let mut c = consumer.clone();
@@ -261,7 +266,7 @@ async fn lane_loop(
             }
         }
     }
-    if let Some(prev) = writing {
+    for prev in writing {
         let _ = prev.await;
     }
 }

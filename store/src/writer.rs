@@ -83,6 +83,9 @@ impl EventWriter {
         if events.is_empty() {
             return Ok(WriteStats::default());
         }
+        // Repeats inside the batch are dropped here, so the database needs no sort to do it.
+        let mut seen = std::collections::HashSet::with_capacity(events.len());
+        let unique: Vec<&Event> = events.iter().filter(|e| seen.insert((e.id, e.time))).collect();
         self.ensure_partitions(events).await?;
 
         let mut client = self.pool.get().await?;
@@ -102,8 +105,8 @@ impl EventWriter {
             .map_err(StoreError::db("starting COPY"))?;
         let writer = BinaryCopyInWriter::new(sink, &TYPES);
         pin_mut!(writer);
-        for e in events {
-            let row = Row::from(e);
+        for e in &unique {
+            let row = Row::from(*e);
             writer.as_mut().write(&row.values()).await.map_err(StoreError::db("streaming COPY rows"))?;
         }
         writer.finish().await.map_err(StoreError::db("finishing COPY"))?;
@@ -112,7 +115,7 @@ impl EventWriter {
             .execute(
                 &format!(
                     "INSERT INTO events ({COLUMNS})
-                     SELECT DISTINCT ON (event_id, time) {COLUMNS} FROM vigil_stage_events
+                     SELECT {COLUMNS} FROM vigil_stage_events
                      ON CONFLICT (event_id, time) DO NOTHING"
                 ),
                 &[],
