@@ -58,7 +58,7 @@ impl NatsConfig {
             duplicate_window: Duration::from_secs(120),
             ack_wait: Duration::from_secs(60),
             fast: Lane { batch: 256, flush: Duration::from_millis(10) },
-            bulk: Lane { batch: 5_000, flush: Duration::from_millis(250) },
+            bulk: Lane { batch: 10_000, flush: Duration::from_millis(250) },
         }
     }
 }

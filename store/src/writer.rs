@@ -90,38 +90,43 @@ impl EventWriter {
 
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await.map_err(StoreError::db("starting a write batch"))?;
-        // Temporary and per connection: pooled connections keep it, and
-        // ON COMMIT DELETE ROWS empties it after every batch.
-        tx.batch_execute(
-            "CREATE TEMP TABLE IF NOT EXISTS vigil_stage_events
-                 (LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
-        )
-        .await
-        .map_err(StoreError::db("creating the staging table"))?;
-
-        let sink = tx
-            .copy_in(&format!("COPY vigil_stage_events ({COLUMNS}) FROM STDIN (FORMAT binary)"))
-            .await
-            .map_err(StoreError::db("starting COPY"))?;
-        let writer = BinaryCopyInWriter::new(sink, &TYPES);
-        pin_mut!(writer);
-        for e in &unique {
-            let row = Row::from(*e);
-            writer.as_mut().write(&row.values()).await.map_err(StoreError::db("streaming COPY rows"))?;
-        }
-        writer.finish().await.map_err(StoreError::db("finishing COPY"))?;
-
-        let inserted = tx
-            .execute(
-                &format!(
-                    "INSERT INTO events ({COLUMNS})
-                     SELECT {COLUMNS} FROM vigil_stage_events
-                     ON CONFLICT (event_id, time) DO NOTHING"
-                ),
-                &[],
-            )
-            .await
-            .map_err(StoreError::db("inserting staged events"))?;
+        // The common case has no duplicates: COPY straight into `events`. A
+        // unique violation (a redelivered batch) rolls back to the savepoint
+        // and takes the staging path, which skips what is already stored.
+        tx.batch_execute("SAVEPOINT vigil_direct").await.map_err(StoreError::db("creating a savepoint"))?;
+        let inserted = match copy_rows(&tx, "events", &unique).await {
+            Ok(()) => {
+                tx.batch_execute("RELEASE SAVEPOINT vigil_direct")
+                    .await
+                    .map_err(StoreError::db("releasing a savepoint"))?;
+                unique.len() as u64
+            }
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                tx.batch_execute("ROLLBACK TO SAVEPOINT vigil_direct")
+                    .await
+                    .map_err(StoreError::db("rolling back a savepoint"))?;
+                // Temporary and per connection: pooled connections keep it, and
+                // ON COMMIT DELETE ROWS empties it after every batch.
+                tx.batch_execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS vigil_stage_events
+                         (LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
+                )
+                .await
+                .map_err(StoreError::db("creating the staging table"))?;
+                copy_rows(&tx, "vigil_stage_events", &unique).await.map_err(StoreError::db("staging rows"))?;
+                tx.execute(
+                    &format!(
+                        "INSERT INTO events ({COLUMNS})
+                         SELECT {COLUMNS} FROM vigil_stage_events
+                         ON CONFLICT (event_id, time) DO NOTHING"
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(StoreError::db("inserting staged events"))?
+            }
+            Err(e) => return Err(StoreError::Db { context: "copying events".into(), source: e }),
+        };
         tx.commit().await.map_err(StoreError::db("committing a write batch"))?;
         Ok(WriteStats { received, inserted, duplicates: received - inserted })
     }
@@ -172,6 +177,23 @@ impl EventWriter {
         self.ready_days.lock().unwrap_or_else(|p| p.into_inner()).extend(missing);
         Ok(())
     }
+}
+
+/// Streams `rows` into `table` with binary COPY.
+async fn copy_rows(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &str,
+    rows: &[&Event],
+) -> Result<(), tokio_postgres::Error> {
+    let sink = tx.copy_in(&format!("COPY {table} ({COLUMNS}) FROM STDIN (FORMAT binary)")).await?;
+    let writer = BinaryCopyInWriter::new(sink, &TYPES);
+    pin_mut!(writer);
+    for e in rows {
+        let row = Row::from(*e);
+        writer.as_mut().write(&row.values()).await?;
+    }
+    writer.finish().await?;
+    Ok(())
 }
 
 /// One event flattened to the `events` columns, owning what needs converting.

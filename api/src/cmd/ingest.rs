@@ -15,7 +15,7 @@ pub struct Args {
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     nats_url: String,
     /// Events per batch in the telemetry lane.
-    #[arg(long, default_value_t = 5_000)]
+    #[arg(long, default_value_t = 10_000)]
     bulk_batch: usize,
     /// Longest wait before a telemetry batch is written, in ms.
     #[arg(long, default_value_t = 250)]
