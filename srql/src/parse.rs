@@ -536,11 +536,6 @@ fn unclosed_opener(text: &str) -> Option<(usize, char)> {
 }
 
 fn syntax_error(text: &str, e: pest::error::Error<Rule>) -> SrqlError {
-    if let Some((at, c)) = unclosed_opener(text) {
-        let close = if c == '(' { ')' } else { ']' };
-        return SrqlError::new(ErrorKind::Syntax, format!("this `{c}` is never closed"), Span::new(at, at + 1))
-            .expected([format!("`{close}`")]);
-    }
     let pos = match e.location {
         pest::error::InputLocation::Pos(p) => p,
         pest::error::InputLocation::Span((s, _)) => s,

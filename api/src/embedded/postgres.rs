@@ -101,20 +101,26 @@ impl EmbeddedPostgres {
         }
         pg.port = free_port()?;
         pg.write_config()?;
+        pg.pg_ctl_start()?;
+        Ok(pg)
+    }
+
+    /// `pg_ctl start` on the written configuration, then waits for the port.
+    fn pg_ctl_start(&self) -> Result<(), EmbeddedPostgresError> {
         run(
             "pg_ctl start",
-            pg.command("pg_ctl")
+            self.command("pg_ctl")
                 .arg("-D")
-                .arg(pg.data())
+                .arg(self.data())
                 .arg("-l")
-                .arg(pg.root.join("server.log"))
+                .arg(self.root.join("server.log"))
                 .args(["-w", "-t", "60", "start"]),
         )?;
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], pg.port));
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
         if !wait_for_port(addr, std::time::Duration::from_secs(30)) {
-            return Err(EmbeddedPostgresError::NotListening(pg.port, pg.root.join("server.log").display().to_string()));
+            return Err(EmbeddedPostgresError::NotListening(self.port, self.root.join("server.log").display().to_string()));
         }
-        Ok(pg)
+        Ok(())
     }
 
     fn data(&self) -> PathBuf {
@@ -185,15 +191,7 @@ impl EmbeddedPostgres {
 
     /// Starts a stopped cluster again on the same port.
     pub fn start_again(&mut self) -> Result<(), EmbeddedPostgresError> {
-        run(
-            "pg_ctl start",
-            self.command("pg_ctl")
-                .arg("-D")
-                .arg(self.data())
-                .arg("-l")
-                .arg(self.root.join("server.log"))
-                .args(["-w", "-t", "60", "start"]),
-        )?;
+        self.pg_ctl_start()?;
         self.stopped = false;
         Ok(())
     }
