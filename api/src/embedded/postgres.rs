@@ -179,6 +179,8 @@ impl EmbeddedPostgres {
         if timescale {
             vigil.push_str("shared_preload_libraries = 'timescaledb'\ntimescaledb.telemetry_level = off\n");
         }
+        // Room for bulk COPY: fewer forced checkpoints.
+        vigil.push_str("max_wal_size = 4GB\ncheckpoint_timeout = 15min\nwal_compression = lz4\n");
         fs::write(self.data().join("vigil.conf"), vigil)?;
         if let Some(user) = self.run_as {
             run(
