@@ -118,7 +118,10 @@ impl EmbeddedPostgres {
         )?;
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
         if !wait_for_port(addr, std::time::Duration::from_secs(30)) {
-            return Err(EmbeddedPostgresError::NotListening(self.port, self.root.join("server.log").display().to_string()));
+            return Err(EmbeddedPostgresError::NotListening(
+                self.port,
+                self.root.join("server.log").display().to_string(),
+            ));
         }
         Ok(())
     }
