@@ -1,0 +1,422 @@
+//! Pipe stages: each wraps the stage before it in a new SELECT.
+
+use chrono::Duration;
+
+use super::{q, Col, Planner, Similarity, Stage};
+use crate::ast::*;
+use crate::error::{ErrorKind, SrqlError};
+use crate::params::Param;
+use crate::registry::FieldType;
+use crate::time::Window;
+
+impl Planner<'_> {
+    pub(super) fn where_pipe(&mut self, stage: Stage, e: &Expr) -> Result<Stage, SrqlError> {
+        self.plan.push(format!("where {e}"));
+        if stage.is_base {
+            let c = self.expr(e, None)?;
+            let mut s = stage;
+            let joiner = if s.select.contains(" WHERE ") { " AND " } else { " WHERE " };
+            s.select = format!("{}{joiner}{c}", s.select);
+            return Ok(s);
+        }
+        let c = self.expr(e, Some(&stage))?;
+        let (from, _) = self.wrap(&stage, false);
+        Ok(Stage { select: format!("SELECT * FROM {from} WHERE {c}"), is_base: false, ..stage })
+    }
+
+    pub(super) fn group_expr(&mut self, stage: &Stage, ident: &Ident) -> Result<(String, FieldType), SrqlError> {
+        // Group enums by their label; the id rides along for order and filters.
+        if let Some(c) = self.stage_col(stage, &ident.name).filter(|c| matches!(c.ty, FieldType::Enum(_))) {
+            return Ok((c.sql.clone(), c.ty));
+        }
+        let f = self.resolve(ident, Some(stage))?;
+        Ok(match &f.json_path {
+            Some(p) => (format!("({} #>> {p})", f.sql), FieldType::Keyword),
+            None => (f.sql, f.ty),
+        })
+    }
+
+    pub(super) fn agg_sql(&mut self, stage: &Stage, a: &Agg) -> Result<(String, FieldType, String), SrqlError> {
+        let func = a.func.name.to_ascii_lowercase();
+        let arg = match &a.arg {
+            Some(i) if i.name == "*" => None,
+            other => other.clone(),
+        };
+        let default_name = match &arg {
+            None => func.clone(),
+            Some(i) => format!("{func}_{}", i.name.replace('.', "_")),
+        };
+        let name = a.alias.as_ref().map(|i| i.name.clone()).unwrap_or(default_name);
+        let need_arg = |this: &mut Self| -> Result<(String, FieldType), SrqlError> {
+            let i = arg.as_ref().ok_or_else(|| {
+                SrqlError::new(
+                    ErrorKind::BadValue,
+                    format!("`{}()` needs a field, like `{}(bytes)`", a.func.name, a.func.name),
+                    a.span,
+                )
+            })?;
+            let f = this.resolve(i, Some(stage))?;
+            Ok(match &f.json_path {
+                Some(p) => (
+                    format!(
+                        "(CASE WHEN jsonb_typeof({c} #> {p}) = 'number' THEN ({c} #>> {p})::float8 END)",
+                        c = f.sql
+                    ),
+                    FieldType::Float,
+                ),
+                None => (f.sql, f.ty),
+            })
+        };
+        let numeric = |this: &mut Self| -> Result<String, SrqlError> {
+            let (sql, ty) = need_arg(this)?;
+            if !ty.is_numeric() {
+                let i = arg.as_ref().map(|i| i.span).unwrap_or(a.span);
+                return Err(SrqlError::new(
+                    ErrorKind::BadOperator,
+                    format!(
+                        "`{}()` needs a number field; `{}` is {}",
+                        a.func.name,
+                        arg.as_ref().map(|i| i.name.as_str()).unwrap_or(""),
+                        ty.name()
+                    ),
+                    i,
+                ));
+            }
+            Ok(sql)
+        };
+        let (sql, ty) = match func.as_str() {
+            "count" => match &arg {
+                None => ("count(*)".to_string(), FieldType::Int),
+                Some(_) => (format!("count({})", need_arg(self)?.0), FieldType::Int),
+            },
+            "count_distinct" | "dc" | "distinct_count" => {
+                (format!("count(DISTINCT {})", need_arg(self)?.0), FieldType::Int)
+            }
+            // float8 so every client reads one numeric type (sum/avg of integers are numeric in SQL).
+            "sum" => (format!("sum({})::float8", numeric(self)?), FieldType::Float),
+            "avg" | "mean" => (format!("avg({})::float8", numeric(self)?), FieldType::Float),
+            "min" | "max" => {
+                let (sql, ty) = need_arg(self)?;
+                (format!("{func}({sql})"), ty)
+            }
+            "median" | "p50" | "p90" | "p95" | "p99" => {
+                let frac = match func.as_str() {
+                    "p90" => "0.9",
+                    "p95" => "0.95",
+                    "p99" => "0.99",
+                    _ => "0.5",
+                };
+                (format!("percentile_cont({frac}) WITHIN GROUP (ORDER BY {})", numeric(self)?), FieldType::Float)
+            }
+            _ => {
+                const FUNCS: &[&str] =
+                    &["count", "count_distinct", "sum", "avg", "min", "max", "median", "p90", "p95", "p99"];
+                return Err(SrqlError::new(
+                    ErrorKind::UnknownFunction,
+                    format!("unknown aggregate `{}()`", a.func.name),
+                    a.func.span,
+                )
+                .expected(FUNCS.iter().map(|f| format!("`{f}()`")))
+                .suggest(crate::suggest::nearest(&a.func.name, FUNCS.iter().copied())));
+            }
+        };
+        // sum of integers stays an integer in meaning; numeric types print as numbers either way.
+        Ok((sql, ty, name))
+    }
+
+    pub(super) fn stats(
+        &mut self,
+        stage: Stage,
+        spec: &StatsSpec,
+        bucket: Option<(String, String)>,
+    ) -> Result<Stage, SrqlError> {
+        if spec.aggs.is_empty() {
+            return Err(SrqlError::new(
+                ErrorKind::BadValue,
+                "stats needs at least one aggregate, like count()",
+                spec.span,
+            ));
+        }
+        let mut select = Vec::new();
+        let mut cols = Vec::new();
+        let mut group = Vec::new();
+        if let Some((expr, name)) = &bucket {
+            select.push(format!("{expr} AS {}", q(name)));
+            cols.push(Col {
+                name: name.clone(),
+                sql: q(name),
+                alias: name.clone(),
+                ty: FieldType::Time,
+                order_sql: q(name),
+            });
+            group.push(q(name));
+        }
+        for (i, b) in spec.by.iter().enumerate() {
+            let (sql, ty) = self.group_expr(&stage, b)?;
+            let alias = format!("g{i}");
+            select.push(format!("{sql} AS {}", q(&alias)));
+            // Enum labels keep their natural order (severity: low < high) through a hidden column.
+            let mut order_sql = q(&alias);
+            if let Some(c) = self.stage_col(&stage, &b.name).filter(|c| c.order_sql != c.sql) {
+                let ord = format!("{alias}_order");
+                select.push(format!("min({}) AS {}", c.order_sql, q(&ord)));
+                order_sql = q(&ord);
+            }
+            cols.push(Col { name: b.name.clone(), sql: q(&alias), alias: alias.clone(), ty, order_sql });
+            group.push(q(&alias));
+        }
+        for (i, a) in spec.aggs.iter().enumerate() {
+            let (sql, ty, name) = self.agg_sql(&stage, a)?;
+            if cols.iter().any(|c| c.name == name) {
+                return Err(SrqlError::new(
+                    ErrorKind::BadValue,
+                    format!("two result columns are named `{name}`; name one with `as`"),
+                    a.span,
+                ));
+            }
+            let alias = format!("a{i}");
+            select.push(format!("{sql} AS {}", q(&alias)));
+            cols.push(Col { name, sql: q(&alias), alias: alias.clone(), ty, order_sql: q(&alias) });
+        }
+        let (from, _) = self.wrap(&stage, false);
+        let mut sql = format!("SELECT {} FROM {from}", select.join(", "));
+        if !group.is_empty() {
+            sql.push_str(&format!(" GROUP BY {}", group.join(", ")));
+        }
+        // Default order: time buckets ascending, else the first aggregate descending, then the groups.
+        let n_groups = spec.by.len() + usize::from(bucket.is_some());
+        let mut order: Vec<(String, bool)> = Vec::new();
+        if bucket.is_some() {
+            order.push((cols[0].sql.clone(), false));
+            order.extend(cols[1..n_groups].iter().map(|c| (c.order_sql.clone(), false)));
+        } else {
+            order.push((cols[n_groups].sql.clone(), true));
+            order.extend(cols[..n_groups].iter().map(|c| (c.order_sql.clone(), false)));
+        }
+        self.plan.push(format!("{} {spec}", if bucket.is_some() { "timechart" } else { "stats" }));
+        let time_col = bucket.map(|(_, n)| n);
+        Ok(Stage { select: sql, cols, order, is_base: false, time_col })
+    }
+
+    pub(super) fn auto_bucket(&self, window: Option<Window>) -> Duration {
+        let span = window.map(|w| w.end - w.start).unwrap_or(self.cfg.default_window);
+        let steps = [
+            Duration::minutes(1),
+            Duration::minutes(5),
+            Duration::minutes(15),
+            Duration::hours(1),
+            Duration::hours(6),
+            Duration::days(1),
+        ];
+        steps.into_iter().find(|s| span.num_seconds() / s.num_seconds().max(1) <= 300).unwrap_or(Duration::days(7))
+    }
+
+    pub(super) fn timechart(
+        &mut self,
+        stage: Stage,
+        bucket: Option<Duration>,
+        spec: &StatsSpec,
+        window: Option<Window>,
+        span: Span,
+    ) -> Result<Stage, SrqlError> {
+        let time_col = stage.time_col.clone().ok_or_else(|| {
+            SrqlError::new(ErrorKind::BadOperator, "timechart needs a time column, and this stage has none", span)
+        })?;
+        let time_sql =
+            stage.cols.iter().find(|c| c.name == time_col).map(|c| c.sql.clone()).unwrap_or_else(|| q(&time_col));
+        let bucket = bucket.unwrap_or_else(|| self.auto_bucket(window));
+        if bucket.num_seconds() <= 0 {
+            return Err(SrqlError::new(ErrorKind::BadValue, "timechart span must be at least 1s", span));
+        }
+        let p = self.params.add(Param::Text(format!("{} seconds", bucket.num_seconds())));
+        let expr = format!("date_bin({p}::interval, {time_sql}, TIMESTAMPTZ '2000-01-01 00:00:00+00')");
+        self.stats(stage, spec, Some((expr, "bucket".to_string())))
+    }
+
+    pub(super) fn order_key(&mut self, stage: &Stage, ident: &Ident, desc: bool) -> Result<(String, bool), SrqlError> {
+        if let Some(c) = self.stage_col(stage, &ident.name) {
+            return Ok((c.order_sql.clone(), desc));
+        }
+        let f = self.resolve(ident, Some(stage))?;
+        // jsonb orders numbers as numbers (text would put "9" after "10").
+        Ok((f.json_path.map(|p| format!("({} #> {p})", f.sql)).unwrap_or(f.sql), desc))
+    }
+
+    pub(super) fn head(&mut self, stage: Stage, n: u64) -> Stage {
+        self.plan.push(format!("head {n}"));
+        let inner = self.ordered(&stage, Some(n));
+        let alias = self.next_alias();
+        Stage { select: format!("SELECT * FROM ({inner}) AS {alias}"), is_base: false, ..stage }
+    }
+
+    pub(super) fn dedup(&mut self, stage: Stage, fields: &[Ident]) -> Result<Stage, SrqlError> {
+        let keys = fields.iter().map(|f| self.group_expr(&stage, f).map(|(s, _)| s)).collect::<Result<Vec<_>, _>>()?;
+        // Keep the first row of each group in the stage's current order.
+        let mut order: Vec<String> = keys.clone();
+        order.extend(
+            stage.order.iter().map(|(c, d)| format!("{c} {}", if *d { "DESC NULLS LAST" } else { "ASC NULLS LAST" })),
+        );
+        let alias = self.next_alias();
+        self.plan.push(format!("dedup {}", fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")));
+        let select = format!(
+            "SELECT DISTINCT ON ({}) * FROM ({}) AS {alias} ORDER BY {}",
+            keys.join(", "),
+            stage.select,
+            order.join(", ")
+        );
+        // DISTINCT ON needs its own ORDER BY; wrap again so the outer order is free.
+        let outer = self.next_alias();
+        Ok(Stage { select: format!("SELECT * FROM ({select}) AS {outer}"), is_base: false, ..stage })
+    }
+
+    pub(super) fn fields(&mut self, stage: Stage, fields: &[Ident]) -> Result<Stage, SrqlError> {
+        let mut cols = Vec::new();
+        let mut select = Vec::new();
+        for f in fields {
+            let c = self.stage_col(&stage, &f.name).cloned().ok_or_else(|| {
+                SrqlError::new(
+                    ErrorKind::UnknownField,
+                    format!("no column `{}` at this point of the pipeline", f.name),
+                    f.span,
+                )
+                .suggest(crate::suggest::nearest(&f.name, stage.cols.iter().map(|c| c.name.as_str())))
+            })?;
+            if !cols.iter().any(|x: &Col| x.alias == c.alias) {
+                select.push(c.sql.clone());
+                // An enum's id column stays (hidden) so later filters and sorts can use it.
+                if c.order_sql != c.sql && !select.contains(&c.order_sql) {
+                    select.push(c.order_sql.clone());
+                }
+                cols.push(c);
+            }
+        }
+        // Keep the columns the current order needs (e.g. severity_id) out of the output but in the select.
+        for (o, _) in &stage.order {
+            if !cols.iter().any(|c| &c.sql == o) && !select.contains(o) {
+                select.push(o.clone());
+            }
+        }
+        self.plan.push(format!("fields {}", fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")));
+        let (from, _) = self.wrap(&stage, false);
+        let time_col = stage.time_col.clone().filter(|t| cols.iter().any(|c| &c.name == t));
+        Ok(Stage {
+            select: format!("SELECT {} FROM {from}", select.join(", ")),
+            cols,
+            order: stage.order,
+            is_base: false,
+            time_col,
+        })
+    }
+
+    pub(super) fn similar(
+        &mut self,
+        stage: Stage,
+        text: &Literal,
+        args: &[NamedArg],
+        span: Span,
+    ) -> Result<(Stage, Similarity), SrqlError> {
+        if !self.entity.similarity {
+            return Err(SrqlError::new(
+                ErrorKind::NotAvailable,
+                format!("`SIMILAR_TO` searches event embeddings; `in:{}` has none", self.entity.name),
+                span,
+            ));
+        }
+        let has = |n: &str| stage.cols.iter().any(|c| c.alias == n);
+        if !(has("event_id") && has("time")) {
+            return Err(SrqlError::new(
+                ErrorKind::BadOperator,
+                "`SIMILAR_TO` needs events (with event_id and time); it cannot follow stats or fields that drop them",
+                span,
+            ));
+        }
+        if text.text.trim().is_empty() {
+            return Err(SrqlError::new(ErrorKind::BadValue, "`SIMILAR_TO` needs some text to compare with", text.span));
+        }
+        let mut k = self.cfg.default_k;
+        let mut min_score = None;
+        for a in args {
+            match a.name.name.to_ascii_lowercase().as_str() {
+                "k" => {
+                    k = a.value.text.parse().map_err(|_| {
+                        SrqlError::new(
+                            ErrorKind::BadValue,
+                            format!("k must be a whole number, not `{}`", a.value.text),
+                            a.value.span,
+                        )
+                    })?;
+                    if k == 0 {
+                        return Err(SrqlError::new(ErrorKind::BadValue, "k must be at least 1", a.value.span));
+                    }
+                    if k > self.cfg.max_k {
+                        self.warnings.push(format!("k {k} capped at {}", self.cfg.max_k));
+                        k = self.cfg.max_k;
+                    }
+                }
+                "min_score" => {
+                    let x: f64 = a.value.text.parse().map_err(|_| {
+                        SrqlError::new(
+                            ErrorKind::BadValue,
+                            format!("min_score must be a number, not `{}`", a.value.text),
+                            a.value.span,
+                        )
+                    })?;
+                    if !(-1.0..=1.0).contains(&x) {
+                        return Err(SrqlError::new(
+                            ErrorKind::BadValue,
+                            "min_score is a cosine similarity between -1 and 1",
+                            a.value.span,
+                        ));
+                    }
+                    min_score = Some(x);
+                }
+                _ => {
+                    return Err(SrqlError::new(
+                        ErrorKind::BadValue,
+                        format!("unknown SIMILAR_TO argument `{}`", a.name.name),
+                        a.name.span,
+                    )
+                    .expected(["`k:50`".to_string(), "`min_score:0.6`".to_string()]))
+                }
+            }
+        }
+        let vec_param = self.params.add(Param::Embedding(text.text.clone()));
+        let param_index = self.params.0.len();
+        let inner_alias = self.next_alias();
+        let mut select = format!(
+            "SELECT {a}.*, 1 - (v.embedding <=> {vec_param}) AS \"score\" FROM ({}) AS {a} JOIN event_embeddings AS v ON v.event_id = {a}.\"event_id\" AND v.time = {a}.\"time\"",
+            stage.select,
+            a = inner_alias
+        );
+        if let Some(m) = min_score {
+            select
+                .push_str(&format!(" WHERE 1 - (v.embedding <=> {vec_param}) >= {}", self.params.add(Param::Float(m))));
+        }
+        select.push_str(&format!(
+            " ORDER BY v.embedding <=> {vec_param} LIMIT {}",
+            self.params.add(Param::Int(k as i64))
+        ));
+        let outer = self.next_alias();
+        let mut cols = stage.cols.clone();
+        cols.push(Col {
+            name: "score".into(),
+            sql: q("score"),
+            alias: "score".into(),
+            ty: FieldType::Float,
+            order_sql: q("score"),
+        });
+        self.plan.push(format!(
+            "similar to {:?} (k {k}{})",
+            text.text,
+            min_score.map(|m| format!(", min_score {m}")).unwrap_or_default()
+        ));
+        let stage = Stage {
+            select: format!("SELECT * FROM ({select}) AS {outer}"),
+            cols,
+            order: vec![(q("score"), true)],
+            is_base: false,
+            time_col: stage.time_col,
+        };
+        Ok((stage, Similarity { text: text.text.clone(), param: param_index, k, min_score }))
+    }
+}
