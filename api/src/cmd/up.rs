@@ -158,13 +158,13 @@ async fn load_demo(pool: &Pool, generated: u64) -> anyhow::Result<()> {
     for batch in events.chunks(10_000) {
         stored += writer.write(batch).await.context("loading demo data")?.inserted;
     }
-    println!("Demo data: {stored} events in {:.1}s ({} generated", started.elapsed().as_secs_f64(), summary.generated);
+    println!("Demo data: {stored} events stored in {:.1}s", started.elapsed().as_secs_f64());
+    println!("  {} generated (seeded synthetic telemetry from 50 hosts, last 24 h)", summary.generated);
     for (name, n) in &summary.datasets {
-        println!("  + {n} from {name}");
+        println!("  {n} from {name}");
     }
     if shared.is_none() {
         println!("  (shared/data not found: set VIGIL_DEMO_DATA to add the real datasets)");
     }
-    println!(")");
     Ok(())
 }
