@@ -48,6 +48,23 @@ pub fn read(text: &str) -> Vec<Case> {
     cases
 }
 
+impl Case {
+    /// `None` when `got` is what the case expects, else a report naming the
+    /// file, line and query with both outcomes.
+    pub fn mismatch(&self, file: &std::path::Path, got: &[String]) -> Option<String> {
+        (got != self.expect.as_slice()).then(|| {
+            format!(
+                "{}:{}: {}\n  expected:\n    {}\n  got:\n    {}",
+                file.display(),
+                self.line,
+                self.query,
+                self.expect.join("\n    "),
+                got.join("\n    ")
+            )
+        })
+    }
+}
+
 /// Writes cases back, each with `outcome` lines as its expectation.
 pub fn write<'a>(cases: impl IntoIterator<Item = (&'a Case, Vec<String>)>) -> String {
     let mut out = String::new();
@@ -80,5 +97,9 @@ mod tests {
         assert_eq!(cases[1].expect, vec!["rows:", "h", "v"]);
         let again = write(cases.iter().map(|c| (c, c.expect.clone())));
         assert_eq!(again, text);
+        let f = std::path::Path::new("t.case");
+        assert!(cases[0].mismatch(f, &cases[0].expect).is_none());
+        let report = cases[0].mismatch(f, &["sql: 2".to_string()]).unwrap();
+        assert!(report.starts_with("t.case:3: x") && report.contains("sql: 2"), "{report}");
     }
 }

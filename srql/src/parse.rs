@@ -41,14 +41,12 @@ pub fn parse(text: &str) -> Result<Query, SrqlError> {
 }
 
 /// Pest recurses per nesting level; refuse absurd nesting before it does,
-/// and unclosed brackets (whose failed parse backtracks exponentially).
+/// and unclosed brackets (whose failed parse backtracks exponentially) and
+/// quotes. One pass over the text, outside quotes and past escapes.
 fn check_depth(text: &str) -> Result<(), SrqlError> {
-    if let Some((at, c)) = unclosed_opener(text) {
-        let close = if c == '(' { ')' } else { ']' };
-        return Err(SrqlError::new(ErrorKind::Syntax, format!("this `{c}` is never closed"), Span::new(at, at + 1))
-            .expected([format!("`{close}`")]));
-    }
-    let mut depth = 0usize;
+    let mut open: Vec<(usize, char)> = Vec::new();
+    let mut parens = 0usize;
+    let mut too_deep = None;
     let mut in_quote = false;
     let mut escaped = false;
     for (i, c) in text.char_indices() {
@@ -59,19 +57,36 @@ fn check_depth(text: &str) -> Result<(), SrqlError> {
         match c {
             '\\' => escaped = true,
             '"' => in_quote = !in_quote,
-            '(' if !in_quote => {
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    return Err(SrqlError::new(
-                        ErrorKind::Syntax,
-                        format!("parentheses nest deeper than {MAX_DEPTH} levels"),
-                        Span::new(i, i + 1),
-                    ));
+            '(' | '[' if !in_quote => {
+                open.push((i, c));
+                if c == '(' {
+                    parens += 1;
+                    if parens > MAX_DEPTH && too_deep.is_none() {
+                        too_deep = Some(i);
+                    }
                 }
             }
-            ')' if !in_quote => depth = depth.saturating_sub(1),
+            ')' | ']' if !in_quote => {
+                let want = if c == ')' { '(' } else { '[' };
+                if open.last().is_some_and(|(_, o)| *o == want) {
+                    open.pop();
+                    parens -= usize::from(want == '(');
+                }
+            }
             _ => {}
         }
+    }
+    if let Some((at, c)) = open.pop() {
+        let close = if c == '(' { ')' } else { ']' };
+        return Err(SrqlError::new(ErrorKind::Syntax, format!("this `{c}` is never closed"), Span::new(at, at + 1))
+            .expected([format!("`{close}`")]));
+    }
+    if let Some(i) = too_deep {
+        return Err(SrqlError::new(
+            ErrorKind::Syntax,
+            format!("parentheses nest deeper than {MAX_DEPTH} levels"),
+            Span::new(i, i + 1),
+        ));
     }
     if in_quote {
         let start = text.rfind('"').unwrap_or(0);
@@ -507,32 +522,6 @@ fn rule_name(r: &Rule) -> Option<&'static str> {
         Rule::stats_spec | Rule::stats_spec_only => "aggregates like `count() by field`",
         _ => return None,
     })
-}
-
-/// The last `(` or `[` (outside quotes) that is never closed.
-fn unclosed_opener(text: &str) -> Option<(usize, char)> {
-    let mut stack: Vec<(usize, char)> = Vec::new();
-    let mut in_quote = false;
-    let mut escaped = false;
-    for (i, c) in text.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' => escaped = true,
-            '"' => in_quote = !in_quote,
-            '(' | '[' if !in_quote => stack.push((i, c)),
-            ')' | ']' if !in_quote => {
-                let want = if c == ')' { '(' } else { '[' };
-                if stack.last().is_some_and(|(_, o)| *o == want) {
-                    stack.pop();
-                }
-            }
-            _ => {}
-        }
-    }
-    stack.pop()
 }
 
 fn syntax_error(text: &str, e: pest::error::Error<Rule>) -> SrqlError {

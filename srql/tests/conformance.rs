@@ -52,15 +52,8 @@ fn conformance_cases() {
         for c in &cases {
             total += 1;
             let got = outcome(&c.query);
-            if !bless && got != c.expect {
-                failures.push(format!(
-                    "{}:{}: {}\n  expected:\n    {}\n  got:\n    {}",
-                    file.display(),
-                    c.line,
-                    c.query,
-                    c.expect.join("\n    "),
-                    got.join("\n    ")
-                ));
+            if !bless {
+                failures.extend(c.mismatch(&file, &got));
             }
             results.push((c, got));
         }

@@ -80,15 +80,8 @@ async fn run_all(choice: TimescaleChoice, bless: bool) {
         for c in &cases {
             total += 1;
             let got = outcome(&pool, &c.query).await;
-            if !bless && got != c.expect {
-                failures.push(format!(
-                    "{}:{}: {}\n  expected:\n    {}\n  got:\n    {}",
-                    file.display(),
-                    c.line,
-                    c.query,
-                    c.expect.join("\n    "),
-                    got.join("\n    ")
-                ));
+            if !bless {
+                failures.extend(c.mismatch(&file, &got));
             }
             results.push((c, got));
         }
