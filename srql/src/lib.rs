@@ -28,7 +28,7 @@ pub mod time;
 pub use error::{ErrorKind, SrqlError};
 pub use params::Param;
 pub use parse::{parse, MAX_QUERY_BYTES};
-pub use plan::{compile, compile_query, Column, Compiled, Config, Similarity, Visualization};
+pub use plan::{compile, compile_query, Cluster, Column, Compiled, Config, Similarity, SimilarityPath, Visualization};
 
 /// Every pipe the grammar knows (`cluster` and `blast_radius` parse but are
 /// planned only once their features exist).

@@ -18,6 +18,8 @@ pub enum Param {
     IntArray(Vec<i64>),
     /// The text whose embedding the executor binds (as pgvector text) for `SIMILAR_TO`.
     Embedding(String),
+    /// The embedding model id the executor binds, so vectors of one model are never compared with another's.
+    EmbeddingModel,
 }
 
 impl Param {
@@ -32,6 +34,7 @@ impl Param {
             Param::TextArray(_) => "::text[]",
             Param::IntArray(_) => "::bigint[]",
             Param::Embedding(_) => "::text::vector",
+            Param::EmbeddingModel => "::text",
         }
     }
 
@@ -46,6 +49,7 @@ impl Param {
             Param::TextArray(v) => format!("text[]:{v:?}"),
             Param::IntArray(v) => format!("int[]:{v:?}"),
             Param::Embedding(s) => format!("embedding:{s:?}"),
+            Param::EmbeddingModel => "embedding_model".to_string(),
         }
     }
 }

@@ -41,7 +41,7 @@ fn to_sql(p: &Param) -> Result<Box<dyn ToSql + Sync + Send>, StoreError> {
         Param::Time(t) => Box::new(*t),
         Param::TextArray(v) => Box::new(v.clone()),
         Param::IntArray(v) => Box::new(v.clone()),
-        Param::Embedding(_) => {
+        Param::Embedding(_) | Param::EmbeddingModel => {
             return Err(StoreError::Unsupported(
                 "SIMILAR_TO needs event embeddings, which this server does not compute yet".into(),
             ))

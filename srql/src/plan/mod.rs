@@ -31,6 +31,22 @@ pub struct Config {
     /// `SIMILAR_TO` neighbours when `k` is not given, and its cap.
     pub default_k: u64,
     pub max_k: u64,
+    /// How `SIMILAR_TO` reaches the vectors. The executor picks it from the
+    /// estimated number of candidate events and compiles again when it differs.
+    pub similarity_path: SimilarityPath,
+}
+
+/// The two ways `SIMILAR_TO` finds neighbours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SimilarityPath {
+    /// Exact cosine distance over every candidate event's vector: right for a
+    /// selective left side.
+    #[default]
+    Exact,
+    /// The HNSW index over distinct texts, scanned iteratively until `k`
+    /// texts with a candidate event are found: right for a broad left side.
+    Indexed,
 }
 
 impl Default for Config {
@@ -42,6 +58,7 @@ impl Default for Config {
             max_limit: 10_000,
             default_k: 50,
             max_k: 1_000,
+            similarity_path: SimilarityPath::Exact,
         }
     }
 }
@@ -64,6 +81,16 @@ pub enum Visualization {
     Stats,
     Timechart,
     Similarity,
+    Cluster,
+}
+
+/// A `| cluster`: the SQL returns one row per distinct embedded text (with its
+/// vector, count and time span); the executor merges texts whose cosine
+/// similarity reaches `threshold` and returns `limit` groups, largest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cluster {
+    pub threshold: f64,
+    pub limit: u64,
 }
 
 /// A `SIMILAR_TO` the executor must embed before running the SQL.
@@ -74,6 +101,12 @@ pub struct Similarity {
     pub param: usize,
     pub k: u64,
     pub min_score: Option<f64>,
+    /// The path this SQL was compiled for.
+    pub path: SimilarityPath,
+    /// The left side's SQL: what the executor estimates the candidate count from.
+    pub candidates_sql: String,
+    /// How many of the query's parameters (from the first) `candidates_sql` uses.
+    pub candidates_params: usize,
 }
 
 /// A compiled query: SQL, its parameters, and what it returns.
@@ -89,6 +122,7 @@ pub struct Compiled {
     pub window: Option<(DateTime<Utc>, DateTime<Utc>)>,
     pub visualization: Visualization,
     pub similarity: Option<Similarity>,
+    pub cluster: Option<Cluster>,
     pub limit: u64,
 }
 
@@ -189,6 +223,7 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
     let mut stage = p.base_stage(&conds);
     let mut visualization = Visualization::Table;
     let mut similarity = None;
+    let mut cluster_threshold = None;
 
     // ServiceRadar-style aggregation directives run first, then pipes in order.
     if !d.stats.is_empty() {
@@ -202,7 +237,7 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
     if let Some(h) = d.having {
         stage = p.having(stage, h)?;
     }
-    for pipe in &q.pipes {
+    for (i, pipe) in q.pipes.iter().enumerate() {
         match pipe {
             Pipe::Where(e, _) => {
                 no_directives(e, true)?;
@@ -259,12 +294,18 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
                 similarity = Some(sim);
                 visualization = Visualization::Similarity;
             }
-            Pipe::Cluster(_, span) => {
-                return Err(SrqlError::new(
-                    ErrorKind::NotAvailable,
-                    "`| cluster` needs event embeddings, which this server does not have yet",
-                    *span,
-                ))
+            Pipe::Cluster(threshold, span) => {
+                if i + 1 < q.pipes.len() {
+                    return Err(SrqlError::new(
+                        ErrorKind::BadOperator,
+                        "`| cluster` must be the last stage",
+                        q.pipes[i + 1].span(),
+                    ));
+                }
+                let (s, threshold) = p.cluster(stage, threshold.as_ref(), *span)?;
+                stage = s;
+                cluster_threshold = Some(threshold);
+                visualization = Visualization::Cluster;
             }
             Pipe::BlastRadius(_, span) => {
                 return Err(SrqlError::new(
@@ -280,7 +321,17 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
     if let Some(t) = d.sort {
         stage.order = p.sort_directive(&stage, t)?;
     }
+    let mut cluster = None;
     let limit = match (d.limit, visualization, &similarity) {
+        (t, Visualization::Cluster, _) => {
+            // The SQL returns distinct texts (up to max_limit); `limit` counts groups.
+            cluster = cluster_threshold.map(|threshold| Cluster { threshold, limit: 0 });
+            let groups = p.limit(t)?;
+            if let Some(c) = cluster.as_mut() {
+                c.limit = groups;
+            }
+            cfg.max_limit
+        }
         (None, Visualization::Timechart, _) => cfg.max_limit,
         (None, _, Some(sim)) => sim.k,
         (t, ..) => p.limit(t)?,
@@ -298,6 +349,7 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
         window: window.map(|w| (w.start, w.end)),
         visualization,
         similarity,
+        cluster,
         limit,
     })
 }

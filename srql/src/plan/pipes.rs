@@ -2,7 +2,7 @@
 
 use chrono::Duration;
 
-use super::{q, Col, Planner, Similarity, Stage};
+use super::{q, Col, Planner, Similarity, SimilarityPath, Stage};
 use crate::ast::*;
 use crate::error::{ErrorKind, SrqlError};
 use crate::params::Param;
@@ -380,22 +380,46 @@ impl Planner<'_> {
                 }
             }
         }
+        let candidates_params = self.params.0.len();
+        let candidates_sql = stage.select.clone();
         let vec_param = self.params.add(Param::Embedding(text.text.clone()));
         let param_index = self.params.0.len();
-        let inner_alias = self.next_alias();
-        let mut select = format!(
-            "SELECT {a}.*, 1 - (v.embedding <=> {vec_param}) AS \"score\" FROM ({}) AS {a} JOIN event_embeddings AS v ON v.event_id = {a}.\"event_id\" AND v.time = {a}.\"time\"",
-            stage.select,
-            a = inner_alias
+        let model = self.params.add(Param::EmbeddingModel);
+        let a = self.next_alias();
+        let path = self.cfg.similarity_path;
+        let k_param = self.params.add(Param::Int(k as i64));
+        let min_param = min_score.map(|m| self.params.add(Param::Float(m)));
+        let min_cond = |distance: &str| match &min_param {
+            Some(m) => format!(" AND 1 - ({distance}) >= {m}"),
+            None => String::new(),
+        };
+        // Vectors live once per distinct normalised text (embedding_texts);
+        // event_embeddings says which event carries which text.
+        let join_vectors = format!(
+            "JOIN event_embeddings AS v ON v.event_id = {a}.\"event_id\" AND v.time = {a}.\"time\" \
+             JOIN embedding_texts AS t ON t.id = v.text_id AND t.model = {model}"
         );
-        if let Some(m) = min_score {
-            select
-                .push_str(&format!(" WHERE 1 - (v.embedding <=> {vec_param}) >= {}", self.params.add(Param::Float(m))));
-        }
-        select.push_str(&format!(
-            " ORDER BY v.embedding <=> {vec_param} LIMIT {}",
-            self.params.add(Param::Int(k as i64))
-        ));
+        let select = match path {
+            SimilarityPath::Exact => format!(
+                "SELECT {a}.*, 1 - (t.embedding <=> {vec_param}) AS \"score\" FROM ({left}) AS {a} {join_vectors} \
+                 WHERE TRUE{min} ORDER BY t.embedding <=> {vec_param}, {a}.\"time\" DESC LIMIT {k_param}",
+                left = stage.select,
+                min = min_cond(&format!("t.embedding <=> {vec_param}")),
+            ),
+            // The HNSW scan keeps going (hnsw.iterative_scan) until it has k
+            // texts that some candidate event carries; their events follow.
+            SimilarityPath::Indexed => format!(
+                "WITH near AS MATERIALIZED (SELECT t.id, t.embedding <=> {vec_param} AS d FROM embedding_texts AS t \
+                 WHERE t.model = {model} AND EXISTS (SELECT 1 FROM event_embeddings AS v JOIN ({left}) AS {a} \
+                 ON {a}.\"event_id\" = v.event_id AND {a}.\"time\" = v.time WHERE v.text_id = t.id) \
+                 ORDER BY t.embedding <=> {vec_param} LIMIT {k_param}) \
+                 SELECT {a}.*, 1 - near.d AS \"score\" FROM near JOIN event_embeddings AS v ON v.text_id = near.id \
+                 JOIN ({left}) AS {a} ON {a}.\"event_id\" = v.event_id AND {a}.\"time\" = v.time \
+                 WHERE TRUE{min} ORDER BY near.d, {a}.\"time\" DESC LIMIT {k_param}",
+                left = stage.select,
+                min = min_cond("near.d"),
+            ),
+        };
         let outer = self.next_alias();
         let mut cols = stage.cols.clone();
         cols.push(Col {
@@ -406,9 +430,13 @@ impl Planner<'_> {
             order_sql: q("score"),
         });
         self.plan.push(format!(
-            "similar to {:?} (k {k}{})",
+            "similar to {:?} (k {k}{}) by {}",
             text.text,
-            min_score.map(|m| format!(", min_score {m}")).unwrap_or_default()
+            min_score.map(|m| format!(", min_score {m}")).unwrap_or_default(),
+            match path {
+                SimilarityPath::Exact => "exact cosine distance over the candidates' vectors",
+                SimilarityPath::Indexed => "the HNSW index (iterative scan) over distinct texts",
+            }
         ));
         let stage = Stage {
             select: format!("SELECT * FROM ({select}) AS {outer}"),
@@ -417,6 +445,90 @@ impl Planner<'_> {
             is_base: false,
             time_col: stage.time_col,
         };
-        Ok((stage, Similarity { text: text.text.clone(), param: param_index, k, min_score }))
+        Ok((
+            stage,
+            Similarity {
+                text: text.text.clone(),
+                param: param_index,
+                k,
+                min_score,
+                path,
+                candidates_sql,
+                candidates_params,
+            },
+        ))
+    }
+
+    /// `| cluster [threshold]`: one row per distinct embedded text among the
+    /// left side's events; the executor merges similar texts into groups.
+    pub(super) fn cluster(
+        &mut self,
+        stage: Stage,
+        threshold: Option<&Literal>,
+        span: Span,
+    ) -> Result<(Stage, f64), SrqlError> {
+        if !self.entity.similarity {
+            return Err(SrqlError::new(
+                ErrorKind::NotAvailable,
+                format!("`| cluster` groups events by their embeddings; `in:{}` has none", self.entity.name),
+                span,
+            ));
+        }
+        let has = |n: &str| stage.cols.iter().any(|c| c.alias == n);
+        if !(has("event_id") && has("time")) {
+            return Err(SrqlError::new(
+                ErrorKind::BadOperator,
+                "`| cluster` needs events (with event_id and time); it cannot follow stats or fields that drop them",
+                span,
+            ));
+        }
+        let threshold = match threshold {
+            None => 0.8,
+            Some(l) => {
+                let x: f64 = l.text.parse().map_err(|_| {
+                    SrqlError::new(
+                        ErrorKind::BadValue,
+                        format!("the cluster threshold is a cosine similarity like 0.8, not `{}`", l.text),
+                        l.span,
+                    )
+                })?;
+                if !(x > 0.0 && x <= 1.0) {
+                    return Err(SrqlError::new(
+                        ErrorKind::BadValue,
+                        "the cluster threshold is a cosine similarity above 0 and at most 1",
+                        l.span,
+                    ));
+                }
+                x
+            }
+        };
+        let model = self.params.add(Param::EmbeddingModel);
+        let a = self.next_alias();
+        // Grouping by the primary key lets the text and vector be selected.
+        let select = format!(
+            "SELECT t.id AS \"text_id\", t.text AS \"pattern\", t.embedding::real[] AS \"embedding\", \
+             count(*) AS \"count\", min({a}.\"time\") AS \"first_seen\", max({a}.\"time\") AS \"last_seen\", \
+             (array_agg({a}.\"event_id\" ORDER BY {a}.\"time\" DESC))[1] AS \"example_event_id\" \
+             FROM ({left}) AS {a} LEFT JOIN event_embeddings AS v ON v.event_id = {a}.\"event_id\" AND v.time = {a}.\"time\" \
+             LEFT JOIN embedding_texts AS t ON t.id = v.text_id AND t.model = {model} GROUP BY t.id",
+            left = stage.select
+        );
+        let col = |name: &str, ty: FieldType| Col {
+            name: name.into(),
+            sql: q(name),
+            alias: name.into(),
+            ty,
+            order_sql: q(name),
+        };
+        let cols = vec![
+            col("pattern", FieldType::Text),
+            col("count", FieldType::Int),
+            col("texts", FieldType::Int),
+            col("first_seen", FieldType::Time),
+            col("last_seen", FieldType::Time),
+            col("example_event_id", FieldType::Uuid),
+        ];
+        self.plan.push(format!("cluster texts by embedding (cosine >= {threshold})"));
+        Ok((Stage { select, cols, order: vec![(q("count"), true)], is_base: false, time_col: None }, threshold))
     }
 }
