@@ -7,6 +7,7 @@
 //! and graph endpoints arrive with their issues.
 
 pub mod auth;
+pub mod derived;
 pub mod embedded;
 mod ingest_http;
 mod server;

@@ -35,6 +35,8 @@ enum Command {
     Import(cmd::import::Args),
     /// Print performance figures measured on this machine.
     Bench(cmd::bench::Args),
+    /// Rebuild the BM25 full-text index from PostgreSQL.
+    Reindex(cmd::reindex::Args),
 }
 
 #[tokio::main]
@@ -54,6 +56,7 @@ async fn main() -> std::process::ExitCode {
         Command::Ingest(args) => cmd::ingest::run_cmd(args).await,
         Command::Generate(args) => cmd::generate::run(args).await,
         Command::Bench(args) => cmd::bench::run(args).await,
+        Command::Reindex(args) => cmd::reindex::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -21,12 +21,26 @@ pub struct AppState {
     pub started: Arc<std::time::Instant>,
     pub ingest_metrics: Arc<Metrics>,
     pub writer: Arc<EventWriter>,
+    pub derived: crate::derived::Derived,
 }
 
 impl AppState {
     pub fn new(pool: Pool, storage_mode: StorageMode, ingest_metrics: Arc<Metrics>) -> Self {
         let writer = Arc::new(EventWriter::new(pool.clone()));
-        AppState { pool, storage_mode, started: Arc::new(std::time::Instant::now()), ingest_metrics, writer }
+        AppState {
+            pool,
+            storage_mode,
+            started: Arc::new(std::time::Instant::now()),
+            ingest_metrics,
+            writer,
+            derived: Default::default(),
+        }
+    }
+
+    /// With the background workers' handles (their counters join `/metrics`).
+    pub fn with_derived(mut self, derived: crate::derived::Derived) -> Self {
+        self.derived = derived;
+        self
     }
 }
 
@@ -81,7 +95,9 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
 
 /// Prometheus text: per-stage ingest counters.
 async fn metrics(State(state): State<AppState>, _caller: Caller) -> impl IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.ingest_metrics.render())
+    let mut body = state.ingest_metrics.render();
+    body.push_str(&state.derived.render_metrics());
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 
 async fn index() -> Html<&'static str> {

@@ -20,9 +20,38 @@ pub enum Param {
     Embedding(String),
     /// The embedding model id the executor binds, so vectors of one model are never compared with another's.
     EmbeddingModel,
+    /// Events the executor found by the HNSW path (ids, times and scores,
+    /// bound as arrays of equal length).
+    SimilarIds,
+    SimilarTimes,
+    SimilarScores,
+    /// Free text the executor searches in the BM25 index: the matching
+    /// events' ids, times and scores (arrays of equal length).
+    TextIds {
+        text: String,
+        phrase: bool,
+    },
+    TextTimes {
+        text: String,
+        phrase: bool,
+    },
+    TextScores {
+        text: String,
+        phrase: bool,
+    },
 }
 
 impl Param {
+    /// The free text of a BM25 parameter.
+    pub fn text_search(&self) -> Option<(&str, bool)> {
+        match self {
+            Param::TextIds { text, phrase }
+            | Param::TextTimes { text, phrase }
+            | Param::TextScores { text, phrase } => Some((text, *phrase)),
+            _ => None,
+        }
+    }
+
     /// The SQL cast written after `$n`.
     pub fn cast(&self) -> &'static str {
         match self {
@@ -35,6 +64,12 @@ impl Param {
             Param::IntArray(_) => "::bigint[]",
             Param::Embedding(_) => "::text::vector",
             Param::EmbeddingModel => "::text",
+            Param::SimilarIds => "::uuid[]",
+            Param::SimilarTimes => "::timestamptz[]",
+            Param::SimilarScores => "::float8[]",
+            Param::TextIds { .. } => "::uuid[]",
+            Param::TextTimes { .. } => "::timestamptz[]",
+            Param::TextScores { .. } => "::float8[]",
         }
     }
 
@@ -50,6 +85,16 @@ impl Param {
             Param::IntArray(v) => format!("int[]:{v:?}"),
             Param::Embedding(s) => format!("embedding:{s:?}"),
             Param::EmbeddingModel => "embedding_model".to_string(),
+            Param::SimilarIds => "similar_ids".to_string(),
+            Param::SimilarTimes => "similar_times".to_string(),
+            Param::SimilarScores => "similar_scores".to_string(),
+            Param::TextIds { text, phrase } => format!("bm25_ids:{text:?}{}", if *phrase { " (phrase)" } else { "" }),
+            Param::TextTimes { text, phrase } => {
+                format!("bm25_times:{text:?}{}", if *phrase { " (phrase)" } else { "" })
+            }
+            Param::TextScores { text, phrase } => {
+                format!("bm25_scores:{text:?}{}", if *phrase { " (phrase)" } else { "" })
+            }
         }
     }
 }

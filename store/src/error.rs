@@ -51,7 +51,7 @@ impl StoreError {
         }
     }
 
-    pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
+    pub fn db(context: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
         let context = context.into();
         move |source| StoreError::Db { context, source }
     }

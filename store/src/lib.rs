@@ -10,9 +10,11 @@ mod error;
 mod migrate;
 mod pool;
 pub mod query;
+pub mod tail;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tokens;
+pub mod vectors;
 mod writer;
 
 pub use error::StoreError;

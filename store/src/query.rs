@@ -32,7 +32,31 @@ pub struct QueryResult {
     pub took_ms: u64,
 }
 
-fn to_sql(p: &Param) -> Result<Box<dyn ToSql + Sync + Send>, StoreError> {
+/// Values the executor supplies for parameters the planner cannot know, and
+/// planner settings for this query only.
+#[derive(Debug, Default, Clone)]
+pub struct Bindings {
+    /// pgvector text of the `SIMILAR_TO` text's embedding.
+    pub embedding: Option<String>,
+    /// The embedding model whose vectors are searched.
+    pub model: Option<String>,
+    /// `SET LOCAL`-style settings (e.g. `hnsw.iterative_scan`), set with `set_config`.
+    pub settings: Vec<(String, String)>,
+    /// Events the HNSW path found: ids, times and scores.
+    pub similar: Option<SimilarHits>,
+    /// BM25 hits per free text (text, phrase).
+    pub text_hits: std::collections::HashMap<(String, bool), SimilarHits>,
+}
+
+/// Parallel arrays of events and their similarity scores.
+#[derive(Debug, Default, Clone)]
+pub struct SimilarHits {
+    pub ids: Vec<uuid::Uuid>,
+    pub times: Vec<chrono::DateTime<chrono::Utc>>,
+    pub scores: Vec<f64>,
+}
+
+fn to_sql(p: &Param, b: &Bindings) -> Result<Box<dyn ToSql + Sync + Send>, StoreError> {
     Ok(match p {
         Param::Text(s) => Box::new(s.clone()),
         Param::Int(i) => Box::new(*i),
@@ -41,18 +65,63 @@ fn to_sql(p: &Param) -> Result<Box<dyn ToSql + Sync + Send>, StoreError> {
         Param::Time(t) => Box::new(*t),
         Param::TextArray(v) => Box::new(v.clone()),
         Param::IntArray(v) => Box::new(v.clone()),
-        Param::Embedding(_) | Param::EmbeddingModel => {
-            return Err(StoreError::Unsupported(
-                "SIMILAR_TO needs event embeddings, which this server does not compute yet".into(),
-            ))
+        Param::Embedding(_) => Box::new(b.embedding.clone().ok_or_else(|| {
+            StoreError::Unsupported("SIMILAR_TO needs the embedding model, which this server has not loaded".into())
+        })?),
+        Param::EmbeddingModel => Box::new(b.model.clone().ok_or_else(|| {
+            StoreError::Unsupported("this query needs the embedding model, which this server has not loaded".into())
+        })?),
+        Param::SimilarIds | Param::SimilarTimes | Param::SimilarScores => {
+            let hits = b.similar.as_ref().ok_or_else(|| {
+                StoreError::Unsupported("the HNSW path's events were not supplied by the executor".into())
+            })?;
+            match p {
+                Param::SimilarIds => Box::new(hits.ids.clone()),
+                Param::SimilarTimes => Box::new(hits.times.clone()),
+                _ => Box::new(hits.scores.clone()),
+            }
+        }
+        Param::TextIds { text, phrase } | Param::TextTimes { text, phrase } | Param::TextScores { text, phrase } => {
+            let hits = b.text_hits.get(&(text.clone(), *phrase)).ok_or_else(|| {
+                StoreError::Unsupported("free text needs the BM25 index, which this server has not opened".into())
+            })?;
+            match p {
+                Param::TextIds { .. } => Box::new(hits.ids.clone()),
+                Param::TextTimes { .. } => Box::new(hits.times.clone()),
+                _ => Box::new(hits.scores.clone()),
+            }
         }
     })
 }
 
 /// Runs `compiled` in a read-only transaction with `opts.statement_timeout`.
 pub async fn run(pool: &Pool, compiled: &Compiled, opts: &QueryOptions) -> Result<QueryResult, StoreError> {
+    run_bound(pool, compiled, &Bindings::default(), opts).await
+}
+
+/// [`run`] with executor-supplied bindings.
+pub async fn run_bound(
+    pool: &Pool,
+    compiled: &Compiled,
+    bindings: &Bindings,
+    opts: &QueryOptions,
+) -> Result<QueryResult, StoreError> {
     let started = Instant::now();
-    let params = compiled.params.iter().map(to_sql).collect::<Result<Vec<_>, _>>()?;
+    let rows = rows(pool, &compiled.sql, &compiled.params, bindings, opts).await?;
+    let out = rows.iter().map(|r| row_values(r, &compiled.columns)).collect::<Result<Vec<_>, _>>()?;
+    Ok(QueryResult { columns: compiled.columns.clone(), rows: out, took_ms: started.elapsed().as_millis() as u64 })
+}
+
+/// Runs any planner-made SQL read-only, with the timeout and settings, and
+/// returns the raw rows.
+pub async fn rows(
+    pool: &Pool,
+    sql: &str,
+    params: &[Param],
+    bindings: &Bindings,
+    opts: &QueryOptions,
+) -> Result<Vec<Row>, StoreError> {
+    let params = params.iter().map(|p| to_sql(p, bindings)).collect::<Result<Vec<_>, _>>()?;
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
     let mut client = pool.get().await?;
     let tx = client
@@ -65,7 +134,12 @@ pub async fn run(pool: &Pool, compiled: &Compiled, opts: &QueryOptions) -> Resul
     tx.batch_execute(&format!("SET LOCAL statement_timeout = {}", opts.statement_timeout.as_millis().max(1)))
         .await
         .map_err(StoreError::db("setting the statement timeout"))?;
-    let rows = tx.query(compiled.sql.as_str(), &refs).await.map_err(|e| {
+    for (name, value) in &bindings.settings {
+        tx.execute("SELECT set_config($1::text, $2::text, true)", &[name, value])
+            .await
+            .map_err(StoreError::db(format!("setting {name}")))?;
+    }
+    let rows = tx.query(sql, &refs).await.map_err(|e| {
         if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) {
             StoreError::Timeout(opts.statement_timeout)
         } else {
@@ -73,8 +147,25 @@ pub async fn run(pool: &Pool, compiled: &Compiled, opts: &QueryOptions) -> Resul
         }
     })?;
     tx.commit().await.map_err(StoreError::db("finishing the query"))?;
-    let out = rows.iter().map(|r| row_values(r, &compiled.columns)).collect::<Result<Vec<_>, _>>()?;
-    Ok(QueryResult { columns: compiled.columns.clone(), rows: out, took_ms: started.elapsed().as_millis() as u64 })
+    Ok(rows)
+}
+
+/// The planner's estimate of how many rows `sql` returns (`EXPLAIN`).
+pub async fn estimate_rows(pool: &Pool, sql: &str, params: &[Param], bindings: &Bindings) -> Result<f64, StoreError> {
+    let params = params.iter().map(|p| to_sql(p, bindings)).collect::<Result<Vec<_>, _>>()?;
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
+    let client = pool.get().await?;
+    let row = client
+        .query_one(&format!("EXPLAIN (FORMAT JSON) {sql}"), &refs)
+        .await
+        .map_err(StoreError::db("estimating the candidate count"))?;
+    let plan: serde_json::Value = row.get(0);
+    Ok(plan[0]["Plan"]["Plan Rows"].as_f64().unwrap_or(0.0))
+}
+
+/// Converts rows to JSON values by the compiled query's columns.
+pub fn values(rows: &[Row], columns: &[Column]) -> Result<Vec<Vec<serde_json::Value>>, StoreError> {
+    rows.iter().map(|r| row_values(r, columns)).collect()
 }
 
 fn row_values(row: &Row, columns: &[Column]) -> Result<Vec<serde_json::Value>, StoreError> {
@@ -91,7 +182,7 @@ fn row_values(row: &Row, columns: &[Column]) -> Result<Vec<serde_json::Value>, S
         .collect()
 }
 
-fn value(row: &Row, idx: usize) -> Result<serde_json::Value, StoreError> {
+pub fn value(row: &Row, idx: usize) -> Result<serde_json::Value, StoreError> {
     use serde_json::Value as J;
     let ty = row.columns()[idx].type_().clone();
     let err = |e: tokio_postgres::Error| StoreError::Db { context: format!("reading a {ty} column"), source: e };

@@ -110,12 +110,12 @@ async fn srql_rows_on_native_partitioning() {
 }
 
 #[tokio::test]
-async fn similar_to_is_planned_but_not_yet_executable() {
+async fn similar_to_without_the_embedding_model_says_so() {
     let (_db, pool) = seeded(TimescaleChoice::Auto).await;
     let compiled =
         compile(r#"kind:process | SIMILAR_TO("reading the password hashes file")"#, &Config::default(), now()).unwrap();
     let err = run(&pool, &compiled, &QueryOptions::default()).await.unwrap_err();
-    assert!(err.to_string().contains("embeddings"), "{err}");
+    assert!(err.to_string().contains("embedding model"), "{err}");
 }
 
 #[tokio::test]

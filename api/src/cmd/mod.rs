@@ -6,6 +6,7 @@ pub mod import;
 pub mod ingest;
 pub mod migrate;
 pub mod query;
+pub mod reindex;
 pub mod serve;
 pub mod token;
 pub mod up;

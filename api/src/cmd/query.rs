@@ -1,9 +1,10 @@
 use std::io::IsTerminal;
 
 use anyhow::Context;
+use vigil_search::{SearchOptions, Searcher};
 use vigil_srql::{compile, Config};
 use vigil_store::connect;
-use vigil_store::query::{run as run_query, QueryOptions};
+use vigil_store::query::QueryOptions;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,6 +21,12 @@ pub struct Args {
     /// Widest a table cell may be before it is cut.
     #[arg(long, default_value_t = 48)]
     max_width: usize,
+    /// The BM25 index directory [default: <data dir>/bm25]; without one,
+    /// free text is an ILIKE scan.
+    #[arg(long, env = "VIGIL_INDEX_DIR")]
+    index_dir: Option<std::path::PathBuf>,
+    #[arg(long, env = "VIGIL_DATA_DIR", default_value = ".vigil")]
+    data_dir: std::path::PathBuf,
     /// Seconds before the database cancels the query.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
@@ -39,11 +46,45 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             anyhow::bail!("the query has an error");
         }
     };
+    let pool = match &args.database_url {
+        Some(url) => Some(connect(url, 2)?),
+        None => None,
+    };
+    // The model loads only for queries that need it (about a second).
+    let embedder = if compiled.similarity.is_some() || compiled.cluster.is_some() {
+        let e = vigil_embed::Embedder::load(&vigil_embed::EmbedConfig::from_env())
+            .context("SIMILAR_TO and cluster need the embedding model")?;
+        Some(std::sync::Arc::new(vigil_embed::CachedEmbedder::new(e, 16)))
+    } else {
+        None
+    };
+    let opts = SearchOptions {
+        query: QueryOptions { statement_timeout: std::time::Duration::from_secs(args.timeout) },
+        ..SearchOptions::default()
+    };
+    let dir = super::reindex::index_dir(args.index_dir.as_deref(), &args.data_dir);
+    let searcher = pool.map(|p| {
+        let s = Searcher::new(p, embedder, opts);
+        if !dir.join("meta.json").exists() {
+            return s;
+        }
+        match vigil_fulltext::TextIndex::open(&dir) {
+            Ok(index) => s.with_text_index(std::sync::Arc::new(index)),
+            Err(e) => {
+                eprintln!("note: free text scans instead of using the BM25 index ({e})");
+                s
+            }
+        }
+    });
     if args.explain {
         println!("entity: {}", compiled.entity);
         println!("plan:");
         for step in &compiled.plan {
             println!("  - {step}");
+        }
+        if let (Some(s), Some(_)) = (&searcher, &compiled.similarity) {
+            let (_, reason) = s.choose_path(&compiled, &Default::default()).await?;
+            println!("  - {reason}");
         }
         for w in &compiled.warnings {
             println!("warning: {w}");
@@ -55,12 +96,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let url =
-        args.database_url.context("set DATABASE_URL (or --database-url) to run a query; --explain works without")?;
-    let pool = connect(&url, 1)?;
-    let opts = QueryOptions { statement_timeout: std::time::Duration::from_secs(args.timeout) };
-    let result = run_query(&pool, &compiled, &opts).await?;
-    for w in &compiled.warnings {
+    let searcher = searcher.context("set DATABASE_URL (or --database-url) to run a query; --explain works without")?;
+    let result = searcher.search(&args.query, chrono::Utc::now()).await?;
+    for w in &result.warnings {
         eprintln!("warning: {w}");
     }
     match args.format {

@@ -18,6 +18,16 @@ pub struct Args {
     /// Ingest from this NATS server in-process (off when unset).
     #[arg(long, env = "NATS_URL")]
     nats_url: Option<String>,
+    /// Which events get a vector for SIMILAR_TO, e.g.
+    /// "kinds=alert,auth,process;min_severity=medium;auth_failures=true".
+    #[arg(long, env = "VIGIL_EMBED_SELECT", default_value = "", value_parser = vigil_api::derived::parse_selection)]
+    embed_selection: vigil_embed::Selection,
+    /// The BM25 index directory [default: <data dir>/bm25].
+    #[arg(long, env = "VIGIL_INDEX_DIR")]
+    index_dir: Option<std::path::PathBuf>,
+    /// Where the BM25 index lives unless --index-dir says otherwise.
+    #[arg(long, env = "VIGIL_DATA_DIR", default_value = ".vigil")]
+    data_dir: std::path::PathBuf,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -29,6 +39,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let metrics = std::sync::Arc::new(vigil_ingest::metrics::Metrics::new());
     let (trigger, stop) = vigil_ingest::shutdown::Shutdown::new();
+    let derived = vigil_api::derived::start_all(
+        &pool,
+        args.embed_selection.clone(),
+        &super::reindex::index_dir(args.index_dir.as_deref(), &args.data_dir),
+        stop.clone(),
+    );
     if let Some(url) = &args.nats_url {
         let cfg = vigil_ingest::nats::NatsConfig::new(url.clone());
         let (pool, metrics) = (pool.clone(), metrics.clone());
@@ -40,7 +56,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         println!("Ingesting from {url}");
     }
     println!("Vigil is serving on http://{}", listener.local_addr()?);
-    vigil_api::serve(listener, AppState::new(pool, report.mode, metrics), shutdown_signal()).await?;
+    vigil_api::serve(listener, AppState::new(pool, report.mode, metrics).with_derived(derived), shutdown_signal())
+        .await?;
     trigger.trigger();
     Ok(())
 }

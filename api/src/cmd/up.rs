@@ -22,6 +22,10 @@ pub struct Args {
     /// Use this NATS server instead of starting one.
     #[arg(long, env = "NATS_URL")]
     nats_url: Option<String>,
+    /// Which events get a vector for SIMILAR_TO, e.g.
+    /// "kinds=alert,auth,process;min_severity=medium;auth_failures=true".
+    #[arg(long, env = "VIGIL_EMBED_SELECT", default_value = "", value_parser = vigil_api::derived::parse_selection)]
+    embed_selection: vigil_embed::Selection,
     /// Where the embedded PostgreSQL and NATS keep their data.
     #[arg(long, env = "VIGIL_DATA_DIR", default_value = ".vigil")]
     data_dir: PathBuf,
@@ -98,6 +102,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let metrics = std::sync::Arc::new(vigil_ingest::metrics::Metrics::new());
     let (trigger, stop) = vigil_ingest::shutdown::Shutdown::new();
+    let derived = vigil_api::derived::start_all(
+        &pool,
+        args.embed_selection.clone(),
+        &super::reindex::index_dir(None, &args.data_dir),
+        stop.clone(),
+    );
     let pipeline = nats_url.map(|url| {
         println!("Ingest: subjects vigil.events.<kind> on {url}");
         let cfg = vigil_ingest::nats::NatsConfig::new(url);
@@ -111,7 +121,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let addr = listener.local_addr()?;
     println!("Vigil is up: http://{addr}  (Ctrl-C to stop)");
-    let served = vigil_api::serve(listener, AppState::new(pool.clone(), report.mode, metrics), shutdown_signal()).await;
+    let served = vigil_api::serve(
+        listener,
+        AppState::new(pool.clone(), report.mode, metrics).with_derived(derived),
+        shutdown_signal(),
+    )
+    .await;
     println!("Stopping…");
     trigger.trigger();
     if let Some(p) = pipeline {

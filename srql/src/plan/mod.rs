@@ -34,6 +34,10 @@ pub struct Config {
     /// How `SIMILAR_TO` reaches the vectors. The executor picks it from the
     /// estimated number of candidate events and compiles again when it differs.
     pub similarity_path: SimilarityPath,
+    /// Whether free text on events runs in the BM25 index (ranked, with a
+    /// `text_score` column) instead of an ILIKE scan. The executor turns it
+    /// on when it has the index.
+    pub text_index: bool,
 }
 
 /// The two ways `SIMILAR_TO` finds neighbours.
@@ -44,8 +48,9 @@ pub enum SimilarityPath {
     /// selective left side.
     #[default]
     Exact,
-    /// The HNSW index over distinct texts, scanned iteratively until `k`
-    /// texts with a candidate event are found: right for a broad left side.
+    /// The HNSW index over distinct texts, nearest first, each text's newest
+    /// events checked against the left side until `k` match: right for a
+    /// broad left side.
     Indexed,
 }
 
@@ -59,6 +64,7 @@ impl Default for Config {
             default_k: 50,
             max_k: 1_000,
             similarity_path: SimilarityPath::Exact,
+            text_index: false,
         }
     }
 }
@@ -97,9 +103,10 @@ pub struct Cluster {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Similarity {
     pub text: String,
-    /// 1-based index of the `Param::Embedding` to replace.
-    pub param: usize,
+    /// Rows returned.
     pub k: u64,
+    /// Neighbours the similarity stage finds (more than `k` when fused with BM25).
+    pub neighbours: u64,
     pub min_score: Option<f64>,
     /// The path this SQL was compiled for.
     pub path: SimilarityPath,
@@ -107,6 +114,10 @@ pub struct Similarity {
     pub candidates_sql: String,
     /// How many of the query's parameters (from the first) `candidates_sql` uses.
     pub candidates_params: usize,
+    /// Keeps the (event_id, time) pairs of two array parameters bound after
+    /// the first `candidates_params` that the left side matches: the HNSW
+    /// path's filter check.
+    pub check_sql: String,
 }
 
 /// A compiled query: SQL, its parameters, and what it returns.
@@ -213,7 +224,19 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
         ));
         p.plan.push(format!("time window {} .. {}", w.start.to_rfc3339(), w.end.to_rfc3339()));
     }
+    // The first top-level free text ranks the rows (a join with the BM25
+    // hits); any other free text is a plain membership test.
+    let mut ranked_text = None;
     for f in &filters {
+        if let (Expr::Text(t), true, None) = (f, cfg.text_index && entity.similarity, &ranked_text) {
+            let (text, phrase) = (t.text.clone(), t.phrase);
+            ranked_text = Some((
+                p.params.add(Param::TextIds { text: text.clone(), phrase }),
+                p.params.add(Param::TextTimes { text: text.clone(), phrase }),
+                p.params.add(Param::TextScores { text, phrase }),
+            ));
+            continue;
+        }
         let c = p.expr(f, None)?;
         conds.push(c);
     }
@@ -221,6 +244,9 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
         p.plan.push(format!("filter: {}", filters.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(" AND ")));
     }
     let mut stage = p.base_stage(&conds);
+    if let Some((ids, times, scores)) = ranked_text {
+        p.rank_by_text(&mut stage, &ids, &times, &scores);
+    }
     let mut visualization = Visualization::Table;
     let mut similarity = None;
     let mut cluster_threshold = None;
@@ -539,8 +565,9 @@ impl Planner<'_> {
         })
     }
 
-    /// Free text. The one seam for the search strategy: today an ILIKE over
-    /// the entity's text columns; BM25 replaces it here.
+    /// Free text. The one seam for the search strategy: membership in the
+    /// BM25 index's hits when the executor has the index, else an ILIKE over
+    /// the entity's text columns.
     pub(super) fn free_text(&mut self, t: &Text, stage: Option<&Stage>) -> Result<String, SrqlError> {
         if stage.is_some() {
             return Err(SrqlError::new(
@@ -549,10 +576,42 @@ impl Planner<'_> {
                 t.span,
             ));
         }
+        if self.cfg.text_index && self.entity.similarity {
+            self.plan.push(format!("free text {:?} in the BM25 index", t.text));
+            let ids = self.params.add(Param::TextIds { text: t.text.clone(), phrase: t.phrase });
+            return Ok(format!("event_id = ANY({ids})"));
+        }
         let pattern = like_pattern(&t.text, t.phrase, true);
         let p = self.params.add(Param::Text(pattern));
         let parts: Vec<String> = self.entity.text_columns.iter().map(|c| format!("{c} ILIKE {p}")).collect();
         Ok(format!("({})", parts.join(" OR ")))
+    }
+
+    /// Joins the base stage with the BM25 hits of a free text: only matching
+    /// events remain, each with its `text_score`, best first.
+    fn rank_by_text(&mut self, stage: &mut Stage, ids: &str, times: &str, scores: &str) {
+        let table = self.entity.table;
+        let from = format!(" FROM {table}");
+        if let Some(i) = stage.select.find(&from) {
+            let join = format!(
+                " FROM {table} JOIN unnest({ids}, {times}, {scores}) AS bm(bm_id, bm_time, bm_score) \
+                 ON {table}.event_id = bm.bm_id AND {table}.time = bm.bm_time"
+            );
+            stage.select = format!(
+                "{}, bm.bm_score AS \"text_score\"{join}{}",
+                &stage.select[..i],
+                &stage.select[i + from.len()..]
+            );
+            stage.cols.push(Col {
+                name: "text_score".into(),
+                sql: q("text_score"),
+                alias: "text_score".into(),
+                ty: FieldType::Float,
+                order_sql: q("text_score"),
+            });
+            stage.order.insert(0, (q("text_score"), true));
+            self.plan.push("ranked by BM25 (text_score)".into());
+        }
     }
 
     pub(super) fn base_stage(&mut self, conds: &[String]) -> Stage {

@@ -382,12 +382,33 @@ impl Planner<'_> {
         }
         let candidates_params = self.params.0.len();
         let candidates_sql = stage.select.clone();
-        let vec_param = self.params.add(Param::Embedding(text.text.clone()));
-        let param_index = self.params.0.len();
-        let model = self.params.add(Param::EmbeddingModel);
+        let check_alias = self.next_alias();
+        // Which of a list of (event_id, time) pairs the left side keeps: the
+        // candidates' parameters, then the two arrays.
+        let check_sql = format!(
+            "SELECT {c}.\"event_id\", {c}.\"time\" FROM ({left}) AS {c} \
+             JOIN unnest(${ids}::uuid[], ${times}::timestamptz[]) AS r(event_id, time) \
+             ON {c}.\"event_id\" = r.event_id AND {c}.\"time\" = r.time",
+            c = check_alias,
+            left = stage.select,
+            ids = candidates_params + 1,
+            times = candidates_params + 2,
+        );
         let a = self.next_alias();
         let path = self.cfg.similarity_path;
-        let k_param = self.params.add(Param::Int(k as i64));
+        // Only the exact path compares vectors in SQL (an unused parameter
+        // would be an error, so the HNSW path binds none).
+        let (vec_param, model) = match path {
+            SimilarityPath::Exact => {
+                (self.params.add(Param::Embedding(text.text.clone())), self.params.add(Param::EmbeddingModel))
+            }
+            SimilarityPath::Indexed => (String::new(), String::new()),
+        };
+        // With BM25-ranked free text on the left, both rankings are fused
+        // (reciprocal rank fusion) over a wider set of neighbours.
+        let fuse = stage.cols.iter().any(|c| c.alias == "text_score");
+        let neighbours = if fuse { (k * 4).min(self.cfg.max_k * 4) } else { k };
+        let k_param = self.params.add(Param::Int(neighbours as i64));
         let min_param = min_score.map(|m| self.params.add(Param::Float(m)));
         let min_cond = |distance: &str| match &min_param {
             Some(m) => format!(" AND 1 - ({distance}) >= {m}"),
@@ -408,17 +429,22 @@ impl Planner<'_> {
             ),
             // The HNSW scan keeps going (hnsw.iterative_scan) until it has k
             // texts that some candidate event carries; their events follow.
-            SimilarityPath::Indexed => format!(
-                "WITH near AS MATERIALIZED (SELECT t.id, t.embedding <=> {vec_param} AS d FROM embedding_texts AS t \
-                 WHERE t.model = {model} AND EXISTS (SELECT 1 FROM event_embeddings AS v JOIN ({left}) AS {a} \
-                 ON {a}.\"event_id\" = v.event_id AND {a}.\"time\" = v.time WHERE v.text_id = t.id) \
-                 ORDER BY t.embedding <=> {vec_param} LIMIT {k_param}) \
-                 SELECT {a}.*, 1 - near.d AS \"score\" FROM near JOIN event_embeddings AS v ON v.text_id = near.id \
-                 JOIN ({left}) AS {a} ON {a}.\"event_id\" = v.event_id AND {a}.\"time\" = v.time \
-                 WHERE TRUE{min} ORDER BY near.d, {a}.\"time\" DESC LIMIT {k_param}",
-                left = stage.select,
-                min = min_cond("near.d"),
-            ),
+            // The executor walks the HNSW index over texts and, per text, the
+            // newest events carrying it, checking them against the left side
+            // (check_sql) until it has k; this SQL returns those events.
+            SimilarityPath::Indexed => {
+                let ids = self.params.add(Param::SimilarIds);
+                let times = self.params.add(Param::SimilarTimes);
+                let scores = self.params.add(Param::SimilarScores);
+                format!(
+                    "SELECT {a}.*, r.score AS \"score\" FROM ({left}) AS {a} \
+                     JOIN unnest({ids}, {times}, {scores}) AS r(event_id, time, score) \
+                     ON {a}.\"event_id\" = r.event_id AND {a}.\"time\" = r.time \
+                     WHERE TRUE{min} ORDER BY r.score DESC, {a}.\"time\" DESC LIMIT {k_param}",
+                    left = stage.select,
+                    min = min_param.as_ref().map(|m| format!(" AND r.score >= {m}")).unwrap_or_default(),
+                )
+            }
         };
         let outer = self.next_alias();
         let mut cols = stage.cols.clone();
@@ -438,23 +464,39 @@ impl Planner<'_> {
                 SimilarityPath::Indexed => "the HNSW index (iterative scan) over distinct texts",
             }
         ));
-        let stage = Stage {
-            select: format!("SELECT * FROM ({select}) AS {outer}"),
-            cols,
-            order: vec![(q("score"), true)],
-            is_base: false,
-            time_col: stage.time_col,
+        let (select, order) = if fuse {
+            cols.push(Col {
+                name: "rrf".into(),
+                sql: q("rrf"),
+                alias: "rrf".into(),
+                ty: FieldType::Float,
+                order_sql: q("rrf"),
+            });
+            self.plan.push(format!(
+                "rank by reciprocal rank fusion of BM25 and similarity (k=60) over the {neighbours} nearest"
+            ));
+            (
+                format!(
+                    "SELECT *, 1.0::float8 / (60 + rank() OVER (ORDER BY \"text_score\" DESC)) \
+                     + 1.0::float8 / (60 + rank() OVER (ORDER BY \"score\" DESC)) AS \"rrf\" FROM ({select}) AS {outer}"
+                ),
+                vec![(q("rrf"), true), (q("score"), true)],
+            )
+        } else {
+            (format!("SELECT * FROM ({select}) AS {outer}"), vec![(q("score"), true)])
         };
+        let stage = Stage { select, cols, order, is_base: false, time_col: stage.time_col };
         Ok((
             stage,
             Similarity {
                 text: text.text.clone(),
-                param: param_index,
                 k,
+                neighbours,
                 min_score,
                 path,
                 candidates_sql,
                 candidates_params,
+                check_sql,
             },
         ))
     }

@@ -10,7 +10,14 @@ use vigil_store::{connect, migrate, EventWriter, MigrateOptions};
 
 use super::Timescale;
 
+mod embed;
 mod ingest;
+mod search;
+mod similar;
+
+use embed::EmbedArgs;
+use search::SearchArgs;
+use similar::SimilarArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -24,6 +31,12 @@ enum What {
     Write(WriteArgs),
     /// End to end: generator → NATS JetStream → ingester → PostgreSQL, and the alert lane's latency.
     Ingest(IngestArgs),
+    /// Sentence embeddings: sorted sub-batches vs naive 256-per-call, and the normalised-text cache.
+    Embed(EmbedArgs),
+    /// Free text: the BM25 index (tantivy) vs PostgreSQL full-text search (ts_rank), top 10.
+    Search(SearchArgs),
+    /// Filtered SIMILAR_TO: exact vs HNSW path latency and the HNSW path's recall@k.
+    Similar(SimilarArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -64,6 +77,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.what {
         What::Write(a) => write(a).await,
         What::Ingest(a) => ingest::run(a).await,
+        What::Search(a) => search::run(a).await,
+        What::Similar(a) => similar::run(a).await,
+        What::Embed(a) => tokio::task::spawn_blocking(move || embed::run(a)).await?,
     }
 }
 

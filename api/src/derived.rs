@@ -1,0 +1,97 @@
+//! Background workers that derive search structures from PostgreSQL (the
+//! system of record): event vectors for `SIMILAR_TO` and `| cluster`, and the
+//! BM25 index for free text. Each keeps a durable watermark, so a restart
+//! catches up where it stopped.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use vigil_embed::{CachedEmbedder, EmbedConfig, Embedder, Selection};
+use vigil_fulltext::TextIndex;
+use vigil_ingest::shutdown::Shutdown;
+use vigil_search::{VectorizeStats, Vectorizer};
+use vigil_store::Pool;
+
+/// What started: the embedder (shared with searches) and the worker's counters.
+#[derive(Debug, Clone, Default)]
+pub struct Derived {
+    pub embedder: Option<Arc<CachedEmbedder>>,
+    pub vectorize: Option<Arc<VectorizeStats>>,
+    pub text_index: Option<Arc<TextIndex>>,
+}
+
+impl Derived {
+    /// The workers' counters in Prometheus text.
+    pub fn render_metrics(&self) -> String {
+        let mut out = String::new();
+        if let Some(v) = &self.vectorize {
+            out.push_str(&v.render());
+        }
+        if let Some(t) = &self.text_index {
+            let s = t.stats();
+            out.push_str(&format!(
+                "# TYPE vigil_bm25_docs_indexed_total counter\nvigil_bm25_docs_indexed_total {}\n\
+                 # TYPE vigil_bm25_errors_total counter\nvigil_bm25_errors_total {}\n\
+                 # TYPE vigil_bm25_docs gauge\nvigil_bm25_docs {}\n",
+                s.docs_indexed.load(Ordering::Relaxed),
+                s.errors.load(Ordering::Relaxed),
+                t.num_docs()
+            ));
+        }
+        out
+    }
+}
+
+/// Opens the BM25 index in `dir` and starts its indexer; without it, free
+/// text falls back to an ILIKE scan and the reason is printed.
+pub fn start_text_index(pool: &Pool, dir: &Path, stop: Shutdown) -> Option<Arc<TextIndex>> {
+    let index = match TextIndex::open(dir) {
+        Ok(i) => Arc::new(i),
+        Err(e) => {
+            println!("Free-text index: off ({e}); free text falls back to a scan");
+            return None;
+        }
+    };
+    println!("Free-text index: {} (BM25, indexer running)", dir.display());
+    let (worker, pool) = (index.clone(), pool.clone());
+    tokio::spawn(async move {
+        vigil_fulltext::run_indexer(worker, pool, Duration::from_secs(2), async move { stop.wait().await }).await
+    });
+    Some(index)
+}
+
+/// Starts both workers.
+pub fn start_all(pool: &Pool, selection: Selection, index_dir: &Path, stop: Shutdown) -> Derived {
+    let mut d = start(pool, selection, stop.clone());
+    d.text_index = start_text_index(pool, index_dir, stop);
+    d
+}
+
+/// Loads the embedding model and starts the embedding worker; without the
+/// model files, semantic search is off and the reason is printed.
+pub fn start(pool: &Pool, selection: Selection, stop: Shutdown) -> Derived {
+    let model = match Embedder::load(&EmbedConfig::from_env()) {
+        Ok(m) => m,
+        Err(e) => {
+            println!("Semantic search: off ({e})");
+            return Derived::default();
+        }
+    };
+    let embedder = Arc::new(CachedEmbedder::new(model, 100_000));
+    println!("Semantic search: {} (embedding worker running)", embedder.model_id());
+    let worker = Arc::new(Vectorizer::new(embedder.clone(), selection));
+    let stats = worker.stats.clone();
+    let pool = pool.clone();
+    tokio::spawn(async move { worker.run(pool, Duration::from_secs(2), async move { stop.wait().await }).await });
+    Derived { embedder: Some(embedder), vectorize: Some(stats), text_index: None }
+}
+
+/// Parses `--embed-select`; empty means the default rules.
+pub fn parse_selection(spec: &str) -> Result<Selection, String> {
+    if spec.trim().is_empty() {
+        return Ok(Selection::default());
+    }
+    Selection::parse(spec).map_err(|e| e.to_string())
+}

@@ -1,0 +1,16 @@
+/// Why a search or the embedding worker failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error(transparent)]
+    Srql(#[from] vigil_srql::SrqlError),
+    #[error(transparent)]
+    Store(#[from] vigil_store::StoreError),
+    #[error("embedding failed: {0}")]
+    Embed(#[from] vigil_embed::EmbedError),
+    #[error(transparent)]
+    Fulltext(#[from] vigil_fulltext::FulltextError),
+    #[error("{0} needs the embedding model, which this server has not loaded (run scripts/setup.sh, then restart)")]
+    NoEmbedder(&'static str),
+    #[error("an embedding task stopped unexpectedly: {0}")]
+    Task(String),
+}

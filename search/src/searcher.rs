@@ -1,0 +1,380 @@
+//! Runs SRQL: compile, supply what the planner cannot know (the query
+//! text's embedding, the model id, the path), execute read-only, post-process.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use vigil_embed::CachedEmbedder;
+use vigil_fulltext::{TextIndex, TextQuery};
+use vigil_srql::{compile, Column, Compiled, Config, SimilarityPath, Visualization};
+use vigil_store::query::{self, Bindings, QueryOptions, SimilarHits};
+use vigil_store::{vectors, Pool, StoreError};
+
+use crate::cluster::{cluster, TextRow};
+use crate::SearchError;
+
+/// Limits and thresholds of the executor.
+#[derive(Debug, Clone)]
+pub struct SearchOptions {
+    pub srql: Config,
+    pub query: QueryOptions,
+    /// Above this many estimated candidate events, `SIMILAR_TO` uses the HNSW
+    /// index; at or below, an exact scan of the candidates' vectors is both
+    /// exact and fast.
+    pub exact_max_candidates: f64,
+    /// How many events of the nearest texts the HNSW path may check against
+    /// the left side before it gives up (the exact path then finishes the job).
+    pub hnsw_max_scan_tuples: u64,
+    /// Most BM25 hits a free text contributes (best first); more matches make
+    /// the result partial, and say so.
+    pub text_max_hits: usize,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            srql: Config::default(),
+            query: QueryOptions::default(),
+            exact_max_candidates: 5_000.0,
+            hnsw_max_scan_tuples: 50_000,
+            text_max_hits: 10_000,
+        }
+    }
+}
+
+/// Rows and how they were found.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResult {
+    pub columns: Vec<Column>,
+    pub rows: Vec<Vec<serde_json::Value>>,
+    pub took_ms: u64,
+    /// The planner's steps and the executor's choices, for `explain`.
+    pub plan: Vec<String>,
+    pub warnings: Vec<String>,
+    /// Whether fewer rows may have come back than exist (a search stopped at a limit).
+    pub partial: bool,
+    pub visualization: Visualization,
+    /// The SQL that produced the rows.
+    pub sql: String,
+}
+
+/// The executor, shared by the API, the CLI and scheduled hunts.
+#[derive(Debug, Clone)]
+pub struct Searcher {
+    pool: Pool,
+    embedder: Option<Arc<CachedEmbedder>>,
+    text_index: Option<Arc<TextIndex>>,
+    opts: SearchOptions,
+}
+
+impl Searcher {
+    pub fn new(pool: Pool, embedder: Option<Arc<CachedEmbedder>>, opts: SearchOptions) -> Self {
+        Searcher { pool, embedder, text_index: None, opts }
+    }
+
+    /// Free text then runs in this BM25 index, ranked, instead of an ILIKE scan.
+    pub fn with_text_index(mut self, index: Arc<TextIndex>) -> Self {
+        self.text_index = Some(index);
+        self
+    }
+
+    fn srql_config(&self) -> Config {
+        Config { text_index: self.text_index.is_some(), ..self.opts.srql.clone() }
+    }
+
+    /// BM25 hits for every free text of the query, inside its window.
+    async fn text_hits(&self, compiled: &Compiled, warnings: &mut Vec<String>) -> Result<Bindings, SearchError> {
+        let mut b = Bindings::default();
+        let Some(index) = &self.text_index else { return Ok(b) };
+        for p in &compiled.params {
+            let Some((text, phrase)) = p.text_search() else { continue };
+            let key = (text.to_string(), phrase);
+            if b.text_hits.contains_key(&key) {
+                continue;
+            }
+            let q =
+                TextQuery { text: text.to_string(), phrase, window: compiled.window, limit: self.opts.text_max_hits };
+            let index = index.clone();
+            let found = tokio::task::spawn_blocking(move || index.search(&q))
+                .await
+                .map_err(|e| SearchError::Task(e.to_string()))??;
+            if found.total as usize > found.hits.len() {
+                warnings.push(format!(
+                    "partial result: {:?} matches {} events; the best {} by BM25 were searched",
+                    text,
+                    found.total,
+                    found.hits.len()
+                ));
+            }
+            b.text_hits.insert(
+                key,
+                SimilarHits {
+                    ids: found.hits.iter().map(|h| h.event_id).collect(),
+                    times: found.hits.iter().map(|h| h.time).collect(),
+                    scores: found.hits.iter().map(|h| f64::from(h.score)).collect(),
+                },
+            );
+        }
+        Ok(b)
+    }
+
+    pub fn options(&self) -> &SearchOptions {
+        &self.opts
+    }
+
+    /// Runs `text` as of `now`.
+    pub async fn search(&self, text: &str, now: DateTime<Utc>) -> Result<SearchResult, SearchError> {
+        let started = Instant::now();
+        let compiled = compile(text, &self.srql_config(), now)?;
+        let mut text_warnings = Vec::new();
+        let base = self.text_hits(&compiled, &mut text_warnings).await?;
+        let partial_text = !text_warnings.is_empty();
+        let mut result = if compiled.similarity.is_some() {
+            self.similar(text, now, compiled, base).await?
+        } else if compiled.cluster.is_some() {
+            self.cluster(compiled, base).await?
+        } else {
+            let rows = query::run_bound(&self.pool, &compiled, &base, &self.opts.query).await?;
+            SearchResult {
+                columns: rows.columns,
+                rows: rows.rows,
+                took_ms: 0,
+                plan: compiled.plan,
+                warnings: compiled.warnings,
+                partial: false,
+                visualization: compiled.visualization,
+                sql: compiled.sql,
+            }
+        };
+        result.warnings.extend(text_warnings);
+        result.partial |= partial_text;
+        result.took_ms = started.elapsed().as_millis() as u64;
+        Ok(result)
+    }
+
+    fn embedder(&self, what: &'static str) -> Result<&Arc<CachedEmbedder>, SearchError> {
+        self.embedder.as_ref().ok_or(SearchError::NoEmbedder(what))
+    }
+
+    async fn embed_query(&self, text: &str) -> Result<String, SearchError> {
+        let embedder = self.embedder("SIMILAR_TO")?.clone();
+        let text = text.to_string();
+        let v = tokio::task::spawn_blocking(move || embedder.embed(&[text.as_str()]))
+            .await
+            .map_err(|e| SearchError::Task(e.to_string()))??;
+        let v = v.into_iter().next().ok_or_else(|| SearchError::Task("the model returned no vector".into()))?;
+        Ok(vectors::vector_literal(&v))
+    }
+
+    async fn similar(
+        &self,
+        text: &str,
+        now: DateTime<Utc>,
+        exact: Compiled,
+        base: Bindings,
+    ) -> Result<SearchResult, SearchError> {
+        let Some(sim) = exact.similarity.clone() else { return Err(SearchError::Task("no SIMILAR_TO".into())) };
+        let model = self.embedder("SIMILAR_TO")?.model_id().to_string();
+        let embedding = self.embed_query(&sim.text).await?;
+        let (path, reason) = self.choose_path(&exact, &base).await?;
+        let mut notes = vec![reason];
+        let bindings = Bindings { embedding: Some(embedding.clone()), model: Some(model.clone()), ..base };
+        let k = sim.neighbours;
+        if path == SimilarityPath::Exact {
+            let rows = query::run_bound(&self.pool, &exact, &bindings, &self.opts.query).await?;
+            return Ok(finish(exact, rows.rows, notes, false));
+        }
+        let cfg = Config { similarity_path: SimilarityPath::Indexed, ..self.srql_config() };
+        let indexed = compile(text, &cfg, now)?;
+        match self.walk_index(&exact, &model, &embedding, &bindings).await? {
+            Walk::Found(hits) => {
+                notes.push(format!("the index walk found {} of {k} events", hits.ids.len()));
+                let b = Bindings { similar: Some(hits), ..bindings.clone() };
+                let rows = query::run_bound(&self.pool, &indexed, &b, &self.opts.query).await?;
+                Ok(finish(indexed, rows.rows, notes, false))
+            }
+            Walk::GaveUp(scanned) => {
+                // The filter rejects most events of the nearest texts: an
+                // exact scan finds them all, if it finishes in time.
+                notes.push(format!(
+                    "the index walk checked {scanned} events without finding {k}; exact scan of the candidates"
+                ));
+                match query::run_bound(&self.pool, &exact, &bindings, &self.opts.query).await {
+                    Ok(all) => Ok(finish(exact, all.rows, notes, false)),
+                    Err(StoreError::Timeout(t)) => {
+                        let mut r = finish(exact, Vec::new(), notes, true);
+                        r.warnings.push(format!(
+                            "partial result: the index walk gave up and the exact scan did not finish within {t:?}"
+                        ));
+                        Ok(r)
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    }
+
+    /// The HNSW path: nearest texts first; for each, its newest events in
+    /// the window, kept when the left side matches them, until `k` are found
+    /// (or the texts run out, or the work budget does).
+    async fn walk_index(
+        &self,
+        exact: &Compiled,
+        model: &str,
+        embedding: &str,
+        bindings: &Bindings,
+    ) -> Result<Walk, SearchError> {
+        let Some(sim) = &exact.similarity else { return Ok(Walk::GaveUp(0)) };
+        let k = sim.neighbours as usize;
+        let mut base: Vec<vigil_srql::Param> = exact.params[..sim.candidates_params.min(exact.params.len())].to_vec();
+        base.push(vigil_srql::Param::SimilarIds);
+        base.push(vigil_srql::Param::SimilarTimes);
+        let mut hits = SimilarHits::default();
+        let mut scanned = 0u64;
+        let mut n = (k as i64 * 4).max(40);
+        let mut seen = 0usize;
+        loop {
+            let texts = vectors::nearest_texts(&self.pool, model, embedding, n).await?;
+            for &(text_id, d) in &texts[seen.min(texts.len())..] {
+                let score = 1.0 - d;
+                if sim.min_score.is_some_and(|m| score < m) {
+                    return Ok(Walk::Found(hits));
+                }
+                let mut before = None;
+                // Pages grow, so a common text the filter rejects costs few round trips.
+                let mut page_size = 256i64;
+                loop {
+                    let page = vectors::events_of_text(&self.pool, text_id, exact.window, before, page_size).await?;
+                    let Some(&(last_id, last_time)) = page.last() else { break };
+                    before = Some((last_time, last_id));
+                    scanned += page.len() as u64;
+                    let b = Bindings {
+                        similar: Some(SimilarHits {
+                            ids: page.iter().map(|p| p.0).collect(),
+                            times: page.iter().map(|p| p.1).collect(),
+                            scores: Vec::new(),
+                        }),
+                        ..bindings.clone()
+                    };
+                    let kept = query::rows(&self.pool, &sim.check_sql, &base, &b, &self.opts.query).await?;
+                    let kept: std::collections::HashSet<uuid::Uuid> = kept.iter().map(|r| r.get(0)).collect();
+                    // Newest first, as the page is.
+                    for (id, time) in page.iter().filter(|p| kept.contains(&p.0)) {
+                        hits.ids.push(*id);
+                        hits.times.push(*time);
+                        hits.scores.push(score);
+                        if hits.ids.len() >= k {
+                            return Ok(Walk::Found(hits));
+                        }
+                    }
+                    if scanned > self.opts.hnsw_max_scan_tuples {
+                        return Ok(Walk::GaveUp(scanned));
+                    }
+                    if (page.len() as i64) < page_size {
+                        break;
+                    }
+                    page_size = (page_size * 4).min(16_384);
+                }
+            }
+            seen = texts.len();
+            if (texts.len() as i64) < n {
+                // Every text was visited: fewer than k events exist.
+                return Ok(Walk::Found(hits));
+            }
+            n *= 4;
+        }
+    }
+
+    /// The `SIMILAR_TO` path for a compiled query, from PostgreSQL's estimate
+    /// of the left side's rows, and the reason in words.
+    pub async fn choose_path(
+        &self,
+        compiled: &Compiled,
+        bindings: &Bindings,
+    ) -> Result<(SimilarityPath, String), SearchError> {
+        let Some(sim) = &compiled.similarity else {
+            return Ok((SimilarityPath::Exact, "no SIMILAR_TO".into()));
+        };
+        let params = &compiled.params[..sim.candidates_params.min(compiled.params.len())];
+        let estimate = query::estimate_rows(&self.pool, &sim.candidates_sql, params, bindings).await?;
+        let limit = self.opts.exact_max_candidates;
+        Ok(if estimate > limit {
+            (
+                SimilarityPath::Indexed,
+                format!("SIMILAR_TO path: HNSW iterative scan (about {estimate:.0} candidate events > {limit:.0})"),
+            )
+        } else {
+            (
+                SimilarityPath::Exact,
+                format!("SIMILAR_TO path: exact distance (about {estimate:.0} candidate events <= {limit:.0})"),
+            )
+        })
+    }
+
+    async fn cluster(&self, compiled: Compiled, base: Bindings) -> Result<SearchResult, SearchError> {
+        let Some(spec) = compiled.cluster.clone() else { return Err(SearchError::Task("no cluster".into())) };
+        let model = self.embedder("| cluster")?.model_id().to_string();
+        let b = Bindings { model: Some(model), ..base };
+        let rows = query::rows(&self.pool, &compiled.sql, &compiled.params, &b, &self.opts.query).await?;
+        let mut texts = Vec::with_capacity(rows.len());
+        let mut unembedded = 0i64;
+        for r in &rows {
+            let count: i64 = r.try_get("count").map_err(StoreError::db("reading a cluster row"))?;
+            let embedding: Option<Vec<f32>> =
+                r.try_get("embedding").map_err(StoreError::db("reading a cluster row"))?;
+            let Some(embedding) = embedding else {
+                unembedded += count;
+                continue;
+            };
+            texts.push(TextRow {
+                pattern: r.try_get("pattern").map_err(StoreError::db("reading a cluster row"))?,
+                embedding,
+                count,
+                first_seen: r.try_get("first_seen").map_err(StoreError::db("reading a cluster row"))?,
+                last_seen: r.try_get("last_seen").map_err(StoreError::db("reading a cluster row"))?,
+                example: r.try_get("example_event_id").map_err(StoreError::db("reading a cluster row"))?,
+            });
+        }
+        let capped = rows.len() as u64 >= compiled.limit;
+        let n_texts = texts.len();
+        let groups = cluster(texts, spec.threshold);
+        let total: i64 = groups.iter().map(|g| g.count).sum();
+        let mut notes = vec![format!("{total} events, {n_texts} distinct texts, {} patterns", groups.len())];
+        let mut warnings = Vec::new();
+        if unembedded > 0 {
+            warnings.push(format!(
+                "{unembedded} matching events have no embedding (not selected for vectorization, or not yet embedded) and are not clustered"
+            ));
+        }
+        if capped {
+            warnings.push(format!("partial result: only the {} largest distinct texts were clustered", compiled.limit));
+            notes.push("text limit reached".into());
+        }
+        let rows = groups.iter().take(spec.limit as usize).map(|g| g.values()).collect();
+        let mut r = finish(compiled, rows, notes, capped);
+        r.warnings.extend(warnings);
+        Ok(r)
+    }
+}
+
+enum Walk {
+    Found(SimilarHits),
+    GaveUp(u64),
+}
+
+fn finish(c: Compiled, rows: Vec<Vec<serde_json::Value>>, notes: Vec<String>, partial: bool) -> SearchResult {
+    let mut plan = c.plan;
+    plan.extend(notes);
+    SearchResult {
+        columns: c.columns,
+        rows,
+        took_ms: 0,
+        plan,
+        warnings: c.warnings,
+        partial,
+        visualization: c.visualization,
+        sql: c.sql,
+    }
+}

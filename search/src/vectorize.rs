@@ -1,0 +1,184 @@
+//! The embedding worker: events → selected → distinct normalised texts →
+//! vectors (only texts this model has not seen) → links from events.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use vigil_embed::{normalize, text_for, CachedEmbedder, Selection};
+use vigil_event::{Event, Kind, Process, Severity};
+use vigil_store::tail::{Tail, TailRow};
+use vigil_store::{vectors, Pool};
+
+use crate::SearchError;
+
+/// What the worker has done since it started (exposed on `/metrics`).
+#[derive(Debug, Default)]
+pub struct VectorizeStats {
+    /// Events read from the tail.
+    pub read: AtomicU64,
+    /// Events the selection rules picked.
+    pub selected: AtomicU64,
+    /// Distinct texts embedded by the model (not found in the database).
+    pub embedded: AtomicU64,
+    /// Event → text links written.
+    pub linked: AtomicU64,
+    /// Failed passes (retried).
+    pub errors: AtomicU64,
+}
+
+impl VectorizeStats {
+    /// Prometheus text lines.
+    pub fn render(&self) -> String {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        format!(
+            "# TYPE vigil_vectorize_events_total counter\n\
+             vigil_vectorize_events_total{{stage=\"read\"}} {}\n\
+             vigil_vectorize_events_total{{stage=\"selected\"}} {}\n\
+             vigil_vectorize_events_total{{stage=\"linked\"}} {}\n\
+             # TYPE vigil_vectorize_texts_embedded_total counter\n\
+             vigil_vectorize_texts_embedded_total {}\n\
+             # TYPE vigil_vectorize_errors_total counter\n\
+             vigil_vectorize_errors_total {}\n",
+            g(&self.read),
+            g(&self.selected),
+            g(&self.linked),
+            g(&self.embedded),
+            g(&self.errors)
+        )
+    }
+}
+
+/// Keeps `event_embeddings` up to date from `events`.
+#[derive(Debug)]
+pub struct Vectorizer {
+    embedder: Arc<CachedEmbedder>,
+    selection: Selection,
+    tail: Tail,
+    page: i64,
+    pub stats: Arc<VectorizeStats>,
+}
+
+impl Vectorizer {
+    /// A worker with its own watermark (`vectors:<model id>`), so a new model
+    /// starts from the beginning instead of inheriting another's progress.
+    pub fn new(embedder: Arc<CachedEmbedder>, selection: Selection) -> Self {
+        let tail = Tail::new(&format!("vectors:{}", embedder.model_id()));
+        Vectorizer { embedder, selection, tail, page: 2_000, stats: Arc::default() }
+    }
+
+    /// Rows younger than this are left for the next pass (see [`Tail`]).
+    pub fn with_settle(mut self, settle: Duration) -> Self {
+        self.tail = self.tail.with_settle(settle);
+        self
+    }
+
+    pub fn model_id(&self) -> &str {
+        self.embedder.model_id()
+    }
+
+    /// Reads and embeds until caught up; returns the events linked.
+    pub async fn sync(&self, pool: &Pool) -> Result<u64, SearchError> {
+        vectors::ensure_index(pool, self.embedder.model_id()).await?;
+        let mut linked = 0;
+        let mut mark = self.tail.watermark(pool).await?;
+        loop {
+            let rows = self.tail.next(pool, mark, self.page).await?;
+            let Some(last) = rows.last() else { break };
+            let next_mark = last.watermark();
+            linked += self.page_of(pool, &rows).await?;
+            // Saved after the vectors are stored: a crash repeats work, never skips it.
+            self.tail.save(pool, next_mark).await?;
+            mark = Some(next_mark);
+        }
+        Ok(linked)
+    }
+
+    async fn page_of(&self, pool: &Pool, rows: &[TailRow]) -> Result<u64, SearchError> {
+        let s = &self.stats;
+        s.read.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        // (event, normalised text) for the selected events.
+        let mut picked = Vec::new();
+        for r in rows {
+            let e = event_of(r);
+            if !self.selection.selects(&e) {
+                continue;
+            }
+            if let Some(text) = text_for(&e) {
+                let norm = normalize(&text);
+                if !norm.is_empty() {
+                    picked.push((r.event_id, r.time, norm));
+                }
+            }
+        }
+        s.selected.fetch_add(picked.len() as u64, Ordering::Relaxed);
+        if picked.is_empty() {
+            return Ok(0);
+        }
+        let model = self.embedder.model_id().to_string();
+        let mut distinct: HashMap<Vec<u8>, &str> = HashMap::new();
+        for (_, _, norm) in &picked {
+            distinct.entry(vectors::text_hash(norm)).or_insert(norm.as_str());
+        }
+        let hashes: Vec<Vec<u8>> = distinct.keys().cloned().collect();
+        let mut ids = vectors::known_texts(pool, &model, &hashes).await?;
+        let missing: Vec<String> =
+            distinct.iter().filter(|(h, _)| !ids.contains_key(*h)).map(|(_, t)| t.to_string()).collect();
+        if !missing.is_empty() {
+            let embedder = self.embedder.clone();
+            let texts = missing.clone();
+            // The model is CPU-bound: keep it off the async workers.
+            let vecs = tokio::task::spawn_blocking(move || {
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                embedder.embed(&refs)
+            })
+            .await
+            .map_err(|e| SearchError::Task(e.to_string()))??;
+            let new: Vec<vectors::NewText<'_>> =
+                missing.iter().zip(vecs.iter()).map(|(t, v)| vectors::NewText { text: t, embedding: v }).collect();
+            ids.extend(vectors::store_texts(pool, &model, &new).await?);
+            s.embedded.fetch_add(missing.len() as u64, Ordering::Relaxed);
+        }
+        let links: Vec<_> = picked
+            .iter()
+            .filter_map(|(id, time, norm)| ids.get(&vectors::text_hash(norm)).map(|t| (*id, *time, *t)))
+            .collect();
+        let n = vectors::link_events(pool, &links).await?;
+        s.linked.fetch_add(n, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    /// Runs [`Vectorizer::sync`] every `every` until `shutdown` resolves,
+    /// retrying after failures.
+    pub async fn run(self: Arc<Self>, pool: Pool, every: Duration, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(e) = self.sync(&pool).await {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("embedding worker: {e}; retrying");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = &mut shutdown => break,
+            }
+        }
+    }
+}
+
+/// The parts of an event the selection rules and the text need.
+fn event_of(r: &TailRow) -> Event {
+    let kind = r.kind.parse().unwrap_or(Kind::Log);
+    let mut e = Event::new(kind, "tail", r.time, &[]);
+    e.id = r.event_id;
+    e.host = r.host.clone();
+    e.severity = Severity::from_id(r.severity_id).unwrap_or_default();
+    e.status_id = r.status_id;
+    e.message = r.message.clone();
+    e.user = r.user_name.clone();
+    if r.process_cmdline.is_some() {
+        e.process = Some(Process { cmdline: r.process_cmdline.clone(), ..Process::default() });
+    }
+    e
+}
