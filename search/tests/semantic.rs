@@ -203,3 +203,38 @@ async fn free_text_ranks_by_bm25_and_feeds_similarity() {
     assert!(rrf[0] >= rrf[1] && rrf[1] > 2.0 / 70.0, "fused ranks of the top two: {rrf:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The HNSW path against exact search on a generated corpus: the same
+/// events for the same queries (recall@10 ≥ 0.95).
+#[tokio::test]
+async fn the_hnsw_path_recalls_what_exact_search_finds() {
+    use vigil_ingest::generate::{Generator, GeneratorConfig};
+    let events: Vec<Event> =
+        Generator::new(GeneratorConfig::recent(20_000, chrono::Duration::hours(12), now())).collect();
+    let db = TempDatabase::create().await.unwrap();
+    let pool = connect(&db.url, 4).unwrap();
+    migrate(&pool, &MigrateOptions::default()).await.unwrap();
+    EventWriter::new(pool.clone()).write(&events).await.unwrap();
+    let emb = embedder();
+    Vectorizer::new(emb.clone(), Selection::default()).with_settle(Duration::ZERO).sync(&pool).await.unwrap();
+    let with = |exact_max: f64| {
+        let opts = SearchOptions { exact_max_candidates: exact_max, ..SearchOptions::default() };
+        Searcher::new(pool.clone(), Some(emb.clone()), opts)
+    };
+    let (exact, indexed) = (with(f64::INFINITY), with(-1.0));
+    let mut recalls = Vec::new();
+    for text in ["reading the password hashes file", "reverse shell", "brute force login", "disk usage"] {
+        for filter in ["", "kind:process", "host:web-01", "severity:>=medium"] {
+            let q = format!("{filter} | SIMILAR_TO(\"{text}\", k:10)");
+            let want = column(&exact.search(&q, now()).await.unwrap(), "event_id");
+            let r = indexed.search(&q, now()).await.unwrap();
+            assert!(r.plan.iter().any(|p| p.contains("HNSW")), "{:?}", r.plan);
+            let got = column(&r, "event_id");
+            if !want.is_empty() {
+                recalls.push(want.iter().filter(|w| got.contains(w)).count() as f64 / want.len() as f64);
+            }
+        }
+    }
+    let recall = recalls.iter().sum::<f64>() / recalls.len() as f64;
+    assert!(recalls.len() >= 12 && recall >= 0.95, "recall@10 {recall:.3} over {} queries", recalls.len());
+}
