@@ -15,19 +15,11 @@ use vigil_ingest::publish::{publish_events, publish_raw};
 use vigil_ingest::shutdown::Shutdown;
 use vigil_store::{connect, migrate, EventWriter, MigrateOptions, Pool};
 
-use super::{IngestArgs, ScratchDb};
+use super::{percentile, IngestArgs, ScratchDb};
 use vigil_api::embedded::EmbeddedNats;
 
 async fn count(pool: &Pool) -> anyhow::Result<i64> {
     Ok(pool.get().await?.query_one("SELECT count(*) FROM events", &[]).await?.get(0))
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
 }
 
 pub async fn run(a: IngestArgs) -> anyhow::Result<()> {

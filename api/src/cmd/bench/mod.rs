@@ -83,6 +83,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
+/// The `p` quantile (0..=1) of sorted samples, NaN when there are none.
+pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
 /// A database that exists for one benchmark run.
 pub(super) struct ScratchDb {
     admin: vigil_store::Pool,

@@ -12,7 +12,7 @@ use vigil_fulltext::{TextIndex, TextQuery};
 use vigil_ingest::generate::{Generator, GeneratorConfig};
 use vigil_store::{connect, migrate, EventWriter, MigrateOptions, Pool};
 
-use super::ScratchDb;
+use super::{percentile, ScratchDb};
 use crate::cmd::Timescale;
 
 #[derive(Debug, clap::Args)]
@@ -89,14 +89,6 @@ const QUERIES: &[(&str, bool)] = &[
 
 /// The text PostgreSQL indexes: what the BM25 index indexes.
 const PG_TEXT: &str = "message || ' ' || coalesce(process_cmdline, '') || ' ' || coalesce(user_name, '')";
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
 
 pub async fn run(a: SearchArgs) -> anyhow::Result<()> {
     let db = ScratchDb::create(&a.admin_url, "search").await?;

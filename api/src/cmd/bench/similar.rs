@@ -11,7 +11,7 @@ use vigil_ingest::generate::{Generator, GeneratorConfig};
 use vigil_search::{SearchOptions, Searcher, Vectorizer};
 use vigil_store::{connect, migrate, vectors, EventWriter, MigrateOptions};
 
-use super::ScratchDb;
+use super::{percentile, ScratchDb};
 
 #[derive(Debug, clap::Args)]
 pub struct SimilarArgs {
@@ -45,13 +45,6 @@ const TEXTS: &[&str] = &[
 
 const FILTERS: &[&str] =
     &["", "host:web-01", "kind:process", "kind:auth", "host:db-02 kind:process", "severity:>=medium"];
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
 
 pub async fn run(a: SimilarArgs) -> anyhow::Result<()> {
     let db = ScratchDb::create(&a.admin_url, "similar").await?;

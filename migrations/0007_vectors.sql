@@ -39,5 +39,5 @@ CREATE TABLE event_embeddings (
     text_id   bigint      NOT NULL REFERENCES embedding_texts (id),
     PRIMARY KEY (event_id, time, text_id)
 );
-SELECT create_hypertable('event_embeddings', 'time', chunk_time_interval => INTERVAL '1 day');
 CREATE INDEX event_embeddings_text_idx ON event_embeddings (text_id, time DESC);
+-- Partitioning by time (retention drops whole days) comes in 0008, per storage mode.
