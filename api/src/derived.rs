@@ -46,7 +46,7 @@ impl Derived {
 
 /// Opens the BM25 index in `dir` and starts its indexer; without it, free
 /// text falls back to an ILIKE scan and the reason is printed.
-pub fn start_text_index(pool: &Pool, dir: &Path, stop: Shutdown) -> Option<Arc<TextIndex>> {
+fn start_text_index(pool: &Pool, dir: &Path, stop: Shutdown) -> Option<Arc<TextIndex>> {
     let index = match TextIndex::open(dir) {
         Ok(i) => Arc::new(i),
         Err(e) => {
@@ -63,15 +63,15 @@ pub fn start_text_index(pool: &Pool, dir: &Path, stop: Shutdown) -> Option<Arc<T
 }
 
 /// Starts both workers.
-pub fn start_all(pool: &Pool, selection: Selection, index_dir: &Path, stop: Shutdown) -> Derived {
-    let mut d = start(pool, selection, stop.clone());
+pub fn start(pool: &Pool, selection: Selection, index_dir: &Path, stop: Shutdown) -> Derived {
+    let mut d = start_vectorizer(pool, selection, stop.clone());
     d.text_index = start_text_index(pool, index_dir, stop);
     d
 }
 
 /// Loads the embedding model and starts the embedding worker; without the
 /// model files, semantic search is off and the reason is printed.
-pub fn start(pool: &Pool, selection: Selection, stop: Shutdown) -> Derived {
+fn start_vectorizer(pool: &Pool, selection: Selection, stop: Shutdown) -> Derived {
     let model = match Embedder::load(&EmbedConfig::from_env()) {
         Ok(m) => m,
         Err(e) => {

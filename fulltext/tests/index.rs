@@ -11,7 +11,7 @@ use uuid::Uuid;
 use vigil_event::{Event, Kind, Process};
 use vigil_fulltext::{reindex, sync, TextIndex, TextQuery};
 use vigil_store::testing::TempDatabase;
-use vigil_store::{connect, migrate, EventWriter, MigrateOptions, Pool, TimescaleChoice};
+use vigil_store::{EventWriter, Pool, TimescaleChoice};
 
 /// A scratch index directory, removed on drop.
 struct TempDir(PathBuf);
@@ -36,10 +36,7 @@ impl Drop for TempDir {
 }
 
 async fn fresh(choice: TimescaleChoice) -> (TempDatabase, Pool) {
-    let db = TempDatabase::create().await.expect("create test database");
-    let pool = connect(&db.url, 4).expect("pool");
-    migrate(&pool, &MigrateOptions { timescaledb: choice }).await.expect("migrate");
-    (db, pool)
+    vigil_store::testing::migrated(choice).await
 }
 
 fn open(dir: &TempDir) -> TextIndex {

@@ -99,8 +99,9 @@ impl Vectorizer {
     async fn page_of(&self, pool: &Pool, rows: &[TailRow]) -> Result<u64, SearchError> {
         let s = &self.stats;
         s.read.fetch_add(rows.len() as u64, Ordering::Relaxed);
-        // (event, normalised text) for the selected events.
+        // (event, time, text hash) for the selected events, and each distinct text once.
         let mut picked = Vec::new();
+        let mut distinct: HashMap<Vec<u8>, String> = HashMap::new();
         for r in rows {
             let e = event_of(r);
             if !self.selection.selects(&e) {
@@ -109,7 +110,9 @@ impl Vectorizer {
             if let Some(text) = text_for(&e) {
                 let norm = normalize(&text);
                 if !norm.is_empty() {
-                    picked.push((r.event_id, r.time, norm));
+                    let hash = vectors::text_hash(&norm);
+                    picked.push((r.event_id, r.time, hash.clone()));
+                    distinct.entry(hash).or_insert(norm);
                 }
             }
         }
@@ -118,14 +121,10 @@ impl Vectorizer {
             return Ok(0);
         }
         let model = self.embedder.model_id().to_string();
-        let mut distinct: HashMap<Vec<u8>, &str> = HashMap::new();
-        for (_, _, norm) in &picked {
-            distinct.entry(vectors::text_hash(norm)).or_insert(norm.as_str());
-        }
         let hashes: Vec<Vec<u8>> = distinct.keys().cloned().collect();
         let mut ids = vectors::known_texts(pool, &model, &hashes).await?;
         let missing: Vec<String> =
-            distinct.iter().filter(|(h, _)| !ids.contains_key(*h)).map(|(_, t)| t.to_string()).collect();
+            distinct.iter().filter(|(h, _)| !ids.contains_key(*h)).map(|(_, t)| t.clone()).collect();
         if !missing.is_empty() {
             let embedder = self.embedder.clone();
             let texts = missing.clone();
@@ -141,10 +140,8 @@ impl Vectorizer {
             ids.extend(vectors::store_texts(pool, &model, &new).await?);
             s.embedded.fetch_add(missing.len() as u64, Ordering::Relaxed);
         }
-        let links: Vec<_> = picked
-            .iter()
-            .filter_map(|(id, time, norm)| ids.get(&vectors::text_hash(norm)).map(|t| (*id, *time, *t)))
-            .collect();
+        let links: Vec<_> =
+            picked.iter().filter_map(|(id, time, hash)| ids.get(hash).map(|t| (*id, *time, *t))).collect();
         let n = vectors::link_events(pool, &links).await?;
         s.linked.fetch_add(n, Ordering::Relaxed);
         Ok(n)

@@ -9,8 +9,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use vigil_embed::{CachedEmbedder, EmbedConfig, Embedder, Selection};
 use vigil_event::{Event, Kind, Process, Severity};
 use vigil_search::{SearchOptions, SearchResult, Searcher, Vectorizer};
-use vigil_store::testing::TempDatabase;
-use vigil_store::{connect, migrate, EventWriter, MigrateOptions, Pool};
+use vigil_store::testing::{migrated, TempDatabase};
+use vigil_store::{EventWriter, Pool, TimescaleChoice};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap()
@@ -69,9 +69,7 @@ fn corpus() -> Vec<Event> {
 }
 
 async fn setup(events: &[Event]) -> (TempDatabase, Pool, Arc<CachedEmbedder>) {
-    let db = TempDatabase::create().await.unwrap();
-    let pool = connect(&db.url, 4).unwrap();
-    migrate(&pool, &MigrateOptions::default()).await.unwrap();
+    let (db, pool) = migrated(TimescaleChoice::Auto).await;
     EventWriter::new(pool.clone()).write(events).await.unwrap();
     let emb = embedder();
     let v = Vectorizer::new(emb.clone(), Selection::default()).with_settle(Duration::ZERO);
@@ -211,9 +209,7 @@ async fn the_hnsw_path_recalls_what_exact_search_finds() {
     use vigil_ingest::generate::{Generator, GeneratorConfig};
     let events: Vec<Event> =
         Generator::new(GeneratorConfig::recent(20_000, chrono::Duration::hours(12), now())).collect();
-    let db = TempDatabase::create().await.unwrap();
-    let pool = connect(&db.url, 4).unwrap();
-    migrate(&pool, &MigrateOptions::default()).await.unwrap();
+    let (_db, pool) = migrated(TimescaleChoice::Auto).await;
     EventWriter::new(pool.clone()).write(&events).await.unwrap();
     let emb = embedder();
     Vectorizer::new(emb.clone(), Selection::default()).with_settle(Duration::ZERO).sync(&pool).await.unwrap();

@@ -32,16 +32,13 @@ pub struct QueryResult {
     pub took_ms: u64,
 }
 
-/// Values the executor supplies for parameters the planner cannot know, and
-/// planner settings for this query only.
+/// Values the executor supplies for parameters the planner cannot know.
 #[derive(Debug, Default, Clone)]
 pub struct Bindings {
     /// pgvector text of the `SIMILAR_TO` text's embedding.
     pub embedding: Option<String>,
     /// The embedding model whose vectors are searched.
     pub model: Option<String>,
-    /// `SET LOCAL`-style settings (e.g. `hnsw.iterative_scan`), set with `set_config`.
-    pub settings: Vec<(String, String)>,
     /// Events the HNSW path found: ids, times and scores.
     pub similar: Option<SimilarHits>,
     /// BM25 hits per free text (text, phrase).
@@ -112,8 +109,8 @@ pub async fn run_bound(
     Ok(QueryResult { columns: compiled.columns.clone(), rows: out, took_ms: started.elapsed().as_millis() as u64 })
 }
 
-/// Runs any planner-made SQL read-only, with the timeout and settings, and
-/// returns the raw rows.
+/// Runs any planner-made SQL read-only, with the timeout, and returns the
+/// raw rows.
 pub async fn rows(
     pool: &Pool,
     sql: &str,
@@ -134,11 +131,6 @@ pub async fn rows(
     tx.batch_execute(&format!("SET LOCAL statement_timeout = {}", opts.statement_timeout.as_millis().max(1)))
         .await
         .map_err(StoreError::db("setting the statement timeout"))?;
-    for (name, value) in &bindings.settings {
-        tx.execute("SELECT set_config($1::text, $2::text, true)", &[name, value])
-            .await
-            .map_err(StoreError::db(format!("setting {name}")))?;
-    }
     let rows = tx.query(sql, &refs).await.map_err(|e| {
         if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) {
             StoreError::Timeout(opts.statement_timeout)

@@ -40,6 +40,16 @@ impl TempDatabase {
     }
 }
 
+/// A new database, migrated in the given storage mode, and a pool on it.
+/// Panics on failure: it is for tests.
+#[allow(clippy::expect_used)]
+pub async fn migrated(choice: crate::TimescaleChoice) -> (TempDatabase, crate::Pool) {
+    let db = TempDatabase::create().await.expect("create test database");
+    let pool = crate::connect(&db.url, 4).expect("pool");
+    crate::migrate(&pool, &crate::MigrateOptions { timescaledb: choice }).await.expect("migrate");
+    (db, pool)
+}
+
 impl Drop for TempDatabase {
     fn drop(&mut self) {
         let name = self.name.clone();

@@ -8,10 +8,7 @@ use vigil_store::testing::TempDatabase;
 use vigil_store::{connect, migrate, EventWriter, MigrateOptions, Pool, StorageMode, TimescaleChoice};
 
 async fn fresh(choice: TimescaleChoice) -> (TempDatabase, Pool) {
-    let db = TempDatabase::create().await.expect("create test database");
-    let pool = connect(&db.url, 4).expect("pool");
-    migrate(&pool, &MigrateOptions { timescaledb: choice }).await.expect("migrate");
-    (db, pool)
+    vigil_store::testing::migrated(choice).await
 }
 
 fn sample(i: u64, base: chrono::DateTime<Utc>) -> Event {

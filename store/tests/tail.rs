@@ -10,13 +10,10 @@ use uuid::Uuid;
 use vigil_event::{Event, Kind};
 use vigil_store::tail::{Tail, TailRow, Watermark};
 use vigil_store::testing::TempDatabase;
-use vigil_store::{connect, migrate, EventWriter, MigrateOptions, Pool, TimescaleChoice};
+use vigil_store::{EventWriter, Pool, TimescaleChoice};
 
 async fn fresh(choice: TimescaleChoice) -> (TempDatabase, Pool) {
-    let db = TempDatabase::create().await.expect("create test database");
-    let pool = connect(&db.url, 4).expect("pool");
-    migrate(&pool, &MigrateOptions { timescaledb: choice }).await.expect("migrate");
-    (db, pool)
+    vigil_store::testing::migrated(choice).await
 }
 
 fn event(batch: u32, i: u32) -> Event {

@@ -39,7 +39,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let metrics = std::sync::Arc::new(vigil_ingest::metrics::Metrics::new());
     let (trigger, stop) = vigil_ingest::shutdown::Shutdown::new();
-    let derived = vigil_api::derived::start_all(
+    let derived = vigil_api::derived::start(
         &pool,
         args.embed_selection.clone(),
         &super::reindex::index_dir(args.index_dir.as_deref(), &args.data_dir),

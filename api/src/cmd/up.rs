@@ -102,7 +102,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let metrics = std::sync::Arc::new(vigil_ingest::metrics::Metrics::new());
     let (trigger, stop) = vigil_ingest::shutdown::Shutdown::new();
-    let derived = vigil_api::derived::start_all(
+    let derived = vigil_api::derived::start(
         &pool,
         args.embed_selection.clone(),
         &super::reindex::index_dir(None, &args.data_dir),
