@@ -15,7 +15,7 @@ use vigil_event::Event;
 use vigil_ingest::generate::{Generator, GeneratorConfig};
 use vigil_ingest::metrics::Metrics;
 use vigil_ingest::nats::{ensure_streams, NatsConfig};
-use vigil_ingest::publish::{publish_events, publish_raw};
+use vigil_ingest::publish::{publish_batched, publish_events, publish_raw};
 use vigil_ingest::shutdown::Shutdown;
 use vigil_store::testing::TempDatabase;
 use vigil_store::{connect, migrate, MigrateOptions, Pool};
@@ -198,6 +198,17 @@ fn uuid_like(n: usize) -> String {
 
 #[tokio::test]
 async fn kill_9_mid_stream_loses_nothing_and_duplicates_nothing() {
+    kill_9_mid_stream(1).await;
+}
+
+#[tokio::test]
+async fn kill_9_mid_stream_of_batched_messages_loses_nothing_and_duplicates_nothing() {
+    kill_9_mid_stream(100).await;
+}
+
+/// 200k events published `per_message` to a message while the ingester is
+/// killed with SIGKILL part-way and restarted: the table ends with each once.
+async fn kill_9_mid_stream(per_message: usize) {
     let scratch = Scratch::new("kill9");
     let nats = EmbeddedNats::start(&scratch.0).unwrap().unwrap();
     let (db, pool) = db().await;
@@ -205,7 +216,7 @@ async fn kill_9_mid_stream_loses_nothing_and_duplicates_nothing() {
     let events = corpus(200_000, 11);
     let publisher = {
         let js = js.clone();
-        tokio::spawn(async move { publish_events(&js, events, 1024).await.unwrap() })
+        tokio::spawn(async move { publish_batched(&js, events, 1024, per_message).await.unwrap() })
     };
     let mut ingester = spawn_ingester(&db.url, &nats.url());
     let seen = wait_for(&pool, "SELECT count(*) FROM events", 30_000, Duration::from_secs(60)).await;
@@ -222,6 +233,79 @@ async fn kill_9_mid_stream_loses_nothing_and_duplicates_nothing() {
     assert_eq!(count(&pool, "SELECT count(DISTINCT event_id) FROM events").await, 200_000);
     let summary = ingester.interrupt();
     assert!(summary.contains("stopped:"), "{summary}");
+}
+
+#[tokio::test]
+async fn batch_messages_store_every_good_line_and_dead_letter_each_bad_one() {
+    let scratch = Scratch::new("ndjson");
+    let nats = EmbeddedNats::start(&scratch.0).unwrap().unwrap();
+    let (db, pool) = db().await;
+    let js = jetstream(&nats.url()).await;
+    let good: Vec<Event> = corpus(2_000, 31).into_iter().filter(|e| e.kind == vigil_event::Kind::Process).collect();
+    let n_good = good.len() as i64;
+    assert!(n_good > 100, "the corpus has process events ({n_good})");
+    // One message: every fourth line is broken in a different way, with blank lines between.
+    let mut body = Vec::new();
+    let mut bad = 0;
+    for (i, e) in good.iter().enumerate() {
+        body.extend(serde_json::to_vec(e).unwrap());
+        body.push(b'\n');
+        if i % 4 == 3 {
+            bad += 1;
+            let line: Vec<u8> = match bad % 3 {
+                0 => format!("{{broken line {i}").into_bytes(),
+                1 => {
+                    let mut v = serde_json::to_value(e).unwrap();
+                    v["kind"] = "auth".into();
+                    v["id"] = uuid_like(i).into();
+                    serde_json::to_vec(&v).unwrap()
+                }
+                _ => format!(r#"{{"id":"{}","time":"yesterday","kind":"process","source":"t"}}"#, uuid_like(i))
+                    .into_bytes(),
+            };
+            body.extend(line);
+            body.extend(b"\n\n");
+        }
+    }
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", "ndjson-test-1");
+    headers.insert("Content-Type", vigil_ingest::publish::NDJSON);
+    js.publish_with_headers("vigil.events.process", headers, body.clone().into()).await.unwrap().await.unwrap();
+    // A second copy under another message id: the table keeps each event once.
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", "ndjson-test-2");
+    headers.insert("Content-Type", vigil_ingest::publish::NDJSON);
+    js.publish_with_headers("vigil.events.process", headers, body.into()).await.unwrap().await.unwrap();
+
+    let _ingester = spawn_ingester(&db.url, &nats.url());
+    let stored = wait_for(&pool, "SELECT count(*) FROM events", n_good, Duration::from_secs(60)).await;
+    let dead = wait_for(&pool, "SELECT count(*) FROM ingest_errors", 2 * bad, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(stored, n_good, "every good line stored");
+    assert_eq!(count(&pool, "SELECT count(*) FROM events").await, n_good, "and stored once");
+    assert_eq!(dead, 2 * bad, "each bad line of both copies dead-lettered on its own");
+    let client = pool.get().await.unwrap();
+    let reasons: Vec<(String, i64)> = client
+        .query("SELECT reason_code, count(*) FROM ingest_errors GROUP BY 1 ORDER BY 1", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let codes: Vec<&str> = reasons.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(codes, ["invalid_event", "invalid_json", "kind_mismatch"], "{reasons:?}");
+    // The reason names the line, and the payload is that line alone.
+    let row = client
+        .query_one(
+            "SELECT reason, payload FROM ingest_errors WHERE reason_code = 'invalid_json' ORDER BY id LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let reason: String = row.get(0);
+    let payload = String::from_utf8(row.get::<_, Vec<u8>>(1)).unwrap();
+    assert!(reason.starts_with("line "), "{reason}");
+    assert!(payload.starts_with("{broken line ") && !payload.contains('\n'), "{payload}");
 }
 
 #[tokio::test]

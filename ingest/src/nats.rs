@@ -58,7 +58,7 @@ impl NatsConfig {
             duplicate_window: Duration::from_secs(120),
             ack_wait: Duration::from_secs(60),
             fast: Lane { batch: 256, flush: Duration::from_millis(10) },
-            bulk: Lane { batch: 10_000, flush: Duration::from_millis(250) },
+            bulk: Lane { batch: 5_000, flush: Duration::from_millis(250) },
         }
     }
 }
@@ -70,6 +70,9 @@ pub fn subject(kind: &str) -> String {
 
 /// Batches of one consumer being written at once (each in its own transaction).
 const WRITES_IN_FLIGHT: usize = 2;
+
+/// Bytes one pull may bring to the client.
+const PULL_MAX_BYTES: usize = 8 * 1024 * 1024;
 
 /// Kinds the fast lane owns; the bulk consumer acknowledges and skips them.
 const FAST_KINDS: [&str; 2] = ["alert", "auth"];
@@ -217,6 +220,9 @@ async fn lane_loop(
         let mut messages = match consumer
             .stream()
             .max_messages_per_batch(ctx.lane.batch)
+            // Batch messages hold many events: a byte cap keeps what waits in
+            // the client to a few batches, well inside the ack wait.
+            .max_bytes_per_batch(PULL_MAX_BYTES)
             .heartbeat(Duration::from_secs(5))
             .messages()
             .await
@@ -240,11 +246,16 @@ async fn lane_loop(
                 }
                 None => break,
             };
+            // The lane's batch size counts events, whether they came one per message or many.
+            let mut size = events_in(&first);
             let mut batch = vec![first];
             let deadline = Instant::now() + ctx.lane.flush;
-            while batch.len() < ctx.lane.batch {
+            while size < ctx.lane.batch {
                 match tokio::time::timeout_at(deadline, messages.next()).await {
-                    Ok(Some(Ok(m))) => batch.push(m),
+                    Ok(Some(Ok(m))) => {
+                        size += events_in(&m);
+                        batch.push(m);
+                    }
                     Ok(Some(Err(e))) => tracing::debug!(consumer = %ctx.name, "pull: {e}"),
                     Ok(None) | Err(_) => break,
                 }
@@ -271,6 +282,24 @@ async fn lane_loop(
     }
 }
 
+/// Whether a message carries several events, one JSON object per line
+/// (`Content-Type: application/x-ndjson`): how publishers batch telemetry.
+fn is_batch(msg: &jetstream::Message) -> bool {
+    msg.headers
+        .as_ref()
+        .and_then(|h| h.get("Content-Type"))
+        .is_some_and(|v| v.as_str().eq_ignore_ascii_case(crate::publish::NDJSON))
+}
+
+/// How many events a message carries (lines of a batch message; cheap, for sizing batches).
+fn events_in(msg: &jetstream::Message) -> usize {
+    if is_batch(msg) {
+        msg.payload.iter().filter(|b| **b == b'\n').count().max(1)
+    } else {
+        1
+    }
+}
+
 /// Decodes, writes and acknowledges one batch. Returns false when shutting
 /// down before the batch could be stored (it is then redelivered later).
 async fn process(ctx: Arc<LaneCtx>, batch: Vec<jetstream::Message>, shutdown: crate::shutdown::Shutdown) -> bool {
@@ -286,27 +315,46 @@ async fn process(ctx: Arc<LaneCtx>, batch: Vec<jetstream::Message>, shutdown: cr
             let _ = msg.ack().await;
             continue;
         }
-        received += 1;
         let seq = msg.info().ok().map(|i| {
             if i.delivered > 1 {
                 ctx.metrics.redelivered(1);
             }
             i.stream_sequence as i64
         });
-        match decode(Some(&kind), &msg.payload) {
-            Ok(e) => events.push(e),
-            Err(rej) => {
-                ctx.metrics.dead_lettered("nats", rej.code);
-                letters.push(DeadLetter {
-                    channel: "nats",
-                    origin: msg.subject.to_string(),
-                    stream_seq: seq,
-                    dedup_key: seq
-                        .map(|s| deadletter::input_key("nats", &format!("{}#{s}", msg.subject), &msg.payload)),
-                    reason_code: rej.code,
-                    reason: rej.reason,
-                    payload: msg.payload[..msg.payload.len().min(MAX_MESSAGE_BYTES * 4)].to_vec(),
-                });
+        let mut refuse = |line: Option<usize>, payload: &[u8], rej: crate::decode::Rejection| {
+            ctx.metrics.dead_lettered("nats", rej.code);
+            let (at, reason) = match line {
+                Some(n) => (format!("{}#{}:{n}", msg.subject, seq.unwrap_or(-1)), format!("line {n}: {}", rej.reason)),
+                None => (format!("{}#{}", msg.subject, seq.unwrap_or(-1)), rej.reason),
+            };
+            letters.push(DeadLetter {
+                channel: "nats",
+                origin: msg.subject.to_string(),
+                stream_seq: seq,
+                dedup_key: seq.map(|_| deadletter::input_key("nats", &at, payload)),
+                reason_code: rej.code,
+                reason,
+                payload: payload[..payload.len().min(MAX_MESSAGE_BYTES * 4)].to_vec(),
+            });
+        };
+        if is_batch(&msg) {
+            let mut n = 0;
+            for (i, line) in msg.payload.split(|b| *b == b'\n').enumerate() {
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                n += 1;
+                match decode(Some(&kind), line) {
+                    Ok(e) => events.push(e),
+                    Err(rej) => refuse(Some(i + 1), line, rej),
+                }
+            }
+            received += n;
+        } else {
+            received += 1;
+            match decode(Some(&kind), &msg.payload) {
+                Ok(e) => events.push(e),
+                Err(rej) => refuse(None, &msg.payload, rej),
             }
         }
         acks.push(msg);

@@ -28,6 +28,9 @@ pub struct Args {
     /// Publish acks in flight.
     #[arg(long, default_value_t = 1024)]
     window: usize,
+    /// Events per NATS message (NDJSON, one kind per message); 1 sends one message per event.
+    #[arg(long, default_value_t = 1)]
+    per_message: usize,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -58,7 +61,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let js = async_nats::jetstream::new(client);
             vigil_ingest::nats::ensure_streams(&js, &vigil_ingest::nats::NatsConfig::new(args.nats_url.clone()))
                 .await?;
-            let n = vigil_ingest::publish::publish_events(&js, events, args.window).await?;
+            let n = vigil_ingest::publish::publish_batched(&js, events, args.window, args.per_message).await?;
             let secs = started.elapsed().as_secs_f64();
             eprintln!("published {n} events in {secs:.1}s ({:.0} events/s)", n as f64 / secs.max(1e-9));
             return Ok(());

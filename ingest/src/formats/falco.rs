@@ -38,9 +38,11 @@ pub fn parse_line(line: &str, line_no: usize) -> Result<Event, ParseError> {
     e.user = f("user.name");
     let pid = fields.get("proc.pid").and_then(Value::as_i64).and_then(|p| i32::try_from(p).ok());
     let ppid = fields.get("proc.ppid").and_then(Value::as_i64).and_then(|p| i32::try_from(p).ok());
-    if pid.is_some() || f("proc.name").is_some() {
-        e.process =
-            Some(Process { pid, ppid, name: f("proc.name"), path: f("proc.exepath"), cmdline: f("proc.cmdline") });
+    // Rules template only the fields they name: some alerts carry just
+    // `proc.cmdline` (no pid, no name), and that is still the process.
+    let process = Process { pid, ppid, name: f("proc.name"), path: f("proc.exepath"), cmdline: f("proc.cmdline") };
+    if process != Process::default() {
+        e.process = Some(process);
     }
     e.raw = v;
     Ok(e)
@@ -65,5 +67,15 @@ mod tests {
         assert!(e.message.contains("shell was spawned"));
         assert_eq!(e.raw["rule"], "Terminal shell in container");
         assert!(parse_line(r#"{"rule":"x"}"#, 3).unwrap_err().reason.contains("time"));
+    }
+
+    #[test]
+    fn a_command_line_alone_is_still_the_process() {
+        // Falco's own test output: the rule templates only `proc.cmdline`.
+        let line = r#"{"output":"2016-08-04T16:17:57.881781397+0000: Warning An open was seen (command=cat /dev/null)","priority":"Warning","rule":"open_from_cat","time":"2016-08-04T16:17:57.881781397Z", "output_fields": {"evt.time.iso8601":1470327477881781397,"proc.cmdline":"cat /dev/null"}}"#;
+        let p = parse_line(line, 1).unwrap().process.unwrap();
+        assert_eq!((p.cmdline.as_deref(), p.pid, p.name), (Some("cat /dev/null"), None, None));
+        let bare = r#"{"output":"x","priority":"Notice","rule":"r","time":"2026-01-15T10:00:00Z","output_fields":{"fd.name":"/etc/shadow"}}"#;
+        assert_eq!(parse_line(bare, 2).unwrap().process, None);
     }
 }

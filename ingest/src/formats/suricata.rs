@@ -33,7 +33,10 @@ pub fn parse_line(line: &str, line_no: usize) -> Result<Event, ParseError> {
     };
     e.src = endpoint("src_ip", "src_port");
     e.dst = endpoint("dest_ip", "dest_port");
-    e.protocol = v.get("app_proto").or_else(|| v.get("proto")).and_then(Value::as_str).map(str::to_ascii_lowercase);
+    // `app_proto` is "failed" (or "unknown") when Suricata could not identify
+    // the application protocol: the transport protocol is then the better answer.
+    let app_proto = v.get("app_proto").and_then(Value::as_str).filter(|p| !matches!(*p, "" | "failed" | "unknown"));
+    e.protocol = app_proto.or_else(|| v.get("proto").and_then(Value::as_str)).map(str::to_ascii_lowercase);
     e.host = v.get("host").and_then(Value::as_str).map(str::to_string);
     if let Some(alert) = v.get("alert") {
         // Suricata: 1 is the most severe.
@@ -74,5 +77,14 @@ mod tests {
         let dns = parse_line(r#"{"timestamp":"2026-01-15T10:00:00+0000","event_type":"dns"}"#, 3).unwrap();
         assert_eq!(dns.kind, Kind::Log);
         assert!(parse_line(r#"{"event_type":"dns"}"#, 4).is_err());
+    }
+
+    #[test]
+    fn failed_app_proto_falls_back_to_the_transport() {
+        let flow = r#"{"timestamp":"2011-08-14T07:38:53.914038+0200","event_type":"flow","src_ip":"147.32.84.165","src_port":138,"dest_ip":"147.32.84.255","dest_port":138,"proto":"UDP","app_proto":"failed"}"#;
+        assert_eq!(parse_line(flow, 1).unwrap().protocol.as_deref(), Some("udp"));
+        let dns =
+            r#"{"timestamp":"2017-01-30T16:12:29.951412+0100","event_type":"flow","proto":"UDP","app_proto":"dns"}"#;
+        assert_eq!(parse_line(dns, 2).unwrap().protocol.as_deref(), Some("dns"));
     }
 }

@@ -53,6 +53,9 @@ struct IngestArgs {
     /// Alerts whose publish-to-queryable latency is measured.
     #[arg(long, default_value_t = 300)]
     alerts: u64,
+    /// Telemetry events per NATS message in the batched runs (NDJSON).
+    #[arg(long, default_value_t = 100)]
+    per_message: usize,
 }
 
 #[derive(Debug, clap::Args)]
