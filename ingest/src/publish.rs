@@ -95,7 +95,6 @@ pub async fn publish_batched(
     for (kind, p) in pending.drain() {
         send(kind, p).await?;
     }
-    drop(send);
     for (f, n) in inflight {
         f.await.map_err(|e| PublishError(e.to_string()))?;
         acked += n;
