@@ -28,9 +28,11 @@ pub mod time;
 pub use error::{ErrorKind, SrqlError};
 pub use params::Param;
 pub use parse::{parse, MAX_QUERY_BYTES};
-pub use plan::{compile, compile_query, Cluster, Column, Compiled, Config, Similarity, SimilarityPath, Visualization};
+pub use plan::{
+    compile, compile_query, BlastRadius, Cluster, Column, Compiled, Config, GraphDirection, Similarity, SimilarityPath,
+    Visualization,
+};
 
-/// Every pipe the grammar knows (`cluster` and `blast_radius` parse but are
-/// planned only once their features exist).
+/// Every pipe the grammar knows.
 pub const PIPES: &[&str] =
     &["SIMILAR_TO", "stats", "timechart", "where", "sort", "head", "dedup", "fields", "cluster", "blast_radius"];

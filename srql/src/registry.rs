@@ -140,7 +140,7 @@ const EVENT_FIELDS: &[FieldDef] = &[
     f("time", &["timestamp", "@timestamp"], "time", Time, "when the event happened"),
     f("event_id", &["id", "uid"], "event_id", Uuid, "the event's id"),
     f("tenant", &[], "tenant", Keyword, "tenant"),
-    f("kind", &["type"], "kind", Keyword, "process, network, auth, alert, metric, vuln, log"),
+    f("kind", &["type"], "kind", Keyword, "process, network, auth, alert, metric, vuln, log, package"),
     f("source", &["product", "service_name"], "source", Keyword, "producer: vigil-agent, zeek, sshd …"),
     f("host", &["hostname", "device", "device_name"], "host", Keyword, "host name"),
     f("severity", &["severity_id", "severity_text", "level"], "severity_id", Enum(SEVERITY), "unknown … critical"),

@@ -88,6 +88,36 @@ pub enum Visualization {
     Timechart,
     Similarity,
     Cluster,
+    /// Nodes reached over the connection graph (`| blast_radius`).
+    Graph,
+}
+
+/// Which way a `| blast_radius` follows connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GraphDirection {
+    /// From the start to what it connected to.
+    Out,
+    /// From what connected to the start.
+    In,
+    Both,
+}
+
+/// A `| blast_radius`: the SQL returns the distinct start points (column
+/// `start`: host names or IPs) of the left side; the executor walks the
+/// connection graph from them and returns up to `limit` reached nodes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BlastRadius {
+    pub hops: u32,
+    pub direction: GraphDirection,
+    /// Only connections to these ports (empty: any).
+    pub ports: Vec<u16>,
+    /// Only these protocols (empty: any).
+    pub protocols: Vec<String>,
+    /// The left side's column the start points come from.
+    pub start_column: String,
+    /// Rows (reached nodes) returned.
+    pub limit: u64,
 }
 
 /// A `| cluster`: the SQL returns one row per distinct embedded text (with its
@@ -134,6 +164,7 @@ pub struct Compiled {
     pub visualization: Visualization,
     pub similarity: Option<Similarity>,
     pub cluster: Option<Cluster>,
+    pub blast_radius: Option<BlastRadius>,
     pub limit: u64,
 }
 
@@ -250,6 +281,7 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
     let mut visualization = Visualization::Table;
     let mut similarity = None;
     let mut cluster_threshold = None;
+    let mut blast = None;
 
     // ServiceRadar-style aggregation directives run first, then pipes in order.
     if !d.stats.is_empty() {
@@ -333,12 +365,18 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
                 cluster_threshold = Some(threshold);
                 visualization = Visualization::Cluster;
             }
-            Pipe::BlastRadius(_, span) => {
-                return Err(SrqlError::new(
-                    ErrorKind::NotAvailable,
-                    "`| blast_radius` needs the connection graph, which this server does not have yet",
-                    *span,
-                ))
+            Pipe::BlastRadius(args, span) => {
+                if i + 1 < q.pipes.len() {
+                    return Err(SrqlError::new(
+                        ErrorKind::BadOperator,
+                        "`| blast_radius` must be the last stage",
+                        q.pipes[i + 1].span(),
+                    ));
+                }
+                let (s, b) = p.blast_radius(stage, args, *span)?;
+                stage = s;
+                blast = Some(b);
+                visualization = Visualization::Graph;
             }
         }
     }
@@ -349,6 +387,14 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
     }
     let mut cluster = None;
     let limit = match (d.limit, visualization, &similarity) {
+        (t, Visualization::Graph, _) => {
+            // The SQL returns start points (at most MAX_GRAPH_STARTS); `limit` counts reached nodes.
+            let reached = p.limit(t)?;
+            if let Some(b) = blast.as_mut() {
+                b.limit = reached;
+            }
+            pipes::MAX_GRAPH_STARTS
+        }
         (t, Visualization::Cluster, _) => {
             // The SQL returns distinct texts (up to max_limit); `limit` counts groups.
             cluster = cluster_threshold.map(|threshold| Cluster { threshold, limit: 0 });
@@ -376,6 +422,7 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
         visualization,
         similarity,
         cluster,
+        blast_radius: blast,
         limit,
     })
 }

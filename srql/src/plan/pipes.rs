@@ -2,7 +2,12 @@
 
 use chrono::Duration;
 
-use super::{q, Col, Planner, Similarity, SimilarityPath, Stage};
+use super::{q, BlastRadius, Col, GraphDirection, Planner, Similarity, SimilarityPath, Stage};
+
+/// Start points a `| blast_radius` walks from, at most.
+pub(crate) const MAX_GRAPH_STARTS: u64 = 100;
+/// Hops a `| blast_radius` may ask for, at most.
+pub(crate) const MAX_GRAPH_HOPS: u32 = 6;
 use crate::ast::*;
 use crate::error::{ErrorKind, SrqlError};
 use crate::params::Param;
@@ -572,5 +577,111 @@ impl Planner<'_> {
         ];
         self.plan.push(format!("cluster texts by embedding (cosine >= {threshold})"));
         Ok((Stage { select, cols, order: vec![(q("count"), true)], is_base: false, time_col: None }, threshold))
+    }
+
+    /// `| blast_radius hops:N direction:out|in|both port:P protocol:X`: the
+    /// distinct hosts (or source IPs) of the left side become the start
+    /// points of a walk over the connection graph, which the executor does.
+    pub(super) fn blast_radius(
+        &mut self,
+        stage: Stage,
+        args: &[NamedArg],
+        span: Span,
+    ) -> Result<(Stage, BlastRadius), SrqlError> {
+        let start_column = ["host", "src_ip", "ip"]
+            .into_iter()
+            .find(|n| stage.cols.iter().any(|c| c.alias == *n))
+            .ok_or_else(|| {
+                SrqlError::new(
+                    ErrorKind::BadOperator,
+                    "`| blast_radius` starts from hosts: the left side needs a host, src_ip or ip column",
+                    span,
+                )
+            })?;
+        let mut b = BlastRadius {
+            hops: 2,
+            direction: GraphDirection::Out,
+            ports: Vec::new(),
+            protocols: Vec::new(),
+            start_column: start_column.to_string(),
+            limit: 0,
+        };
+        for a in args {
+            let v = &a.value;
+            match a.name.name.to_ascii_lowercase().as_str() {
+                "hops" => {
+                    b.hops = v.text.parse().ok().filter(|h| (1..=MAX_GRAPH_HOPS).contains(h)).ok_or_else(|| {
+                        SrqlError::new(
+                            ErrorKind::BadValue,
+                            format!("hops is a whole number from 1 to {MAX_GRAPH_HOPS}, not `{}`", v.text),
+                            v.span,
+                        )
+                    })?
+                }
+                "direction" => {
+                    b.direction = match v.text.to_ascii_lowercase().as_str() {
+                        "out" | "outbound" => GraphDirection::Out,
+                        "in" | "inbound" => GraphDirection::In,
+                        "both" => GraphDirection::Both,
+                        _ => {
+                            return Err(SrqlError::new(
+                                ErrorKind::BadValue,
+                                format!("direction is out, in or both, not `{}`", v.text),
+                                v.span,
+                            )
+                            .expected([
+                                "out".to_string(),
+                                "in".to_string(),
+                                "both".to_string(),
+                            ]))
+                        }
+                    }
+                }
+                "port" => b.ports.push(v.text.parse().map_err(|_| {
+                    SrqlError::new(
+                        ErrorKind::BadValue,
+                        format!("port is a number from 0 to 65535, not `{}`", v.text),
+                        v.span,
+                    )
+                })?),
+                "protocol" | "proto" => b.protocols.push(v.text.to_ascii_lowercase()),
+                other => {
+                    return Err(SrqlError::new(
+                        ErrorKind::BadValue,
+                        format!("unknown blast_radius argument `{other}`"),
+                        a.name.span,
+                    )
+                    .expected(["hops", "direction", "port", "protocol"].map(String::from)))
+                }
+            }
+        }
+        let is_ip = stage.cols.iter().any(|c| c.alias == start_column && c.ty == FieldType::Ip);
+        let a = self.next_alias();
+        let col = format!("{a}.{}", q(start_column));
+        // host() drops the /32 an inet's text form carries.
+        let start = if is_ip { format!("host({col})") } else { format!("{col}::text") };
+        let select = format!(
+            "SELECT DISTINCT {start} AS \"start\" FROM ({left}) AS {a} WHERE {col} IS NOT NULL",
+            left = stage.select
+        );
+        self.plan.push(format!(
+            "blast radius: distinct {start_column} of the left side (at most {MAX_GRAPH_STARTS}), then {} hop(s) {} over the connection graph{}{}",
+            b.hops,
+            match b.direction {
+                GraphDirection::Out => "outbound",
+                GraphDirection::In => "inbound",
+                GraphDirection::Both => "both ways",
+            },
+            if b.ports.is_empty() { String::new() } else { format!(", ports {:?}", b.ports) },
+            if b.protocols.is_empty() { String::new() } else { format!(", protocols {:?}", b.protocols) },
+        ));
+        let cols = vec![Col {
+            name: "start".into(),
+            sql: q("start"),
+            alias: "start".into(),
+            ty: FieldType::Text,
+            order_sql: q("start"),
+        }];
+        Ok((Stage { select, cols, order: vec![(q("start"), false)], is_base: false, time_col: None }, b))
     }
 }
