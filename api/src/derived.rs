@@ -1,6 +1,7 @@
 //! Background workers that derive search structures from PostgreSQL (the
 //! system of record): event vectors for `SIMILAR_TO` and `| cluster`, and the
-//! BM25 index for free text. Each keeps a durable watermark, so a restart
+//! BM25 index for free text, and the connection graph (edges, packages,
+//! running processes, vulnerabilities, and the in-memory graph). Each keeps a durable watermark, so a restart
 //! catches up where it stopped.
 
 use std::path::Path;
@@ -10,6 +11,8 @@ use std::time::Duration;
 
 use vigil_embed::{CachedEmbedder, EmbedConfig, Embedder, Selection};
 use vigil_fulltext::TextIndex;
+use vigil_graph::live::LiveGraph;
+use vigil_graph::sync::{GraphSync, SyncCounters};
 use vigil_ingest::shutdown::Shutdown;
 use vigil_search::{VectorizeStats, Vectorizer};
 use vigil_store::Pool;
@@ -20,6 +23,10 @@ pub struct Derived {
     pub embedder: Option<Arc<CachedEmbedder>>,
     pub vectorize: Option<Arc<VectorizeStats>>,
     pub text_index: Option<Arc<TextIndex>>,
+    /// The in-memory connection graph (blast radius, paths).
+    pub graph: Option<Arc<LiveGraph>>,
+    /// Counters of the worker that folds events into edges, packages and vulnerabilities.
+    pub graph_sync: Option<Arc<SyncCounters>>,
 }
 
 impl Derived {
@@ -40,8 +47,50 @@ impl Derived {
                 t.num_docs()
             ));
         }
+        if let Some(c) = &self.graph_sync {
+            out.push_str(&c.render_prometheus());
+        }
+        if let Some(g) = &self.graph {
+            out.push_str(&g.render_metrics());
+        }
         out
     }
+}
+
+/// How far back the in-memory graph reaches unless `VIGIL_GRAPH_WINDOW_DAYS` says otherwise.
+pub const GRAPH_WINDOW_DAYS: i64 = 7;
+
+/// The in-memory graph's window: connections last seen within this many days
+/// (`VIGIL_GRAPH_WINDOW_DAYS`, default 7; raise it to explore old captures).
+pub fn graph_window() -> chrono::TimeDelta {
+    let days = match std::env::var("VIGIL_GRAPH_WINDOW_DAYS") {
+        Ok(v) => {
+            match v.trim().parse::<i64>() {
+                Ok(d) if (1..=36_500).contains(&d) => d,
+                _ => {
+                    eprintln!("VIGIL_GRAPH_WINDOW_DAYS={v:?} is not a number of days from 1 to 36500; using {GRAPH_WINDOW_DAYS}");
+                    GRAPH_WINDOW_DAYS
+                }
+            }
+        }
+        Err(_) => GRAPH_WINDOW_DAYS,
+    };
+    chrono::TimeDelta::days(days)
+}
+
+/// Starts the graph worker (events → edges, packages, running processes,
+/// vulnerabilities) and the in-memory graph's refresher.
+fn start_graph(pool: &Pool, stop: Shutdown) -> (Arc<LiveGraph>, Arc<SyncCounters>) {
+    let sync = GraphSync::new();
+    let counters = sync.counters();
+    let (p, s) = (pool.clone(), stop.clone());
+    tokio::spawn(async move { sync.run(p, async move { s.wait().await }).await });
+    let window = graph_window();
+    let graph = Arc::new(LiveGraph::new(window));
+    let (g, p) = (graph.clone(), pool.clone());
+    tokio::spawn(async move { g.run(p, Duration::from_secs(2), async move { stop.wait().await }).await });
+    println!("Connection graph: connections of the last {} days (graph worker running)", window.num_days());
+    (graph, counters)
 }
 
 /// Opens the BM25 index in `dir` and starts its indexer; without it, free
@@ -65,7 +114,10 @@ fn start_text_index(pool: &Pool, dir: &Path, stop: Shutdown) -> Option<Arc<TextI
 /// Starts both workers.
 pub fn start(pool: &Pool, selection: Selection, index_dir: &Path, stop: Shutdown) -> Derived {
     let mut d = start_vectorizer(pool, selection, stop.clone());
-    d.text_index = start_text_index(pool, index_dir, stop);
+    d.text_index = start_text_index(pool, index_dir, stop.clone());
+    let (graph, counters) = start_graph(pool, stop);
+    d.graph = Some(graph);
+    d.graph_sync = Some(counters);
     d
 }
 
@@ -85,7 +137,7 @@ fn start_vectorizer(pool: &Pool, selection: Selection, stop: Shutdown) -> Derive
     let stats = worker.stats.clone();
     let pool = pool.clone();
     tokio::spawn(async move { worker.run(pool, Duration::from_secs(2), async move { stop.wait().await }).await });
-    Derived { embedder: Some(embedder), vectorize: Some(stats), text_index: None }
+    Derived { embedder: Some(embedder), vectorize: Some(stats), ..Default::default() }
 }
 
 /// Parses `--embed-select`; empty means the default rules.

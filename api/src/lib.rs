@@ -2,13 +2,15 @@
 //! runs it with, including the embedded single-box mode that manages its own
 //! PostgreSQL and NATS server ([`embedded`]).
 //!
-//! Today the API serves `/health`, a landing page, `/metrics` and
-//! `POST /api/v1/ingest` behind token auth ([`auth`]); search, hunts, alerts
-//! and graph endpoints arrive with their issues.
+//! Today the API serves `/health`, a landing page, `/metrics`,
+//! `POST /api/v1/ingest` and `GET /api/v1/graph/…` (blast radius, paths,
+//! neighbourhood) behind token auth ([`auth`]); search, hunts and alerts
+//! endpoints arrive with their issues.
 
 pub mod auth;
 pub mod derived;
 pub mod embedded;
+mod graph_http;
 mod ingest_http;
 mod server;
 

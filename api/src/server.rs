@@ -54,6 +54,9 @@ pub fn router(state: AppState) -> Router {
             axum::routing::post(crate::ingest_http::ingest)
                 .layer(axum::extract::DefaultBodyLimit::max(crate::ingest_http::MAX_BODY_BYTES)),
         )
+        .route("/api/v1/graph/blast-radius", get(crate::graph_http::blast_radius))
+        .route("/api/v1/graph/paths", get(crate::graph_http::paths))
+        .route("/api/v1/graph/neighbourhood", get(crate::graph_http::neighbourhood))
         .with_state(state)
 }
 

@@ -13,4 +13,8 @@ pub enum SearchError {
     NoEmbedder(&'static str),
     #[error("an embedding task stopped unexpectedly: {0}")]
     Task(String),
+    #[error("`| blast_radius` needs the connection graph, which is not loaded here")]
+    NoGraph,
+    #[error("graph query failed: {0}")]
+    Graph(String),
 }

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use vigil_embed::CachedEmbedder;
 use vigil_fulltext::{TextIndex, TextQuery};
-use vigil_srql::{compile, Column, Compiled, Config, SimilarityPath, Visualization};
+use vigil_graph::live::LiveGraph;
+use vigil_graph::{BlastQuery, Direction, GraphError, Reached, Start};
+use vigil_srql::{compile, Column, Compiled, Config, GraphDirection, SimilarityPath, Visualization};
 use vigil_store::query::{self, Bindings, QueryOptions, SimilarHits};
 use vigil_store::{vectors, Pool, StoreError};
 
@@ -66,17 +68,24 @@ pub struct Searcher {
     pool: Pool,
     embedder: Option<Arc<CachedEmbedder>>,
     text_index: Option<Arc<TextIndex>>,
+    graph: Option<Arc<LiveGraph>>,
     opts: SearchOptions,
 }
 
 impl Searcher {
     pub fn new(pool: Pool, embedder: Option<Arc<CachedEmbedder>>, opts: SearchOptions) -> Self {
-        Searcher { pool, embedder, text_index: None, opts }
+        Searcher { pool, embedder, text_index: None, graph: None, opts }
     }
 
     /// Free text then runs in this BM25 index, ranked, instead of an ILIKE scan.
     pub fn with_text_index(mut self, index: Arc<TextIndex>) -> Self {
         self.text_index = Some(index);
+        self
+    }
+
+    /// `| blast_radius` then walks this connection graph.
+    pub fn with_graph(mut self, graph: Arc<LiveGraph>) -> Self {
+        self.graph = Some(graph);
         self
     }
 
@@ -120,6 +129,10 @@ impl Searcher {
         Ok(b)
     }
 
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     pub fn options(&self) -> &SearchOptions {
         &self.opts
     }
@@ -135,6 +148,8 @@ impl Searcher {
             self.similar(text, now, compiled, base).await?
         } else if compiled.cluster.is_some() {
             self.cluster(compiled, base).await?
+        } else if compiled.blast_radius.is_some() {
+            self.blast_radius(compiled, base).await?
         } else {
             let rows = query::run_bound(&self.pool, &compiled, &base, &self.opts.query).await?;
             SearchResult {
@@ -358,6 +373,138 @@ impl Searcher {
         Ok(r)
     }
 }
+
+impl Searcher {
+    /// `| blast_radius`: the SQL gives the start points; each is walked in
+    /// the in-memory graph and the reached nodes merged (nearest hop wins).
+    async fn blast_radius(&self, compiled: Compiled, base: Bindings) -> Result<SearchResult, SearchError> {
+        let Some(spec) = compiled.blast_radius.clone() else { return Err(SearchError::Task("no blast radius".into())) };
+        let graph = self.graph.as_ref().ok_or(SearchError::NoGraph)?;
+        let rows = query::rows(&self.pool, &compiled.sql, &compiled.params, &base, &self.opts.query).await?;
+        let mut starts = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let s: String = r.try_get("start").map_err(StoreError::db("reading a start point"))?;
+            starts.push(s);
+        }
+        let capped_starts = starts.len() as u64 >= compiled.limit;
+        let direction = match spec.direction {
+            GraphDirection::Out => Direction::Out,
+            GraphDirection::In => Direction::In,
+            GraphDirection::Both => Direction::Both,
+        };
+        let limit = spec.limit as usize;
+        let mut best: std::collections::HashMap<std::net::IpAddr, (String, Reached)> = std::collections::HashMap::new();
+        let mut unknown = Vec::new();
+        let mut total = 0usize;
+        {
+            let g = graph.read();
+            for s in &starts {
+                let start: Start = match s.parse() {
+                    Ok(st) => st,
+                    Err(_) => {
+                        unknown.push(s.clone());
+                        continue;
+                    }
+                };
+                let q = BlastQuery {
+                    start,
+                    hops: spec.hops,
+                    direction,
+                    ports: spec.ports.clone(),
+                    protocols: spec.protocols.clone(),
+                    since: None,
+                    limit: limit.max(1),
+                };
+                match g.blast_radius(&q) {
+                    Ok(b) => {
+                        total += b.total_reached;
+                        for r in b.reached {
+                            match best.get(&r.ip) {
+                                Some((_, prev)) if prev.hops <= r.hops => {}
+                                _ => {
+                                    best.insert(r.ip, (s.clone(), r));
+                                }
+                            }
+                        }
+                    }
+                    Err(GraphError::UnknownStart(_)) => unknown.push(s.clone()),
+                    Err(e) => return Err(SearchError::Graph(e.to_string())),
+                }
+            }
+        }
+        let mut reached: Vec<(String, Reached)> = best.into_values().collect();
+        reached.sort_by(|(_, a), (_, b)| {
+            a.hops.cmp(&b.hops).then(b.risk.score.total_cmp(&a.risk.score)).then(a.ip.cmp(&b.ip))
+        });
+        let truncated = reached.len() > limit;
+        reached.truncate(limit);
+        let rows = reached
+            .into_iter()
+            .map(|(start, r)| {
+                let path = r
+                    .path
+                    .iter()
+                    .map(|h| {
+                        let proc =
+                            if h.src_process.is_empty() { String::new() } else { format!(" ({})", h.src_process) };
+                        let arrow = if h.reversed { "<-" } else { "->" };
+                        format!("{}{proc} {arrow} {}:{}/{}", h.from, h.to, h.dst_port, h.protocol)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                vec![
+                    serde_json::Value::from(start),
+                    serde_json::Value::from(r.ip.to_string()),
+                    r.host.map(serde_json::Value::from).unwrap_or(serde_json::Value::Null),
+                    serde_json::Value::from(r.hops),
+                    serde_json::Value::from(path),
+                    serde_json::Value::from(r.risk.score),
+                    serde_json::Value::from(r.risk.facts.critical_cves),
+                    serde_json::Value::from(r.risk.facts.running_vulnerable),
+                    serde_json::Value::from(r.risk.facts.recent_alerts),
+                ]
+            })
+            .collect();
+        let mut notes = vec![format!(
+            "{} start point(s), {total} node(s) reached within {} hop(s) (graph of the last {} h)",
+            starts.len(),
+            spec.hops,
+            graph.window().num_hours()
+        )];
+        let mut warnings = Vec::new();
+        if !unknown.is_empty() {
+            let shown: Vec<&str> = unknown.iter().take(5).map(String::as_str).collect();
+            warnings.push(format!(
+                "{} start point(s) have no connections in the graph window: {}{}",
+                unknown.len(),
+                shown.join(", "),
+                if unknown.len() > 5 { ", …" } else { "" }
+            ));
+        }
+        if capped_starts {
+            warnings.push(format!("partial result: only the first {} start points were walked", compiled.limit));
+            notes.push("start limit reached".into());
+        }
+        let mut r = finish(compiled, rows, notes, truncated || capped_starts);
+        r.columns =
+            BLAST_COLUMNS.iter().map(|(name, ty)| Column { name: (*name).into(), alias: (*name).into(), ty }).collect();
+        r.warnings.extend(warnings);
+        Ok(r)
+    }
+}
+
+/// The columns of a `| blast_radius` result.
+const BLAST_COLUMNS: [(&str, &str); 9] = [
+    ("start", "keyword"),
+    ("ip", "ip"),
+    ("host", "keyword"),
+    ("hops", "int"),
+    ("path", "text"),
+    ("risk", "float"),
+    ("critical_cves", "int"),
+    ("running_vulnerable", "int"),
+    ("recent_alerts", "int"),
+];
 
 enum Walk {
     Found(SimilarHits),

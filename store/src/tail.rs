@@ -1,6 +1,9 @@
 //! Tailing `events` in ingestion order, for indexes kept outside PostgreSQL
 //! (the BM25 full-text index, embeddings): read the rows ingested after a
-//! durable watermark, process them, then save the new watermark.
+//! durable watermark, process them, then save the new watermark. A consumer
+//! whose output lives in PostgreSQL too can save the watermark in the same
+//! transaction as its writes ([`Tail::lock_in`], [`Tail::save_in`]) and so
+//! process every row exactly once.
 //!
 //! Rows are read in `(ingested_at, event_id)` order with keyset pagination, so
 //! a large writer transaction (all its rows share one `ingested_at`, the
@@ -30,6 +33,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use tokio_postgres::Transaction;
 use uuid::Uuid;
 
 use crate::{Pool, StoreError};
@@ -37,6 +41,12 @@ use crate::{Pool, StoreError};
 /// Columns every [`TailRow`] carries, in the order it reads them.
 const COLUMNS: &str =
     "event_id, time, ingested_at, kind, host, severity_id, status_id, message, process_cmdline, user_name";
+
+/// Insert or update a watermark: `$1` name, `$2` ingested_at, `$3` event_id.
+const SAVE_SQL: &str = "INSERT INTO index_watermarks (name, ingested_at, event_id, updated_at)
+     VALUES ($1, $2, $3, now())
+     ON CONFLICT (name) DO UPDATE
+       SET ingested_at = EXCLUDED.ingested_at, event_id = EXCLUDED.event_id, updated_at = now()";
 
 /// How often (at most) a read asks PostgreSQL to summarize new BRIN ranges (ms).
 const SUMMARIZE_EVERY_MS: i64 = 10_000;
@@ -257,13 +267,37 @@ impl Tail {
     pub async fn save(&self, pool: &Pool, w: Watermark) -> Result<(), StoreError> {
         let client = pool.get().await?;
         client
-            .execute(
-                "INSERT INTO index_watermarks (name, ingested_at, event_id, updated_at)
-                 VALUES ($1, $2, $3, now())
-                 ON CONFLICT (name) DO UPDATE
-                   SET ingested_at = EXCLUDED.ingested_at, event_id = EXCLUDED.event_id, updated_at = now()",
-                &[&self.name, &w.ingested_at, &w.event_id],
-            )
+            .execute(SAVE_SQL, &[&self.name, &w.ingested_at, &w.event_id])
+            .await
+            .map_err(StoreError::db("saving an index watermark"))?;
+        Ok(())
+    }
+
+    /// Inside `tx`: takes a transaction-scoped advisory lock on this tail's
+    /// name, then reads its saved watermark. For consumers that write what a
+    /// page feeds and [`Tail::save_in`] the new watermark in one transaction
+    /// (exactly once): a second consumer with the same name waits here until
+    /// the first commits, then sees the watermark it saved, so it can tell
+    /// that the page it read was already done. Under REPEATABLE READ the
+    /// snapshot predates the wait, so the second instead fails with a
+    /// serialization error (SQLSTATE 40001): here when the watermark row
+    /// already existed (it is read `FOR UPDATE`), else at [`Tail::save_in`].
+    /// Roll back and read again.
+    pub async fn lock_in(&self, tx: &Transaction<'_>) -> Result<Option<Watermark>, StoreError> {
+        tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('vigil_tail:' || $1, 0))", &[&self.name])
+            .await
+            .map_err(StoreError::db("locking an index watermark"))?;
+        let row = tx
+            .query_opt("SELECT ingested_at, event_id FROM index_watermarks WHERE name = $1 FOR UPDATE", &[&self.name])
+            .await
+            .map_err(StoreError::db("reading an index watermark"))?;
+        Ok(row.map(|r| Watermark { ingested_at: r.get(0), event_id: r.get(1) }))
+    }
+
+    /// [`Tail::save`] inside the caller's transaction: the watermark becomes
+    /// durable exactly when (and only if) what the rows fed commits with it.
+    pub async fn save_in(&self, tx: &Transaction<'_>, w: Watermark) -> Result<(), StoreError> {
+        tx.execute(SAVE_SQL, &[&self.name, &w.ingested_at, &w.event_id])
             .await
             .map_err(StoreError::db("saving an index watermark"))?;
         Ok(())

@@ -32,6 +32,15 @@ pub struct Args {
     timeout: u64,
 }
 
+/// Brings the graph tables up to date with the events (what a running
+/// server's graph worker does continuously) and loads the in-memory graph.
+async fn load_graph(pool: &vigil_store::Pool) -> anyhow::Result<std::sync::Arc<vigil_graph::live::LiveGraph>> {
+    vigil_graph::sync::GraphSync::new().sync_all(pool).await.context("bringing the connection graph up to date")?;
+    let graph = vigil_graph::live::LiveGraph::new(vigil_api::derived::graph_window());
+    graph.refresh(pool).await.context("loading the connection graph")?;
+    Ok(std::sync::Arc::new(graph))
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Format {
     Table,
@@ -96,7 +105,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let searcher = searcher.context("set DATABASE_URL (or --database-url) to run a query; --explain works without")?;
+    let mut searcher =
+        searcher.context("set DATABASE_URL (or --database-url) to run a query; --explain works without")?;
+    if compiled.blast_radius.is_some() {
+        let graph = load_graph(searcher.pool()).await?;
+        searcher = searcher.with_graph(graph);
+    }
     let result = searcher.search(&args.query, chrono::Utc::now()).await?;
     for w in &result.warnings {
         eprintln!("warning: {w}");

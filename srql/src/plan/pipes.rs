@@ -588,22 +588,24 @@ impl Planner<'_> {
         args: &[NamedArg],
         span: Span,
     ) -> Result<(Stage, BlastRadius), SrqlError> {
-        let start_column = ["host", "src_ip", "ip"]
-            .into_iter()
-            .find(|n| stage.cols.iter().any(|c| c.alias == *n))
-            .ok_or_else(|| {
-                SrqlError::new(
-                    ErrorKind::BadOperator,
-                    "`| blast_radius` starts from hosts: the left side needs a host, src_ip or ip column",
-                    span,
-                )
-            })?;
+        // A host name where the row has one, else its (source) address:
+        // network sensors report addresses only.
+        let sources: Vec<&Col> =
+            ["host", "src_ip", "ip"].iter().filter_map(|n| stage.cols.iter().find(|c| c.alias == *n)).collect();
+        if sources.is_empty() {
+            return Err(SrqlError::new(
+                ErrorKind::BadOperator,
+                "`| blast_radius` starts from hosts: the left side needs a host, src_ip or ip column",
+                span,
+            ));
+        }
+        let start_column = sources.iter().map(|c| c.alias.as_str()).collect::<Vec<_>>().join(" or ");
         let mut b = BlastRadius {
             hops: 2,
             direction: GraphDirection::Out,
             ports: Vec::new(),
             protocols: Vec::new(),
-            start_column: start_column.to_string(),
+            start_column: start_column.clone(),
             limit: 0,
         };
         for a in args {
@@ -655,13 +657,22 @@ impl Planner<'_> {
                 }
             }
         }
-        let is_ip = stage.cols.iter().any(|c| c.alias == start_column && c.ty == FieldType::Ip);
         let a = self.next_alias();
-        let col = format!("{a}.{}", q(start_column));
-        // host() drops the /32 an inet's text form carries.
-        let start = if is_ip { format!("host({col})") } else { format!("{col}::text") };
+        let exprs: Vec<String> = sources
+            .iter()
+            .map(|c| {
+                let col = format!("{a}.{}", q(&c.alias));
+                // host() drops the /32 an inet's text form carries.
+                if c.ty == FieldType::Ip {
+                    format!("host({col})")
+                } else {
+                    format!("{col}::text")
+                }
+            })
+            .collect();
+        let start = if exprs.len() == 1 { exprs[0].clone() } else { format!("coalesce({})", exprs.join(", ")) };
         let select = format!(
-            "SELECT DISTINCT {start} AS \"start\" FROM ({left}) AS {a} WHERE {col} IS NOT NULL",
+            "SELECT DISTINCT {start} AS \"start\" FROM ({left}) AS {a} WHERE {start} IS NOT NULL",
             left = stage.select
         );
         self.plan.push(format!(
