@@ -58,6 +58,7 @@
 //! cannot be told from unicast without the netmask and are stored like any
 //! other address.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
@@ -173,10 +174,19 @@ impl Interner {
 pub(crate) struct Node {
     pub(crate) ip: IpAddr,
     pub(crate) host: Option<Sym>,
-    /// `last_seen` of the record that gave `host`.
-    host_seen: DateTime<Utc>,
     /// Out of every index, waiting for the next compaction.
     dead: bool,
+}
+
+/// A node as the address index holds it. The label and its age sit here,
+/// next to the key, so an upsert whose names match the labels (nearly all)
+/// never touches the node itself.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Slot {
+    pub(crate) node: NodeIndex,
+    host: Option<Sym>,
+    /// `last_seen` of the record that gave `host`.
+    host_seen: DateTime<Utc>,
 }
 
 /// One `connections` row inside a link (the link gives src and dst).
@@ -241,7 +251,7 @@ fn pair(a: NodeIndex, b: NodeIndex) -> u64 {
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
     pub(crate) g: StableDiGraph<Node, Link>,
-    pub(crate) by_ip: HashMap<IpAddr, NodeIndex>,
+    pub(crate) by_ip: HashMap<IpAddr, Slot>,
     /// `(src, dst)` → the link between them (live or dead), so upserts never scan a hub's adjacency.
     links: HashMap<u64, EdgeIndex, BuildHasherDefault<PairHasher>>,
     /// Per node index: live links out of it and into it.
@@ -494,8 +504,8 @@ impl Graph {
 
     /// The host label of a node, if it is in the graph and named.
     pub fn host_of(&self, ip: IpAddr) -> Option<&str> {
-        let n = self.by_ip.get(&ip)?;
-        self.g[*n].host.map(|s| self.hosts.name(s))
+        let n = self.by_ip.get(&ip)?.node;
+        self.g[n].host.map(|s| self.hosts.name(s))
     }
 
     /// Whether the address is a node.
@@ -506,7 +516,8 @@ impl Graph {
     /// The flows from `src` to `dst` as records (hosts are the nodes' current
     /// labels), sorted by `(dst_port, protocol, src_process)`.
     pub fn flows(&self, src: IpAddr, dst: IpAddr) -> Vec<EdgeRecord> {
-        let (Some(&a), Some(&b)) = (self.by_ip.get(&src), self.by_ip.get(&dst)) else { return Vec::new() };
+        let (Some(a), Some(b)) = (self.by_ip.get(&src), self.by_ip.get(&dst)) else { return Vec::new() };
+        let (a, b) = (a.node, b.node);
         let Some(link) = self.link(a, b) else { return Vec::new() };
         let host = |n: NodeIndex| self.g[n].host.map(|s| self.hosts.name(s).to_string());
         let mut out: Vec<EdgeRecord> = link
@@ -576,34 +587,34 @@ impl Graph {
 
     /// The node for `ip`, created if new, relabelled if `host` is newer than its label.
     fn node(&mut self, ip: IpAddr, host: Option<&str>, seen: DateTime<Utc>) -> NodeIndex {
-        let n = match self.by_ip.get(&ip) {
-            Some(&n) => n,
-            None => {
-                let n = self.g.add_node(Node { ip, host: None, host_seen: DateTime::<Utc>::MIN_UTC, dead: false });
-                self.by_ip.insert(ip, n);
+        let slot = match self.by_ip.entry(ip) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                let n = self.g.add_node(Node { ip, host: None, dead: false });
                 let bound = n.index() + 1;
                 if self.out_adj.len() < bound {
                     self.out_adj.resize_with(bound, Vec::new);
                     self.in_adj.resize_with(bound, Vec::new);
                 }
-                n
+                v.insert(Slot { node: n, host: None, host_seen: DateTime::<Utc>::MIN_UTC })
             }
         };
+        let n = slot.node;
         let Some(name) = host.and_then(normalise_host) else { return n };
-        let (old, old_seen) = (self.g[n].host, self.g[n].host_seen);
+        let old = slot.host;
         if let Some(o) = old {
-            if seen < old_seen {
+            if seen < slot.host_seen {
                 return n;
             }
             if self.hosts.name(o) == name {
-                self.g[n].host_seen = seen; // the usual case: same name, no interning
+                slot.host_seen = seen; // the usual case: same name, no interning, no node access
                 return n;
             }
         }
         let s = self.hosts.intern(&name);
-        let w = &mut self.g[n];
-        w.host = Some(s);
-        w.host_seen = seen;
+        slot.host = Some(s);
+        slot.host_seen = seen;
+        self.g[n].host = Some(s);
         if old != Some(s) {
             if let Some(o) = old {
                 if let Some(v) = self.host_nodes.get_mut(o.0 as usize) {

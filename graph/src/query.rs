@@ -552,7 +552,7 @@ impl Graph {
         match s {
             Start::Host(h) => Ok(Resolved { nodes: host_nodes(h)?, process: None }),
             Start::Ip(ip) => match self.by_ip.get(ip) {
-                Some(&n) => Ok(Resolved { nodes: vec![n], process: None }),
+                Some(s) => Ok(Resolved { nodes: vec![s.node], process: None }),
                 None if is_excluded(*ip) => Err(format!(
                     "{ip} is a multicast, broadcast, unspecified or loopback address, which the graph does not hold"
                 )),
@@ -573,7 +573,15 @@ impl Graph {
         }
     }
 
-    /// Breadth-first search up to `hops`; the queue (starts first) is the result.
+    /// Breadth-first search up to `hops`; the queue (starts first, then by
+    /// hops) is the result, each entry pointing at its parent's position.
+    ///
+    /// A level is expanded top-down (scan the frontier's links) while the
+    /// frontier is smaller than what is left unvisited, and bottom-up once it
+    /// is larger (each unvisited node looks for a parent in the frontier among
+    /// its own links, the one earliest in the queue) — both directions through
+    /// a hub reach nearly every node in two hops, and the third hop then costs
+    /// the few nodes left instead of every link in the graph.
     fn bfs(&self, start: &Resolved, hops: u32, dir: Direction, filter: &Filter) -> Vec<Visit> {
         let mut seen = self.g.visit_map();
         let mut q: Vec<Visit> = Vec::with_capacity(64);
@@ -582,36 +590,89 @@ impl Graph {
                 q.push(Visit { node: n, parent: NO_PARENT, edge: EdgeIndex::end(), reversed: false, hops: 0 });
             }
         }
-        let all = self.g.node_count();
+        let all = self.node_count();
         let out = matches!(dir, Direction::Out | Direction::Both);
         let inn = matches!(dir, Direction::In | Direction::Both);
-        let mut i = 0;
-        while i < q.len() && q.len() < all {
-            let v = q[i];
-            if u32::from(v.hops) >= hops {
-                break;
-            }
-            let process = if v.hops == 0 { start.process } else { None };
-            // Unfiltered: no need to look inside links.
-            let any = process.is_none() && filter.is_any();
-            let next = v.hops + 1;
-            if out {
-                for a in self.out_links(v.node) {
-                    if !seen.is_visited(&a.node) && (any || filter.link(&self.g[a.edge], process)) {
-                        seen.visit(a.node);
-                        q.push(Visit { node: a.node, parent: i as u32, edge: a.edge, reversed: false, hops: next });
+        // Queue position by node index, filled on the first bottom-up level.
+        let mut pos_of: Vec<u32> = Vec::new();
+        let (mut level_start, mut level) = (0usize, 0u8);
+        while level_start < q.len() && u32::from(level) < hops && q.len() < all {
+            let level_end = q.len();
+            let next = level + 1;
+            if level > 0 && level_end - level_start > all - q.len() {
+                if pos_of.is_empty() {
+                    pos_of = vec![NO_PARENT; self.g.node_bound()];
+                }
+                for (i, v) in q.iter().enumerate() {
+                    pos_of[v.node.index()] = i as u32;
+                }
+                let any = filter.is_any();
+                let in_frontier = |p: u32| p != NO_PARENT && (level_start..level_end).contains(&(p as usize));
+                for u in (0..self.g.node_bound()).map(NodeIndex::new) {
+                    if seen.is_visited(&u) {
+                        continue;
+                    }
+                    let mut best: Option<(u32, bool, EdgeIndex)> = None;
+                    let mut consider = |links: &[crate::model::Adj], reversed: bool| {
+                        for a in links {
+                            let p = pos_of[a.node.index()];
+                            if in_frontier(p)
+                                && best.is_none_or(|b| (p, reversed) < (b.0, b.1))
+                                && (any || filter.link(&self.g[a.edge], None))
+                            {
+                                best = Some((p, reversed, a.edge));
+                            }
+                        }
+                    };
+                    if out {
+                        consider(self.in_links(u), false);
+                    }
+                    if inn {
+                        consider(self.out_links(u), true);
+                    }
+                    if let Some((parent, reversed, edge)) = best {
+                        seen.visit(u);
+                        q.push(Visit { node: u, parent, edge, reversed, hops: next });
+                    }
+                }
+            } else {
+                let process = if level == 0 { start.process } else { None };
+                // Unfiltered: no need to look inside links.
+                let any = process.is_none() && filter.is_any();
+                for i in level_start..level_end {
+                    let v = q[i];
+                    if out {
+                        for a in self.out_links(v.node) {
+                            if !seen.is_visited(&a.node) && (any || filter.link(&self.g[a.edge], process)) {
+                                seen.visit(a.node);
+                                q.push(Visit {
+                                    node: a.node,
+                                    parent: i as u32,
+                                    edge: a.edge,
+                                    reversed: false,
+                                    hops: next,
+                                });
+                            }
+                        }
+                    }
+                    if inn && process.is_none() {
+                        for a in self.in_links(v.node) {
+                            if !seen.is_visited(&a.node) && (any || filter.link(&self.g[a.edge], None)) {
+                                seen.visit(a.node);
+                                q.push(Visit {
+                                    node: a.node,
+                                    parent: i as u32,
+                                    edge: a.edge,
+                                    reversed: true,
+                                    hops: next,
+                                });
+                            }
+                        }
                     }
                 }
             }
-            if inn && process.is_none() {
-                for a in self.in_links(v.node) {
-                    if !seen.is_visited(&a.node) && (any || filter.link(&self.g[a.edge], None)) {
-                        seen.visit(a.node);
-                        q.push(Visit { node: a.node, parent: i as u32, edge: a.edge, reversed: true, hops: next });
-                    }
-                }
-            }
-            i += 1;
+            level_start = level_end;
+            level = next;
         }
         q
     }

@@ -769,18 +769,39 @@ fn neighbours(
 #[test]
 fn blast_radius_matches_a_naive_bfs_on_synthetic_graphs() {
     let records = synthetic::edges(3_000, 15_000, 11, now());
-    let adj = adjacency(&records);
     let mut g = Graph::new();
     g.upsert_many(records.clone());
     let keys: HashSet<(IpAddr, IpAddr, u16, &str)> =
         records.iter().map(|r| (r.src_ip, r.dst_ip, r.dst_port, r.src_process.as_str())).collect();
-    for (i, dir) in [(5usize, Direction::Out), (77, Direction::In), (140, Direction::Both), (2_500, Direction::Out)] {
+    let since = now() - Duration::hours(18);
+    let ports = vec![53, 88, 389, 80, 443, 445, 22, 3389, 5432];
+    // (host, direction, hops, filtered, at least this many reached — so no case is vacuous)
+    let cases = [
+        (5usize, Direction::Out, 3, false, 3),
+        (77, Direction::In, 3, false, 4),
+        (140, Direction::Both, 3, false, 2_900), // through the servers: the last level goes bottom-up
+        (141, Direction::Both, 4, false, 2_900),
+        (2_500, Direction::Out, 6, false, 50),
+        (1_234, Direction::In, 5, false, 8),
+        (140, Direction::Both, 3, true, 2_500),
+        (141, Direction::Both, 4, true, 2_500), // filtered, the last level bottom-up
+        (1_500, Direction::Out, 4, true, 6),
+        (61, Direction::Out, 4, true, 300), // the scanner
+        (7, Direction::In, 4, true, 190),
+    ];
+    for (i, dir, hops, filtered, at_least) in cases {
+        let kept: Vec<EdgeRecord> = records
+            .iter()
+            .filter(|r| !filtered || (r.last_seen >= since && ports.contains(&r.dst_port)))
+            .cloned()
+            .collect();
+        let adj = adjacency(&kept);
         let start = synthetic::host_ip(i);
         let mut dist: HashMap<IpAddr, u32> = HashMap::from([(start, 0)]);
         let mut q = VecDeque::from([start]);
         while let Some(v) = q.pop_front() {
             let d = dist[&v];
-            if d == 3 {
+            if d == hops {
                 continue;
             }
             for w in neighbours(&adj, v, dir) {
@@ -791,17 +812,24 @@ fn blast_radius_matches_a_naive_bfs_on_synthetic_graphs() {
             }
         }
         dist.remove(&start);
-        let q = BlastQuery { limit: usize::MAX, ..blast(&start.to_string(), 3, dir) };
+        let mut q = BlastQuery { limit: usize::MAX, ..blast(&start.to_string(), hops, dir) };
+        if filtered {
+            q.since = Some(since);
+            q.ports = ports.clone();
+        }
         let r = g.blast_radius(&q).unwrap_or_else(|e| panic!("{e}"));
         let got: HashMap<IpAddr, u32> = r.reached.iter().map(|x| (x.ip, x.hops)).collect();
-        assert_eq!(got, dist, "start {start} {dir}");
+        assert_eq!(got, dist, "start {start} {dir} {hops} filtered {filtered}");
+        assert!(dist.len() >= at_least, "start {start} {dir}: only {} reached", dist.len());
         assert_eq!(r.total_reached, dist.len());
         for x in &r.reached {
+            assert_eq!(x.path.len() as u32, x.hops);
             let mut at = start;
             for h in &x.path {
                 assert_eq!(h.from, at);
                 let (src, dst) = if h.reversed { (h.to, h.from) } else { (h.from, h.to) };
                 assert!(keys.contains(&(src, dst, h.dst_port, h.src_process.as_str())), "hop {h:?} is not a record");
+                assert!(!filtered || ports.contains(&h.dst_port), "hop {h:?} is not on a filtered port");
                 at = h.to;
             }
             assert_eq!(at, x.ip);

@@ -11,11 +11,13 @@ use vigil_store::{connect, migrate, EventWriter, MigrateOptions};
 use super::Timescale;
 
 mod embed;
+mod graph;
 mod ingest;
 mod search;
 mod similar;
 
 use embed::EmbedArgs;
+use graph::GraphArgs;
 use search::SearchArgs;
 use similar::SimilarArgs;
 
@@ -37,6 +39,8 @@ enum What {
     Search(SearchArgs),
     /// Filtered SIMILAR_TO: exact vs HNSW path latency and the HNSW path's recall@k.
     Similar(SimilarArgs),
+    /// The in-memory connection graph: build time, memory, blast-radius and path latency, updates.
+    Graph(GraphArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -83,6 +87,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         What::Search(a) => search::run(a).await,
         What::Similar(a) => similar::run(a).await,
         What::Embed(a) => tokio::task::spawn_blocking(move || embed::run(a)).await?,
+        What::Graph(a) => tokio::task::spawn_blocking(move || graph::run(a)).await?,
     }
 }
 
