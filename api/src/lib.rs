@@ -7,6 +7,7 @@
 //! neighbourhood) behind token auth ([`auth`]); search, hunts and alerts
 //! endpoints arrive with their issues.
 
+mod agents_http;
 pub mod auth;
 pub mod derived;
 pub mod embedded;

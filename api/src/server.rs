@@ -22,6 +22,8 @@ pub struct AppState {
     pub ingest_metrics: Arc<Metrics>,
     pub writer: Arc<EventWriter>,
     pub derived: crate::derived::Derived,
+    /// For commands to agents (request/reply); `None` without NATS.
+    pub nats: Option<async_nats::Client>,
 }
 
 impl AppState {
@@ -34,7 +36,14 @@ impl AppState {
             ingest_metrics,
             writer,
             derived: Default::default(),
+            nats: None,
         }
+    }
+
+    /// With a NATS connection, so commands can reach agents.
+    pub fn with_nats(mut self, client: async_nats::Client) -> Self {
+        self.nats = Some(client);
+        self
     }
 
     /// With the background workers' handles (their counters join `/metrics`).
@@ -54,6 +63,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::post(crate::ingest_http::ingest)
                 .layer(axum::extract::DefaultBodyLimit::max(crate::ingest_http::MAX_BODY_BYTES)),
         )
+        .route("/api/v1/agents/{id}/commands", get(crate::agents_http::history).post(crate::agents_http::send))
         .route("/api/v1/graph/blast-radius", get(crate::graph_http::blast_radius))
         .route("/api/v1/graph/paths", get(crate::graph_http::paths))
         .route("/api/v1/graph/neighbourhood", get(crate::graph_http::neighbourhood))

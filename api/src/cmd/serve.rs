@@ -55,9 +55,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         });
         println!("Ingesting from {url}");
     }
+    let mut state = AppState::new(pool, report.mode, metrics).with_derived(derived);
+    if let Some(url) = &args.nats_url {
+        // Commands to agents go over NATS request/reply.
+        state = state.with_nats(vigil_ingest::nats::connect(url).await?);
+    }
     println!("Vigil is serving on http://{}", listener.local_addr()?);
-    vigil_api::serve(listener, AppState::new(pool, report.mode, metrics).with_derived(derived), shutdown_signal())
-        .await?;
+    vigil_api::serve(listener, state, shutdown_signal()).await?;
     trigger.trigger();
     Ok(())
 }

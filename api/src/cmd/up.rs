@@ -108,6 +108,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         &super::reindex::index_dir(None, &args.data_dir),
         stop.clone(),
     );
+    let commands_client = match &nats_url {
+        Some(url) => Some(vigil_ingest::nats::connect(url).await?),
+        None => None,
+    };
     let pipeline = nats_url.map(|url| {
         println!("Ingest: subjects vigil.events.<kind> on {url}");
         let cfg = vigil_ingest::nats::NatsConfig::new(url);
@@ -123,7 +127,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!("Vigil is up: http://{addr}  (Ctrl-C to stop)");
     let served = vigil_api::serve(
         listener,
-        AppState::new(pool.clone(), report.mode, metrics).with_derived(derived),
+        {
+            let state = AppState::new(pool.clone(), report.mode, metrics).with_derived(derived);
+            match commands_client {
+                Some(c) => state.with_nats(c),
+                None => state,
+            }
+        },
         shutdown_signal(),
     )
     .await;

@@ -1,0 +1,156 @@
+//! `/api/v1/agents/{id}/commands`: send a command to an agent over NATS
+//! (request/reply on `vigil.commands.agent.<id>`) and keep the record of who
+//! sent what and what the agent answered (`agent_commands`).
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::auth::{ApiError, Caller, Role};
+use crate::AppState;
+
+/// Commands an agent understands.
+pub const COMMANDS: [&str; 5] = ["block_ip", "unblock_ip", "list_blocked", "rescan_packages", "snapshot_now"];
+/// How long the agent has to answer.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Commands listed per agent.
+const HISTORY: i64 = 100;
+
+#[derive(Debug, Deserialize)]
+pub struct CommandBody {
+    command: String,
+    #[serde(default)]
+    args: Value,
+}
+
+fn db_error(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("database: {e}"))
+}
+
+fn valid_agent_id(id: &str) -> Result<(), ApiError> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !id.starts_with('.')
+        && !id.ends_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("agent id {id:?} must be 1-128 letters, digits, '-', '_' or inner '.'"),
+        ))
+    }
+}
+
+/// `POST /api/v1/agents/{id}/commands` `{"command": "block_ip", "args": {"ip": "203.0.113.9"}}`
+pub async fn send(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(agent): Path<String>,
+    Json(body): Json<CommandBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(&[Role::Analyst, Role::Admin])?;
+    valid_agent_id(&agent)?;
+    if !COMMANDS.contains(&body.command.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("unknown command {:?}; expected one of {}", body.command, COMMANDS.join(", ")),
+        ));
+    }
+    let nats = state.nats.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "this server has no NATS connection (set NATS_URL)",
+        )
+    })?;
+    let id = Uuid::new_v4();
+    let args = if body.args.is_null() { json!({}) } else { body.args };
+    let sent_by = caller.token.name.clone();
+    let client = state.pool.get().await.map_err(db_error)?;
+    client
+        .execute(
+            "INSERT INTO agent_commands (id, agent_id, command, args, sent_by, token_id) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&id, &agent, &body.command, &args, &sent_by, &caller.token.id],
+        )
+        .await
+        .map_err(db_error)?;
+    let request = json!({"id": id, "command": body.command, "args": args, "sent_by": sent_by});
+    let subject = format!("vigil.commands.agent.{agent}");
+    let answer = tokio::time::timeout(REPLY_TIMEOUT, nats.request(subject, request.to_string().into())).await;
+    let (status, ok, reply, error) = match answer {
+        Err(_) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            None,
+            None,
+            Some(format!("agent {agent} did not answer within {REPLY_TIMEOUT:?}")),
+        ),
+        Ok(Err(e)) => (StatusCode::BAD_GATEWAY, None, None, Some(format!("agent {agent} is not reachable: {e}"))),
+        Ok(Ok(msg)) => match serde_json::from_slice::<Value>(&msg.payload) {
+            Ok(v) => {
+                let ok = v.get("ok").and_then(Value::as_bool);
+                let err = v.get("error").map(|e| e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string()));
+                (StatusCode::OK, ok, Some(v), err)
+            }
+            Err(e) => {
+                (StatusCode::BAD_GATEWAY, None, None, Some(format!("agent {agent} answered with invalid JSON: {e}")))
+            }
+        },
+    };
+    client
+        .execute(
+            "UPDATE agent_commands SET replied_at = now(), ok = $2, reply = $3, error = $4 WHERE id = $1",
+            &[&id, &ok, &reply, &error],
+        )
+        .await
+        .map_err(db_error)?;
+    if status != StatusCode::OK {
+        let code = if status == StatusCode::GATEWAY_TIMEOUT { "agent_timeout" } else { "agent_unreachable" };
+        return Err(ApiError::new(status, code, error.unwrap_or_default()));
+    }
+    Ok((status, Json(json!({"id": id, "agent": agent, "ok": ok, "reply": reply, "error": error}))))
+}
+
+/// `GET /api/v1/agents/{id}/commands`: the latest commands sent to an agent.
+pub async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(agent): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Viewer, Role::Analyst, Role::Admin])?;
+    valid_agent_id(&agent)?;
+    let client = state.pool.get().await.map_err(db_error)?;
+    let rows = client
+        .query(
+            "SELECT id, command, args, sent_by, sent_at, replied_at, ok, reply, error
+               FROM agent_commands WHERE agent_id = $1 ORDER BY sent_at DESC LIMIT $2",
+            &[&agent, &HISTORY],
+        )
+        .await
+        .map_err(db_error)?;
+    let commands: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.get::<_, Uuid>(0),
+                "command": r.get::<_, String>(1),
+                "args": r.get::<_, Value>(2),
+                "sent_by": r.get::<_, String>(3),
+                "sent_at": r.get::<_, chrono::DateTime<chrono::Utc>>(4),
+                "replied_at": r.get::<_, Option<chrono::DateTime<chrono::Utc>>>(5),
+                "ok": r.get::<_, Option<bool>>(6),
+                "reply": r.get::<_, Option<Value>>(7),
+                "error": r.get::<_, Option<String>>(8),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"agent": agent, "commands": commands})))
+}
