@@ -21,8 +21,7 @@ fn vigil(args: &[&str]) -> Command {
 }
 
 fn shared(path: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data").join(path);
-    p.is_file().then_some(p)
+    vigil_store::testing::shared_data(path)
 }
 
 /// Polls /health until it answers 200, or the child exits, or time runs out.

@@ -69,3 +69,25 @@ impl Drop for TempDatabase {
         let _ = handle.join();
     }
 }
+
+/// A file of the shared public data set (`shared/data/<path>`: Sigma rules,
+/// loghub logs, the labelled Zeek capture …), which lives beside the
+/// repository rather than in it (its licences differ). Looked up in
+/// `VIGIL_SHARED_DATA`, then `../shared/data` from the workspace root, then
+/// `/work/shared/data`; `None` (and a note on stderr) when it is nowhere, so a
+/// checkout without it still runs every other test.
+pub fn shared_data(path: &str) -> Option<std::path::PathBuf> {
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let candidates = std::env::var_os("VIGIL_SHARED_DATA")
+        .map(std::path::PathBuf::from)
+        .into_iter()
+        .chain([workspace.join("../shared/data"), std::path::PathBuf::from("/work/shared/data")]);
+    for dir in candidates {
+        let p = dir.join(path);
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    eprintln!("skipped: shared/data/{path} not found (set VIGIL_SHARED_DATA to the shared data directory)");
+    None
+}
