@@ -20,8 +20,10 @@ fn vigil(args: &[&str]) -> Command {
     c
 }
 
+/// A shared data file where `vigil up`'s demo loader finds it (so the test
+/// expects what the product will load).
 fn shared(path: &str) -> Option<PathBuf> {
-    vigil_store::testing::shared_data(path)
+    vigil_ingest::demo::find_shared_data().map(|d| d.join(path)).filter(|p| p.is_file())
 }
 
 /// Polls /health until it answers 200, or the child exits, or time runs out.
