@@ -1,5 +1,15 @@
 //! The host agent's library: what it knows about its host and the events it
 //! emits. See the `vigil-agent` binary.
+//!
+//! - [`config`]: the agent's settings (file + environment) and its id.
+//! - [`collect`]: process, connection, metric and package collectors.
+//! - [`state`]: the last known state and the deltas against it.
+//! - [`transport`]: publishing to NATS JetStream, the on-disk spool, commands.
+
+pub mod collect;
+pub mod config;
+pub mod state;
+pub mod transport;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;

@@ -1,22 +1,237 @@
-//! `vigil-agent`: the host agent. This first cut identifies the host and
-//! prints a heartbeat event in Vigil's event JSON; process, connection,
-//! metric and package collection and the NATS transport arrive with the
-//! agent issue.
+//! `vigil-agent`: the host agent binary. Owns the command line and the
+//! event sink:
+//!
+//! - `vigil-agent run` (the default): starts the collectors and sends their
+//!   events to the transport (NATS JetStream with the on-disk spool), and
+//!   answers commands; `run --stdout` prints the events as NDJSON instead.
+//! - `vigil-agent once --print` (alias `snapshot`): one full snapshot as
+//!   NDJSON on stdout, no NATS.
+//! - `vigil-agent sources`: which process-event source would be chosen and why.
+//!
+//! Settings come from `--config` / `VIGIL_AGENT_CONFIG` and the environment
+//! (see `vigil_agent::config`).
 
-use clap::Parser;
-use vigil_agent::heartbeat;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::sync::mpsc;
+use vigil_agent::collect::process::SourceChoice;
+use vigil_agent::collect::{self, process::choose_source, Collectors, Control, StartOptions};
+use vigil_agent::config::AgentConfig;
+use vigil_agent::transport::{
+    Action, AgentCommands, Capabilities, ChannelHandler, CommandError, MemoryBlocklist, Transport, TransportConfig,
+};
+use vigil_event::Event;
 
 #[derive(Debug, Parser)]
 #[command(name = "vigil-agent", version, about = "Vigil host agent")]
 struct Cli {
-    /// Agent id (defaults to the host name).
-    #[arg(long, env = "VIGIL_AGENT_ID")]
+    /// Settings file (TOML, or JSON when it ends in .json).
+    #[arg(long, global = true, env = "VIGIL_AGENT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Agent id (defaults to the host name); overrides the file and VIGIL_AGENT_ID.
+    #[arg(long, global = true)]
     id: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the collectors and send their events (the default).
+    Run {
+        /// Print events as NDJSON on stdout instead of sending them.
+        #[arg(long)]
+        stdout: bool,
+    },
+    /// Print one full snapshot as NDJSON on stdout, without NATS.
+    #[command(alias = "snapshot")]
+    Once {
+        /// Print the events (the only output there is; accepted for clarity).
+        #[arg(long)]
+        print: bool,
+        /// Pretty-print instead of one event per line.
+        #[arg(long)]
+        pretty: bool,
+    },
+    /// Print which process source is chosen and why.
+    Sources {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let event = heartbeat(cli.id.as_deref(), chrono::Utc::now())?;
-    println!("{}", serde_json::to_string(&event)?);
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = AgentConfig::load(cli.config.as_deref()).context("loading the agent settings")?;
+    if let Some(id) = cli.id {
+        config.agent_id = id;
+        config.validate()?;
+    }
+    match cli.command.unwrap_or(Command::Run { stdout: false }) {
+        Command::Run { stdout } => run(config, stdout),
+        Command::Once { print: _, pretty } => once(&config, pretty),
+        Command::Sources { json } => sources(&config, json),
+    }
+}
+
+fn once(config: &AgentConfig, pretty: bool) -> anyhow::Result<()> {
+    let events = collect::snapshot(config, Duration::from_millis(250));
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for e in &events {
+        if pretty {
+            serde_json::to_writer_pretty(&mut out, e)?;
+        } else {
+            serde_json::to_writer(&mut out, e)?;
+        }
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
     Ok(())
+}
+
+fn sources(config: &AgentConfig, json: bool) -> anyhow::Result<()> {
+    let (choice, _connector) = choose_source(config.process_source, config.intervals.process_poll);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&choice)?);
+    } else {
+        print!("{choice}");
+    }
+    Ok(())
+}
+
+/// Starts the transport (NATS JetStream with the on-disk spool) and its
+/// command service: the blocklist answers block/unblock/list, and
+/// `rescan_packages` / `snapshot_now` are handed to the collectors.
+async fn start_transport(config: &AgentConfig, source: &SourceChoice, control: Control) -> anyhow::Result<Transport> {
+    let mut tc = TransportConfig::new(&config.nats_url, &config.agent_id, &config.spool_dir);
+    tc.spool_max_bytes = config.spool_max_bytes;
+    tc.heartbeat_interval = config.intervals.heartbeat;
+    tc.capabilities = Capabilities { process_source: source.source.to_string(), ebpf: false, xdp: false };
+    let mut transport = Transport::start(tc).await.context("starting the transport")?;
+    let blocklist = Arc::new(MemoryBlocklist::open(&config.spool_dir).context("opening the blocklist")?);
+    let (handler, mut requests) = ChannelHandler::new(16);
+    tokio::spawn(async move {
+        while let Some((cmd, reply)) = requests.recv().await {
+            let answer = match cmd.action {
+                Action::RescanPackages => {
+                    control.rescan_packages();
+                    Ok(serde_json::json!({"rescan_packages": "started"}))
+                }
+                Action::SnapshotNow => {
+                    control.snapshot_now();
+                    Ok(serde_json::json!({"snapshot_now": "started"}))
+                }
+                _ => Err(CommandError::Unsupported("this command")),
+            };
+            let _ = reply.send(answer);
+        }
+    });
+    transport
+        .serve_commands(Arc::new(AgentCommands::new(blocklist).with_fallback(Arc::new(handler))))
+        .await
+        .context("subscribing to commands")?;
+    tracing::info!(nats_url = %config.nats_url, subject = %transport.command_subject(), "transport running");
+    Ok(transport)
+}
+
+fn run(config: AgentConfig, force_stdout: bool) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .thread_name("vigil-agent")
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async move {
+        let (tx, rx) = mpsc::channel(1024);
+        // The transport sends heartbeats with the agent's capabilities; on stdout the collectors do.
+        let collectors = Collectors::start_with(&config, tx, StartOptions { heartbeats: force_stdout })
+            .context("starting the collectors")?;
+        tracing::info!(
+            agent_id = %config.agent_id,
+            host = %config.host,
+            process_source = %collectors.source().source,
+            "agent running"
+        );
+        let (drain, transport) = if force_stdout {
+            (tokio::spawn(print_ndjson(rx)), None)
+        } else {
+            let transport = start_transport(&config, collectors.source(), collectors.control()).await?;
+            (tokio::spawn(forward(rx, transport.sender())), Some(transport))
+        };
+        let result = tokio::select! {
+            r = drain => r.context("the event sink")?,
+            _ = shutdown_signal() => {
+                tracing::info!("stopping");
+                Ok(())
+            }
+        };
+        tokio::task::spawn_blocking(move || collectors.stop()).await.ok();
+        if let Some(t) = transport {
+            // Flushes what is batched (or spools it) before exiting.
+            t.shutdown().await.context("stopping the transport")?;
+        }
+        result
+    })
+}
+
+/// Hands the collectors' events to the transport.
+async fn forward(mut rx: mpsc::Receiver<Event>, tx: mpsc::Sender<Event>) -> anyhow::Result<()> {
+    while let Some(e) = rx.recv().await {
+        tx.send(e).await.map_err(|_| anyhow::anyhow!("the transport stopped"))?;
+    }
+    Ok(())
+}
+
+/// Writes events as NDJSON on stdout (a blocking thread: stdout is a plain
+/// file or pipe), flushing whenever the channel is empty.
+async fn print_ndjson(mut rx: mpsc::Receiver<Event>) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+        while let Some(e) = rx.blocking_recv() {
+            serde_json::to_writer(&mut out, &e)?;
+            out.write_all(b"\n")?;
+            if rx.is_empty() {
+                out.flush()?;
+            }
+        }
+        out.flush()?;
+        Ok(())
+    })
+    .await
+    .context("the stdout writer")?
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }
