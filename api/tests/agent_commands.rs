@@ -3,55 +3,12 @@
 //! against a real `vigil serve`, NATS server and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use vigil_api::embedded::EmbeddedNats;
 use vigil_store::testing::TempDatabase;
-
-const BIN: &str = env!("CARGO_BIN_EXE_vigil");
-
-struct Server(Child);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn token(db_url: &str, role: &str, name: &str) -> String {
-    let out = Command::new(BIN)
-        .args(["token", "create", "--role", role, "--name", name])
-        .env("DATABASE_URL", db_url)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-async fn serve(db_url: &str, nats_url: Option<&str>) -> (Server, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("DATABASE_URL", db_url)
-        .env("VIGIL_MODEL_DIR", "/nonexistent")
-        .env("VIGIL_LOG", "warn")
-        .stdout(Stdio::null());
-    match nats_url {
-        Some(u) => cmd.env("NATS_URL", u),
-        None => cmd.env_remove("NATS_URL"),
-    };
-    let child = cmd.spawn().unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while reqwest::get(format!("{base}/health")).await.map(|r| r.status() != 200).unwrap_or(true) {
-        assert!(Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    (Server(child), base)
-}
 
 #[tokio::test]
 async fn commands_reach_the_agent_and_are_recorded_with_who_sent_them() {
@@ -59,9 +16,9 @@ async fn commands_reach_the_agent_and_are_recorded_with_who_sent_them() {
     std::fs::create_dir_all(&scratch).unwrap();
     let nats = EmbeddedNats::start(&scratch).unwrap().expect("nats-server is installed by scripts/setup.sh");
     let db = TempDatabase::create().await.unwrap();
-    let (_server, base) = serve(&db.url, Some(&nats.url())).await;
-    let analyst = token(&db.url, "analyst", "alice");
-    let viewer = token(&db.url, "viewer", "victor");
+    let (_server, base) = common::serve(&db.url, &[("NATS_URL", &nats.url())]).await;
+    let analyst = common::token(&db.url, "analyst", "alice");
+    let viewer = common::token(&db.url, "viewer", "victor");
     let client = reqwest::Client::new();
     let url = format!("{base}/api/v1/agents/web-01/commands");
     let block = json!({"command": "block_ip", "args": {"ip": "203.0.113.9"}});
@@ -124,8 +81,8 @@ async fn commands_reach_the_agent_and_are_recorded_with_who_sent_them() {
 #[tokio::test]
 async fn without_nats_commands_are_unavailable() {
     let db = TempDatabase::create().await.unwrap();
-    let (_server, base) = serve(&db.url, None).await;
-    let analyst = token(&db.url, "analyst", "alice");
+    let (_server, base) = common::serve(&db.url, &[]).await;
+    let analyst = common::token(&db.url, "analyst", "alice");
     let r = reqwest::Client::new()
         .post(format!("{base}/api/v1/agents/web-01/commands"))
         .bearer_auth(&analyst)

@@ -4,24 +4,18 @@
 //! through `GET /api/v1/graph/…` and SRQL's `| blast_radius`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use vigil_store::testing::TempDatabase;
 
-const BIN: &str = env!("CARGO_BIN_EXE_vigil");
+use common::BIN;
 const INFECTED: &str = "192.168.1.115";
 const C2: &str = "41.108.179.197";
-
-struct Server(Child);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn capture() -> Option<PathBuf> {
     vigil_store::testing::shared_data("stratosphere_njrat_zeek/labeled-conn.log")
@@ -40,27 +34,6 @@ fn vigil(db_url: &str, args: &[&str]) -> std::process::Output {
     out
 }
 
-async fn serve(db_url: &str) -> (Server, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(BIN)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("DATABASE_URL", db_url)
-        .env("VIGIL_GRAPH_WINDOW_DAYS", "36500")
-        .env("VIGIL_MODEL_DIR", "/nonexistent")
-        .env_remove("NATS_URL")
-        .env("VIGIL_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while reqwest::get(format!("{base}/health")).await.map(|r| r.status() != 200).unwrap_or(true) {
-        assert!(Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    (Server(child), base)
-}
-
 #[tokio::test]
 async fn njrat_c2_is_one_hop_from_the_infected_host_over_the_api_and_srql() {
     let Some(file) = capture() else { return };
@@ -74,7 +47,7 @@ async fn njrat_c2_is_one_hop_from_the_infected_host_over_the_api_and_srql() {
         String::from_utf8(vigil(&db.url, &["token", "create", "--role", "ingest", "--name", "sensor-1"]).stdout)
             .unwrap();
     let (viewer, ingest) = (viewer.trim().to_string(), ingest.trim().to_string());
-    let (_server, base) = serve(&db.url).await;
+    let (_server, base) = common::serve(&db.url, &[("VIGIL_GRAPH_WINDOW_DAYS", "36500")]).await;
     let client = reqwest::Client::new();
     let blast = format!("{base}/api/v1/graph/blast-radius?from={INFECTED}&hops=1&direction=out");
 

@@ -2,54 +2,12 @@
 //! real `vigil serve` and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
 use chrono::Utc;
 use serde_json::Value;
 use vigil_event::{Event, Kind};
 use vigil_store::testing::TempDatabase;
-
-const BIN: &str = env!("CARGO_BIN_EXE_vigil");
-
-struct Server(Child);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn token(db_url: &str, role: &str) -> String {
-    let out = Command::new(BIN)
-        .args(["token", "create", "--role", role, "--name", role])
-        .env("DATABASE_URL", db_url)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let t = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    assert!(t.starts_with("vgl_") && t.len() > 60, "{t}");
-    t
-}
-
-async fn serve(db_url: &str) -> (Server, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(BIN)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("DATABASE_URL", db_url)
-        .env_remove("NATS_URL")
-        .env("VIGIL_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while reqwest::get(format!("{base}/health")).await.map(|r| r.status() != 200).unwrap_or(true) {
-        assert!(Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    (Server(child), base)
-}
 
 fn event(i: u32) -> String {
     let mut e = Event::new(Kind::Auth, "sshd", Utc::now(), format!("http-{i}").as_bytes());
@@ -61,9 +19,9 @@ fn event(i: u32) -> String {
 #[tokio::test]
 async fn ingest_over_http_needs_an_ingest_token_and_answers_per_line() {
     let db = TempDatabase::create().await.unwrap();
-    let (_server, base) = serve(&db.url).await;
-    let ingest = token(&db.url, "ingest");
-    let viewer = token(&db.url, "viewer");
+    let (_server, base) = common::serve(&db.url, &[]).await;
+    let ingest = common::token(&db.url, "ingest", "ingest");
+    let viewer = common::token(&db.url, "viewer", "viewer");
     let client = reqwest::Client::new();
     let url = format!("{base}/api/v1/ingest");
     let body =
