@@ -6,7 +6,7 @@
 //!
 //! | setting | file key | environment | default |
 //! |---|---|---|---|
-//! | agent id | `agent_id` | `VIGIL_AGENT_ID` | the host name |
+//! | agent id | `agent_id` | `VIGIL_AGENT_ID` | the host name, with dots and other characters an id may not hold turned into `-` |
 //! | host name on events | `host` | `VIGIL_AGENT_HOST` | `/proc/sys/kernel/hostname` |
 //! | NATS server | `nats_url` | `NATS_URL` | `nats://127.0.0.1:4222` |
 //! | spool directory | `spool_dir` | `VIGIL_AGENT_SPOOL_DIR` | `/var/lib/vigil-agent/spool` |
@@ -274,7 +274,7 @@ impl AgentConfig {
             Some(h) => h,
             None => hostname().map_err(ConfigError::Hostname)?,
         };
-        let agent_id = env_text(ENV_AGENT_ID).or(file.agent_id).unwrap_or_else(|| host.clone());
+        let agent_id = env_text(ENV_AGENT_ID).or(file.agent_id).unwrap_or_else(|| id_from_host(&host));
         let nats_url = env_text(ENV_NATS_URL).or(file.nats_url).unwrap_or_else(|| "nats://127.0.0.1:4222".into());
         let spool_dir = env_text(ENV_SPOOL_DIR)
             .map(PathBuf::from)
@@ -372,17 +372,17 @@ impl AgentConfig {
     }
 }
 
-/// An agent id the server accepts: 1-128 letters, digits, `-`, `_` or inner `.`.
-pub fn valid_agent_id(id: &str) -> Result<(), String> {
-    let ok = !id.is_empty()
-        && id.len() <= 128
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && !id.starts_with('.')
-        && !id.ends_with('.');
-    if ok {
-        Ok(())
+pub use vigil_event::valid_agent_id;
+
+/// The default agent id: the host name with anything an id may not hold
+/// (dots of a fully qualified name, …) turned into `-`.
+fn id_from_host(host: &str) -> String {
+    let id: String =
+        host.chars().take(128).map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }).collect();
+    if id.is_empty() {
+        "agent".into()
     } else {
-        Err(format!("{id:?} must be 1-128 letters, digits, '-', '_' or inner '.'"))
+        id
     }
 }
 
@@ -508,5 +508,12 @@ mod tests {
         assert!(err.to_string().contains("agent_id"), "{err}");
         let err = AgentConfig::load_with(Some(Path::new("/nonexistent/agent.toml")), env(&[]), host).unwrap_err();
         assert!(matches!(err, ConfigError::Read { .. }), "{err}");
+    }
+
+    #[test]
+    fn the_default_id_is_the_host_name_made_a_valid_id() {
+        assert_eq!(id_from_host("web-01.example.com"), "web-01-example-com");
+        assert!(valid_agent_id(&id_from_host("web-01.example.com")).is_ok());
+        assert!(valid_agent_id("web-01.example.com").is_err(), "a dot would split the command subject");
     }
 }

@@ -33,20 +33,7 @@ fn db_error(e: impl std::fmt::Display) -> ApiError {
 }
 
 fn valid_agent_id(id: &str) -> Result<(), ApiError> {
-    let ok = !id.is_empty()
-        && id.len() <= 128
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && !id.starts_with('.')
-        && !id.ends_with('.');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!("agent id {id:?} must be 1-128 letters, digits, '-', '_' or inner '.'"),
-        ))
-    }
+    vigil_event::valid_agent_id(id).map_err(|reason| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", reason))
 }
 
 /// `POST /api/v1/agents/{id}/commands` `{"command": "block_ip", "args": {"ip": "203.0.113.9"}}`

@@ -137,6 +137,20 @@ impl Event {
     }
 }
 
+/// Checks an agent id: 1-128 ASCII letters, digits, `-` or `_`. The id is
+/// one token of the agent's NATS command subject (`vigil.commands.agent.<id>`),
+/// so dots, wildcards and spaces are refused; the agent and the server share
+/// this one rule.
+pub fn valid_agent_id(id: &str) -> Result<(), String> {
+    let ok =
+        !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("agent id {id:?} must be 1-128 letters, digits, '-' or '_' (it is one NATS subject token)"))
+    }
+}
+
 /// A deterministic event id from where and when a record came from and its
 /// bytes: a UUIDv8 whose first 48 bits are the event's Unix time in
 /// milliseconds (like UUIDv7) and whose other bits come from a UUIDv5 hash

@@ -118,13 +118,8 @@ impl TransportConfig {
 
     fn validate(&self) -> Result<(), TransportError> {
         let bad = |m: String| Err(TransportError::Config(m));
-        if self.agent_id.is_empty()
-            || self.agent_id.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '.' | '*' | '>'))
-        {
-            return bad(format!(
-                "agent id {:?} must be one NATS subject token (no dots, wildcards or spaces)",
-                self.agent_id
-            ));
+        if let Err(reason) = vigil_event::valid_agent_id(&self.agent_id) {
+            return bad(reason);
         }
         if self.batch_max_events == 0 || self.ack_window == 0 || self.channel_capacity == 0 {
             return bad("batch_max_events, ack_window and channel_capacity must be at least 1".into());
