@@ -389,6 +389,25 @@ impl TextIndex {
         Ok(n)
     }
 
+    /// Retention of one event kind: deletes its documents with `time < t`
+    /// and commits. Returns how many were deleted.
+    pub fn delete_kind_before(&self, kind: &str, t: DateTime<Utc>) -> Result<u64, FulltextError> {
+        let range =
+            RangeQuery::new(Bound::Unbounded, Bound::Excluded(Term::from_field_i64(self.fields.time, micros(t))));
+        let of_kind = TermQuery::new(Term::from_field_text(self.fields.kind, kind), IndexRecordOption::Basic);
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, Box::new(range) as Box<dyn Query>),
+            (Occur::Must, Box::new(of_kind) as Box<dyn Query>),
+        ]);
+        let n = self.reader.searcher().search(&query, &Count)? as u64;
+        if n == 0 {
+            return Ok(0);
+        }
+        self.writer()?.delete_query(Box::new(query))?;
+        self.commit()?;
+        Ok(n)
+    }
+
     /// Deletes every document and commits.
     pub fn clear(&self) -> Result<(), FulltextError> {
         self.writer()?.delete_all_documents()?;

@@ -20,8 +20,18 @@ pub fn fixed_now() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-01-15T12:00:00Z").unwrap().with_timezone(&Utc)
 }
 
-fn outcome(query: &str) -> Vec<String> {
-    match compile(query, &Config::default(), fixed_now()) {
+/// The planner's configuration for a case file: `*rollup*` files compile
+/// with a metric rollup boundary at the start of "today" (2026-01-15).
+pub fn config_for(file: &Path) -> Config {
+    let mut cfg = Config::default();
+    if file.file_name().is_some_and(|n| n.to_string_lossy().contains("rollup")) {
+        cfg.rollup_before = Some(DateTime::parse_from_rfc3339("2026-01-15T00:00:00Z").unwrap().with_timezone(&Utc));
+    }
+    cfg
+}
+
+fn outcome(query: &str, cfg: &Config) -> Vec<String> {
+    match compile(query, cfg, fixed_now()) {
         Ok(c) => {
             let params: Vec<String> = c.params.iter().map(|p| p.render()).collect();
             vec![format!("sql: {}", c.sql), format!("params: {}", params.join(" | "))]
@@ -51,7 +61,7 @@ fn conformance_cases() {
         let mut results = Vec::new();
         for c in &cases {
             total += 1;
-            let got = outcome(&c.query);
+            let got = outcome(&c.query, &config_for(&file));
             if !bless {
                 failures.extend(c.mismatch(&file, &got));
             }

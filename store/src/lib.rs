@@ -10,6 +10,7 @@ mod error;
 mod migrate;
 mod pool;
 pub mod query;
+pub mod retention;
 pub mod tail;
 #[cfg(feature = "testing")]
 pub mod testing;

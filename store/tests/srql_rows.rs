@@ -43,8 +43,18 @@ fn render(v: &serde_json::Value) -> String {
     }
 }
 
-async fn outcome(pool: &Pool, query: &str) -> Vec<String> {
-    let compiled = match compile(query, &Config::default(), now()) {
+/// The planner's configuration for a case file: `*rollup*` files run with a
+/// metric rollup boundary at 2026-01-15T00:00:00Z (the seed's rollup rows are before it).
+fn config_for(file: &Path) -> Config {
+    let mut cfg = Config::default();
+    if file.file_name().is_some_and(|n| n.to_string_lossy().contains("rollup")) {
+        cfg.rollup_before = Some(DateTime::parse_from_rfc3339("2026-01-15T00:00:00Z").unwrap().with_timezone(&Utc));
+    }
+    cfg
+}
+
+async fn outcome(pool: &Pool, query: &str, cfg: &Config) -> Vec<String> {
+    let compiled = match compile(query, cfg, now()) {
         Ok(c) => c,
         Err(e) => return vec![format!("error: {} {}", e.kind.code(), e.message)],
     };
@@ -79,7 +89,7 @@ async fn run_all(choice: TimescaleChoice, bless: bool) {
         let mut results = Vec::new();
         for c in &cases {
             total += 1;
-            let got = outcome(&pool, &c.query).await;
+            let got = outcome(&pool, &c.query, &config_for(&file)).await;
             if !bless {
                 failures.extend(c.mismatch(&file, &got));
             }

@@ -14,6 +14,7 @@ use crate::time;
 
 mod directives;
 mod pipes;
+mod rollup;
 
 use directives::{literal_of, merge_stats, no_directives, split_directives};
 
@@ -38,6 +39,16 @@ pub struct Config {
     /// `text_score` column) instead of an ILIKE scan. The executor turns it
     /// on when it has the index.
     pub text_index: bool,
+    /// Only rows stored in this ingestion window, `ingested_at > start AND
+    /// ingested_at <= end` (bound parameters): what a scheduled hunt's run
+    /// covers. A query that names no `time:` then gets no event-time window
+    /// (late events still match); an entity without `ingested_at` is an error.
+    pub ingested_window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The metric rollup boundary (docs/retention.md): `metric` events
+    /// before it were moved into hourly `metric_rollups` rows. A
+    /// `kind:metric | timechart` whose window reaches before it reads those
+    /// rows too; the executor reads the boundary from the database.
+    pub rollup_before: Option<DateTime<Utc>>,
 }
 
 /// The two ways `SIMILAR_TO` finds neighbours.
@@ -65,6 +76,8 @@ impl Default for Config {
             max_k: 1_000,
             similarity_path: SimilarityPath::Exact,
             text_index: false,
+            ingested_window: None,
+            rollup_before: None,
         }
     }
 }
@@ -166,6 +179,12 @@ pub struct Compiled {
     pub cluster: Option<Cluster>,
     pub blast_radius: Option<BlastRadius>,
     pub limit: u64,
+    /// For counting what a query matches beyond the page it returns: its rows
+    /// before the final order and limit, as a `SELECT` over parameters
+    /// `$1..$count_params` of [`Compiled::params`]. `None` where rows are not
+    /// plain filtered or aggregated rows (`SIMILAR_TO`, cluster, blast radius).
+    pub count_sql: Option<String>,
+    pub count_params: usize,
 }
 
 // ------------------------------------------------------------ stages
@@ -245,7 +264,22 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
 
     // Base stage: filters and the time window.
     let mut conds: Vec<String> = entity.base_filter.iter().map(|s| s.to_string()).collect();
-    let window = p.window(&d.time)?;
+    let window = if cfg.ingested_window.is_some() && d.time.is_empty() { None } else { p.window(&d.time)? };
+    if let Some((after, until)) = cfg.ingested_window {
+        let col = entity.field("ingested_at").map(|f| f.column).ok_or_else(|| {
+            SrqlError::new(
+                ErrorKind::BadValue,
+                format!("`in:{}` has no ingestion time to run by", entity.name),
+                q.filter.as_ref().map(|f| f.span()).unwrap_or_default(),
+            )
+        })?;
+        conds.push(format!(
+            "{col} > {} AND {col} <= {}",
+            p.params.add(Param::Time(after)),
+            p.params.add(Param::Time(until))
+        ));
+        p.plan.push(format!("ingested in ({} .. {}]", after.to_rfc3339(), until.to_rfc3339()));
+    }
     if let (Some(w), Some(tf)) = (window, entity.time_field) {
         let col = entity.field(tf).map(|f| f.column).unwrap_or(tf);
         conds.push(format!(
@@ -274,11 +308,21 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
     if !filters.is_empty() {
         p.plan.push(format!("filter: {}", filters.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(" AND ")));
     }
-    let mut stage = p.base_stage(&conds);
+    let directives_apply = !d.stats.is_empty() || d.bucket.is_some() || d.having.is_some() || ranked_text.is_some();
+    let rollup = p.rollup_plan(q, &filters, directives_apply, window);
+    let mut visualization = Visualization::Table;
+    // Rolled-up metrics: the first pipe (a timechart) reads raw and rollup rows.
+    let first_pipe = usize::from(rollup.is_some());
+    let mut stage = match rollup {
+        Some(r) => {
+            visualization = Visualization::Timechart;
+            p.rollup_timechart(&conds, r)
+        }
+        None => p.base_stage(&conds),
+    };
     if let Some((ids, times, scores)) = ranked_text {
         p.rank_by_text(&mut stage, &ids, &times, &scores);
     }
-    let mut visualization = Visualization::Table;
     let mut similarity = None;
     let mut cluster_threshold = None;
     let mut blast = None;
@@ -295,7 +339,7 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
     if let Some(h) = d.having {
         stage = p.having(stage, h)?;
     }
-    for (i, pipe) in q.pipes.iter().enumerate() {
+    for (i, pipe) in q.pipes.iter().enumerate().skip(first_pipe) {
         match pipe {
             Pipe::Where(e, _) => {
                 no_directives(e, true)?;
@@ -408,6 +452,9 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
         (None, _, Some(sim)) => sim.k,
         (t, ..) => p.limit(t)?,
     };
+    let count_sql = (similarity.is_none() && cluster.is_none() && blast.is_none())
+        .then(|| format!("SELECT 1 FROM ({}) AS counted", stage.select));
+    let count_params = p.params.0.len();
     let sql = p.finish(&stage, limit);
     let columns =
         stage.cols.iter().map(|c| Column { name: c.name.clone(), alias: c.alias.clone(), ty: c.ty.name() }).collect();
@@ -424,6 +471,8 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
         cluster,
         blast_radius: blast,
         limit,
+        count_sql,
+        count_params,
     })
 }
 

@@ -1,0 +1,350 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Retention and metric rollups against the real PostgreSQL server, in both
+//! storage modes (TimescaleDB chunks and native daily partitions).
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use vigil_event::{Event, Kind};
+use vigil_srql::{compile, Config};
+use vigil_store::query::{run as run_query, QueryOptions};
+use vigil_store::retention::{self, floor_hour, Action, RetentionPolicy, RunOptions};
+use vigil_store::testing::{migrated, TempDatabase};
+use vigil_store::{EventWriter, Pool, TimescaleChoice};
+
+async fn count(pool: &Pool, sql: &str) -> i64 {
+    pool.get().await.unwrap().query_one(sql, &[]).await.unwrap().get(0)
+}
+
+async fn kind_count(pool: &Pool, kind: &str) -> i64 {
+    pool.get().await.unwrap().query_one("SELECT count(*) FROM events WHERE kind = $1", &[&kind]).await.unwrap().get(0)
+}
+
+fn vector(x: f32) -> String {
+    let v: Vec<String> = (0..384).map(|i| if i == 0 { format!("{x}") } else { "0".into() }).collect();
+    format!("[{}]", v.join(","))
+}
+
+/// 15 days of events: per day 10 each of process, auth, alert, metric; a
+/// vector text per kind; old audit rows and dead letters.
+async fn seed_retention(pool: &Pool, now: DateTime<Utc>) {
+    let mut events = Vec::new();
+    for day in 0..15i64 {
+        for (k, kind) in [Kind::Process, Kind::Auth, Kind::Alert, Kind::Metric].into_iter().enumerate() {
+            for i in 0..10i64 {
+                let t = now - Duration::days(day) - Duration::minutes(30 + i * 3 + k as i64);
+                let mut e = Event::new(kind, "test", t, format!("{day}-{k}-{i}").as_bytes());
+                e.host = Some(format!("h{}", i % 3));
+                e.message = format!("{kind} event {day} {i}");
+                e.raw = json!({"v": i});
+                events.push(e);
+            }
+        }
+    }
+    EventWriter::new(pool.clone()).write(&events).await.unwrap();
+    let c = pool.get().await.unwrap();
+    // Texts: one per kind, created long ago (past the orphan grace period).
+    for (id, kind) in [(1i64, "process"), (2, "auth"), (3, "alert")] {
+        c.execute(
+            "INSERT INTO embedding_texts (id, model, text_hash, text, embedding, created_at) \
+             OVERRIDING SYSTEM VALUE VALUES ($1, 'm', $2, $3, $4::text::vector, now() - interval '30 days')",
+            &[&id, &kind.as_bytes().to_vec(), &kind, &vector(id as f32)],
+        )
+        .await
+        .unwrap();
+        c.execute(
+            "INSERT INTO event_embeddings (event_id, time, text_id) SELECT event_id, time, $1 FROM events WHERE kind = $2",
+            &[&id, &kind],
+        )
+        .await
+        .unwrap();
+    }
+    // A fresh text nothing refers to yet: inside the grace period, kept.
+    c.execute(
+        "INSERT INTO embedding_texts (id, model, text_hash, text, embedding) \
+         OVERRIDING SYSTEM VALUE VALUES (4, 'm', 'fresh', 'fresh', $1::text::vector)",
+        &[&vector(4.0)],
+    )
+    .await
+    .unwrap();
+    // Alerts are kept from when they last fired (or were raised, if never again).
+    for (raised, last_seen) in [(60, Some(1)), (60, None), (10, None), (60, Some(40))] {
+        c.execute(
+            "INSERT INTO alerts (alert_id, time, rule, title, last_seen) VALUES (gen_random_uuid(), \
+             now() - make_interval(days => $1), 'r', 't', now() - make_interval(days => $2))",
+            &[&raised, &last_seen],
+        )
+        .await
+        .unwrap();
+    }
+    for d in 0..20 {
+        c.execute(
+            "INSERT INTO audit_log (at, action, outcome) VALUES (now() - make_interval(days => $1), 'search', 'ok')",
+            &[&d],
+        )
+        .await
+        .unwrap();
+        c.execute(
+            "INSERT INTO ingest_errors (received_at, channel, reason_code, reason, payload) \
+             VALUES (now() - make_interval(days => $1), 'file', 'bad_json', 'bad', '\\x00')",
+            &[&d],
+        )
+        .await
+        .unwrap();
+    }
+}
+
+async fn retention_in(choice: TimescaleChoice) {
+    let (_db, pool) = migrated(choice).await;
+    let now = floor_hour(Utc::now());
+    seed_retention(&pool, now).await;
+    let policy = RetentionPolicy::parse(
+        "process=2d,auth=5d,alert=10d,metric=3d,log=10d,network=10d,vuln=10d,package=10d,rollup_after=off,\
+         audit=7d,dead_letters=3d,alerts=30d",
+    )
+    .unwrap();
+    let before = count(&pool, "SELECT count(*) FROM events").await;
+    assert_eq!(before, 600);
+    let vectors_before = count(&pool, "SELECT count(*) FROM event_embeddings").await;
+
+    // A dry run counts and changes nothing.
+    let dry = retention::run(&pool, &policy, now, RunOptions { dry_run: true, batch: 7 }).await.unwrap();
+    assert!(dry.ok(), "{dry:?}");
+    assert_eq!(count(&pool, "SELECT count(*) FROM events").await, before);
+    assert_eq!(count(&pool, "SELECT count(*) FROM event_embeddings").await, vectors_before);
+    assert_eq!(count(&pool, "SELECT count(*) FROM audit_log").await, 20);
+    assert_eq!(dry.rows("events[kind=process]"), 130);
+    assert_eq!(dry.rows("audit_log"), 12);
+    assert_eq!(dry.rows("alerts"), 2);
+    retention::record(&pool, &dry).await.unwrap();
+
+    // The real pass, in small batches so the loops turn.
+    let rep = retention::run(&pool, &policy, now, RunOptions { dry_run: false, batch: 7 }).await.unwrap();
+    assert!(rep.ok(), "{rep:?}");
+    let events_step = rep.steps.iter().find(|s| s.target == "events").unwrap();
+    assert!(events_step.chunks >= 3, "whole days older than 10 d are dropped: {events_step:?}");
+    assert!(matches!(events_step.action, Action::DropChunks | Action::DropPartitions));
+    assert_eq!(events_step.rows, dry.rows("events"), "the dry run predicted the dropped days");
+
+    // Each kind keeps exactly what its retention says.
+    assert_eq!(kind_count(&pool, "process").await, 20);
+    assert_eq!(kind_count(&pool, "metric").await, 30);
+    assert_eq!(kind_count(&pool, "auth").await, 50);
+    assert_eq!(kind_count(&pool, "alert").await, 100);
+    let after = count(&pool, "SELECT count(*) FROM events").await;
+    let removed: u64 = rep.steps.iter().filter(|s| s.target.starts_with("events")).map(|s| s.rows).sum();
+    assert_eq!(removed as i64, before - after, "the report counts every removed event exactly");
+
+    // Vectors of removed events went with them; texts nobody refers to went after the grace period.
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM event_embeddings v WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = v.event_id AND e.time = v.time)").await,
+        0
+    );
+    assert_eq!(count(&pool, "SELECT count(*) FROM event_embeddings").await, 20 + 50 + 100);
+    assert_eq!(count(&pool, "SELECT count(*) FROM embedding_texts").await, 4);
+    assert_eq!(count(&pool, "SELECT count(*) FROM audit_log").await, 8);
+    assert_eq!(count(&pool, "SELECT count(*) FROM ingest_errors").await, 4);
+    assert_eq!(count(&pool, "SELECT count(*) FROM alerts").await, 2);
+
+    // Texts whose events all went are deleted.
+    pool.get().await.unwrap().execute("DELETE FROM event_embeddings WHERE text_id = 1", &[]).await.unwrap();
+    let again = retention::run(&pool, &policy, now, RunOptions::default()).await.unwrap();
+    assert_eq!(again.rows("embedding_texts"), 1);
+    assert_eq!(count(&pool, "SELECT count(*) FROM embedding_texts").await, 3);
+    // Nothing else is left to do: a second pass removes nothing.
+    let events_again: u64 = again.steps.iter().filter(|s| s.target.starts_with("events")).map(|s| s.rows).sum();
+    assert_eq!(events_again, 0, "{again:?}");
+    retention::record(&pool, &again).await.unwrap();
+    assert_eq!(count(&pool, "SELECT count(*) FROM retention_runs").await, 2);
+}
+
+#[tokio::test]
+async fn retention_on_timescaledb() {
+    retention_in(TimescaleChoice::Require).await;
+}
+
+#[tokio::test]
+async fn retention_on_native_partitioning() {
+    retention_in(TimescaleChoice::Off).await;
+}
+
+#[tokio::test]
+async fn a_kind_kept_forever_keeps_every_day() {
+    let (_db, pool) = migrated(TimescaleChoice::Auto).await;
+    let now = floor_hour(Utc::now());
+    seed_retention(&pool, now).await;
+    let policy = RetentionPolicy::parse("events=2d,alert=off,rollup_after=off").unwrap();
+    let rep = retention::run(&pool, &policy, now, RunOptions::default()).await.unwrap();
+    assert!(rep.ok(), "{rep:?}");
+    assert!(rep.steps.iter().all(|s| s.target != "events"), "no whole days are dropped");
+    assert_eq!(kind_count(&pool, "alert").await, 150);
+    assert_eq!(kind_count(&pool, "process").await, 20);
+}
+
+// ------------------------------------------------------------ rollups
+
+/// 15-second metrics for two hosts over three days, starting `start`; cpu
+/// varies per sample, `load1` is missing from host b, `note` is not a number.
+fn metrics(start: DateTime<Utc>, hours: i64) -> Vec<Event> {
+    let mut out = Vec::new();
+    for (h, host) in ["a", "b"].into_iter().enumerate() {
+        for i in 0..hours * 240 {
+            let t = start + Duration::seconds(i * 15);
+            let mut e = Event::new(Kind::Metric, "vigil-agent", t, format!("{host}-{i}").as_bytes());
+            e.host = Some(format!("host-{host}"));
+            let cpu = ((i * 37 + h as i64 * 11) % 1000) as f64 / 10.0;
+            e.raw = if h == 0 {
+                json!({"metric": "cpu", "cpu_pct": cpu, "load1": (i % 7) as f64 * 0.5, "note": "x"})
+            } else {
+                json!({"metric": "cpu", "cpu_pct": cpu, "note": "y"})
+            };
+            out.push(e);
+        }
+    }
+    out
+}
+
+const CHART: &str = "kind:metric | timechart span:1h count(), avg(raw.cpu_pct), min(raw.cpu_pct), max(raw.cpu_pct), \
+                     sum(raw.load1), count(raw.load1) as loads by host";
+
+async fn chart(pool: &Pool, query: &str, cfg: &Config, now: DateTime<Utc>) -> Vec<Vec<serde_json::Value>> {
+    let c = compile(query, cfg, now).unwrap();
+    run_query(pool, &c, &QueryOptions::default()).await.unwrap().rows
+}
+
+fn assert_same(a: &[Vec<serde_json::Value>], b: &[Vec<serde_json::Value>]) {
+    assert_eq!(a.len(), b.len());
+    for (ra, rb) in a.iter().zip(b) {
+        for (x, y) in ra.iter().zip(rb) {
+            match (x.as_f64(), y.as_f64()) {
+                (Some(x), Some(y)) => assert!((x - y).abs() <= 1e-9 * x.abs().max(1.0), "{ra:?} vs {rb:?}"),
+                _ => assert_eq!(x, y, "{ra:?} vs {rb:?}"),
+            }
+        }
+    }
+}
+
+async fn rollups_in(choice: TimescaleChoice) -> (TempDatabase, Pool) {
+    let (db, pool) = migrated(choice).await;
+    let now = floor_hour(Utc::now());
+    let start = now - Duration::days(40);
+    let old = metrics(start, 72);
+    let recent = metrics(now - Duration::days(1), 2);
+    let writer = EventWriter::new(pool.clone());
+    for chunk in old.chunks(20_000) {
+        writer.write(chunk).await.unwrap();
+    }
+    writer.write(&recent).await.unwrap();
+    let raw_before = kind_count(&pool, "metric").await;
+    assert_eq!(raw_before, 2 * 74 * 240);
+
+    let z = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let range = format!("time:[{}, {}] ", z(start), z(now));
+    let daily = format!("{range}{}", CHART.replace("span:1h", "span:1d"));
+    let hourly = format!("{range}{CHART}");
+    let raw_hourly = chart(&pool, &hourly, &Config::default(), now).await;
+    let raw_daily = chart(&pool, &daily, &Config::default(), now).await;
+    assert_eq!(raw_hourly.len(), 2 * 74);
+
+    let policy = RetentionPolicy::default();
+    let cutoff = policy.rollup_cutoff(now).unwrap();
+    let dry = retention::roll_up(&pool, cutoff, true).await.unwrap();
+    assert_eq!(dry.0, 2 * 72 * 240);
+    assert_eq!(kind_count(&pool, "metric").await, raw_before, "a dry run moves nothing");
+
+    let (moved, _, written) = retention::roll_up(&pool, cutoff, false).await.unwrap();
+    assert_eq!(moved, 2 * 72 * 240);
+    // Per hour: host a has '', cpu_pct, load1; host b has '', cpu_pct.
+    assert_eq!(written, 72 * (3 + 2));
+    assert_eq!(count(&pool, "SELECT count(*) FROM metric_rollups").await, 72 * 5);
+    assert_eq!(kind_count(&pool, "metric").await, 2 * 2 * 240, "only the recent raw rows remain");
+    assert_eq!(retention::rollup_boundary(&pool).await.unwrap(), Some(cutoff));
+
+    // One hour checked against the samples themselves.
+    let hour: Vec<f64> = (0..240).map(|i| ((i * 37) % 1000) as f64 / 10.0).collect();
+    let row = pool
+        .get()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT count, sum, min, max, metric FROM metric_rollups WHERE bucket = $1 AND host = 'host-a' AND field = 'cpu_pct'",
+            &[&start],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 240);
+    assert!((row.get::<_, f64>(1) - hour.iter().sum::<f64>()).abs() < 1e-6);
+    assert_eq!(row.get::<_, f64>(2), hour.iter().cloned().fold(f64::MAX, f64::min));
+    assert_eq!(row.get::<_, f64>(3), hour.iter().cloned().fold(f64::MIN, f64::max));
+    assert_eq!(row.get::<_, String>(4), "cpu");
+
+    // A re-run adds nothing.
+    let (moved2, _, _) = retention::roll_up(&pool, cutoff, false).await.unwrap();
+    assert_eq!(moved2, 0);
+    assert_eq!(count(&pool, "SELECT sum(count)::bigint FROM metric_rollups WHERE field = ''").await, 2 * 72 * 240);
+
+    // The same charts, from rollups: identical aggregates (floats to rounding).
+    let cfg = Config { rollup_before: Some(cutoff), ..Config::default() };
+    assert_same(&chart(&pool, &hourly, &cfg, now).await, &raw_hourly);
+    assert_same(&chart(&pool, &daily, &cfg, now).await, &raw_daily);
+    // Without the boundary the old hours are simply gone from the raw rows.
+    assert_eq!(chart(&pool, &hourly, &Config::default(), now).await.len(), 2 * 2);
+
+    // A late sample for a rolled-up hour is merged on the next run, once.
+    let mut late = Event::new(Kind::Metric, "vigil-agent", start + Duration::seconds(7), b"late");
+    late.host = Some("host-a".into());
+    late.raw = json!({"metric": "cpu", "cpu_pct": 100.0});
+    writer.write(&[late]).await.unwrap();
+    assert_eq!(retention::roll_up(&pool, cutoff, false).await.unwrap().0, 1);
+    assert_eq!(retention::roll_up(&pool, cutoff, false).await.unwrap().0, 0);
+    let r = pool
+        .get()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT count, max FROM metric_rollups WHERE bucket = $1 AND host = 'host-a' AND field = 'cpu_pct'",
+            &[&start],
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.get::<_, i64>(0), r.get::<_, f64>(1)), (241, 100.0));
+    (db, pool)
+}
+
+#[tokio::test]
+async fn rollups_on_timescaledb() {
+    rollups_in(TimescaleChoice::Require).await;
+}
+
+#[tokio::test]
+async fn rollups_on_native_partitioning() {
+    rollups_in(TimescaleChoice::Off).await;
+}
+
+#[tokio::test]
+async fn the_retention_pass_rolls_metrics_up_before_deleting_them() {
+    let (_db, pool) = migrated(TimescaleChoice::Auto).await;
+    let now = floor_hour(Utc::now());
+    let writer = EventWriter::new(pool.clone());
+    writer.write(&metrics(now - Duration::days(31), 2)).await.unwrap();
+    // Samples in the hour the rollup cutoff has not reached yet (30 d ago is
+    // half-way through it): past the metric retention, but kept raw until the
+    // next pass rolls their hour up.
+    let pass_at = now + Duration::minutes(30);
+    let mut partial =
+        Event::new(Kind::Metric, "vigil-agent", pass_at - Duration::days(30) - Duration::minutes(10), b"p");
+    partial.raw = json!({"cpu_pct": 1.0});
+    writer.write(&[partial]).await.unwrap();
+    let policy = RetentionPolicy::default();
+    let dry =
+        retention::run(&pool, &policy, pass_at, RunOptions { dry_run: true, ..RunOptions::default() }).await.unwrap();
+    assert_eq!(dry.rows("rollup[metric]"), 2 * 2 * 240);
+    assert_eq!(dry.rows("events[kind=metric]"), 0, "a dry run does not count rolled-up rows as deleted");
+    let rep = retention::run(&pool, &policy, pass_at, RunOptions::default()).await.unwrap();
+    assert!(rep.ok(), "{rep:?}");
+    assert_eq!(kind_count(&pool, "metric").await, 1, "the partial hour is neither rolled up nor deleted");
+    let next = retention::run(&pool, &policy, pass_at + Duration::hours(1), RunOptions::default()).await.unwrap();
+    assert_eq!((next.rows("rollup[metric]"), next.rows("events[kind=metric]")), (1, 0));
+    assert_eq!(rep.rows("rollup[metric]"), 2 * 2 * 240);
+    assert_eq!(rep.rows("events[kind=metric]"), 0, "moved into rollups, not deleted");
+    assert_eq!(count(&pool, "SELECT sum(count)::bigint FROM metric_rollups WHERE field = ''").await, 2 * 2 * 240 + 1);
+}
