@@ -21,7 +21,7 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Commands listed per agent.
 const HISTORY: i64 = 100;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CommandBody {
     command: String,
     #[serde(default)]
@@ -37,6 +37,11 @@ fn valid_agent_id(id: &str) -> Result<(), ApiError> {
 }
 
 /// `POST /api/v1/agents/{id}/commands` `{"command": "block_ip", "args": {"ip": "203.0.113.9"}}`
+#[utoipa::path(post, path = "/api/v1/agents/{id}/commands", tag = "inventory", request_body = CommandBody,
+    params(("id" = String, Path, description = "The agent id")),
+    responses((status = 200, description = "The agent's reply, recorded", body = Object), (status = 400, body = Object),
+        (status = 502, description = "No agent answered", body = Object), (status = 503, description = "No NATS", body = Object)),
+    security(("token" = [])))]
 pub async fn send(
     State(state): State<AppState>,
     caller: Caller,
@@ -99,6 +104,15 @@ pub async fn send(
         )
         .await
         .map_err(db_error)?;
+    let entry = crate::audit::Entry::new("agent.command")
+        .target(&agent)
+        .detail(json!({"id": id, "command": request["command"], "args": request["args"]}))
+        .outcome(match status {
+            StatusCode::OK => "ok",
+            StatusCode::GATEWAY_TIMEOUT => "agent_timeout",
+            _ => "agent_unreachable",
+        });
+    crate::audit::record(&state.pool, &caller, entry).await;
     if status != StatusCode::OK {
         let code = if status == StatusCode::GATEWAY_TIMEOUT { "agent_timeout" } else { "agent_unreachable" };
         return Err(ApiError::new(status, code, error.unwrap_or_default()));
@@ -107,6 +121,10 @@ pub async fn send(
 }
 
 /// `GET /api/v1/agents/{id}/commands`: the latest commands sent to an agent.
+#[utoipa::path(get, path = "/api/v1/agents/{id}/commands", tag = "inventory",
+    params(("id" = String, Path, description = "The agent id")),
+    responses((status = 200, description = "Commands sent to the agent: who, what, the reply, when", body = Object)),
+    security(("token" = [])))]
 pub async fn history(
     State(state): State<AppState>,
     caller: Caller,

@@ -21,7 +21,7 @@ const READERS: [Role; 3] = [Role::Viewer, Role::Analyst, Role::Admin];
 /// Most nodes one answer lists.
 const MAX_LIMIT: usize = 5_000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct BlastParams {
     /// A host name, an IP, or `host/process`.
     from: String,
@@ -36,7 +36,7 @@ pub struct BlastParams {
     limit: Option<usize>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct PathParams {
     from: String,
     to: String,
@@ -45,7 +45,7 @@ pub struct PathParams {
     direction: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct NeighbourhoodParams {
     node: String,
     hops: Option<u32>,
@@ -106,6 +106,9 @@ fn summary(g: &LiveGraph) -> Value {
 }
 
 /// `GET /api/v1/graph/blast-radius?from=web-01&hops=2&direction=out&ports=22,443&protocols=tcp`
+#[utoipa::path(get, path = "/api/v1/graph/blast-radius", tag = "graph", params(BlastParams),
+    responses((status = 200, description = "Reached nodes with hop counts and risk", body = Object), (status = 400, body = Object)),
+    security(("token" = [])))]
 pub async fn blast_radius(
     State(state): State<AppState>,
     caller: Caller,
@@ -135,6 +138,9 @@ pub async fn blast_radius(
 }
 
 /// `GET /api/v1/graph/paths?from=a&to=b&k=3&max_hops=6&direction=out`
+#[utoipa::path(get, path = "/api/v1/graph/paths", tag = "graph", params(PathParams),
+    responses((status = 200, description = "Up to k shortest paths", body = Object), (status = 400, body = Object)),
+    security(("token" = [])))]
 pub async fn paths(
     State(state): State<AppState>,
     caller: Caller,
@@ -161,6 +167,9 @@ pub async fn paths(
 
 /// `GET /api/v1/graph/neighbourhood?node=web-01&hops=1&limit=200`: nodes and
 /// edges for a graph view.
+#[utoipa::path(get, path = "/api/v1/graph/neighbourhood", tag = "graph", params(NeighbourhoodParams),
+    responses((status = 200, description = "Nodes and edges around a node", body = Object), (status = 400, body = Object)),
+    security(("token" = [])))]
 pub async fn neighbourhood(
     State(state): State<AppState>,
     caller: Caller,

@@ -14,6 +14,11 @@ use crate::AppState;
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
+#[utoipa::path(post, path = "/api/v1/ingest", tag = "ingest",
+    request_body(content = String, content_type = "application/x-ndjson", description = "Vigil event JSON, one per line"),
+    responses((status = 200, description = "`received`, `stored`, `duplicates`, `rejected` (line, code, reason)", body = Object),
+        (status = 413, description = "Over 16 MiB")),
+    security(("token" = [])))]
 pub async fn ingest(
     State(state): State<AppState>,
     caller: Caller,
@@ -64,6 +69,10 @@ pub async fn ingest(
         state.ingest_metrics.batch("http", events.len() as u64, stats.inserted, stats.duplicates);
     }
     deadletter::store(&state.pool, &letters).await.map_err(unavailable)?;
+    let entry = crate::audit::Entry::new("ingest")
+        .detail(json!({"received": lines, "duplicates": stats.duplicates, "rejected": rejected.len()}))
+        .size(stats.inserted as usize);
+    crate::audit::record(&state.pool, &caller, entry).await;
     Ok(Json(json!({
         "received": lines,
         "stored": stats.inserted,

@@ -2,17 +2,30 @@
 //! runs it with, including the embedded single-box mode that manages its own
 //! PostgreSQL and NATS server ([`embedded`]).
 //!
-//! Today the API serves `/health`, a landing page, `/metrics`,
-//! `POST /api/v1/ingest` and `GET /api/v1/graph/…` (blast radius, paths,
-//! neighbourhood) behind token auth ([`auth`]); search, hunts and alerts
-//! endpoints arrive with their issues.
+//! The API (docs/api.md; OpenAPI at `/api/openapi.json`, [`openapi`]):
+//! search, explain, fields and a live tail over SRQL; hunts and alerts;
+//! ingest; the graph; agents, their commands and vulnerabilities; `/health`
+//! and `/metrics`. Every endpoint but `/health` takes a token whose role
+//! limits what it may do ([`auth`]), is rate-limited per token ([`rate`]) and
+//! leaves a row in the audit log ([`audit`]). The server also runs the
+//! background work: ingest from NATS, the derived indexes ([`derived`]),
+//! scheduled hunts and retention ([`maintenance`]).
 
 mod agents_http;
+mod alerts_http;
+pub mod audit;
 pub mod auth;
 pub mod derived;
 pub mod embedded;
 mod graph_http;
+mod hunts_http;
 mod ingest_http;
+mod inventory_http;
+pub mod maintenance;
+pub mod openapi;
+pub mod rate;
+mod search_http;
 mod server;
+mod tail_http;
 
 pub use server::{router, serve, AppState};

@@ -37,6 +37,8 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Rebuild the BM25 full-text index from PostgreSQL.
     Reindex(cmd::reindex::Args),
+    /// Retention and metric rollups: `run` one pass (`--dry-run`), or print the `policy`.
+    Retention(cmd::retention::Args),
 }
 
 #[tokio::main]
@@ -57,6 +59,7 @@ async fn main() -> std::process::ExitCode {
         Command::Generate(args) => cmd::generate::run(args).await,
         Command::Bench(args) => cmd::bench::run(args).await,
         Command::Reindex(args) => cmd::reindex::run(args).await,
+        Command::Retention(args) => cmd::retention::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -24,12 +24,23 @@ pub struct AppState {
     pub derived: crate::derived::Derived,
     /// For commands to agents (request/reply); `None` without NATS.
     pub nats: Option<async_nats::Client>,
+    /// Requests per token.
+    pub rate: Arc<crate::rate::RateLimiter>,
+    /// Runs SRQL for searches, on its own small pool (`with_query_pool`) so
+    /// that slow queries cannot take the connections ingest needs.
+    pub searcher: vigil_search::Searcher,
+    query_pool: Pool,
+    search_options: vigil_search::SearchOptions,
 }
 
 impl AppState {
     pub fn new(pool: Pool, storage_mode: StorageMode, ingest_metrics: Arc<Metrics>) -> Self {
         let writer = Arc::new(EventWriter::new(pool.clone()));
+        let search_options = crate::search_http::options_from_env();
         AppState {
+            searcher: vigil_search::Searcher::new(pool.clone(), None, search_options.clone()),
+            query_pool: pool.clone(),
+            search_options,
             pool,
             storage_mode,
             started: Arc::new(std::time::Instant::now()),
@@ -37,7 +48,28 @@ impl AppState {
             writer,
             derived: Default::default(),
             nats: None,
+            rate: Arc::new(crate::rate::RateLimiter::from_env()),
         }
+    }
+
+    /// Searches run on `pool` instead of the shared one.
+    pub fn with_query_pool(mut self, pool: Pool) -> Self {
+        self.query_pool = pool;
+        self.rebuild_searcher();
+        self
+    }
+
+    fn rebuild_searcher(&mut self) {
+        let d = &self.derived;
+        let mut s =
+            vigil_search::Searcher::new(self.query_pool.clone(), d.embedder.clone(), self.search_options.clone());
+        if let Some(t) = &d.text_index {
+            s = s.with_text_index(t.clone());
+        }
+        if let Some(g) = &d.graph {
+            s = s.with_graph(g.clone());
+        }
+        self.searcher = s;
     }
 
     /// With a NATS connection, so commands can reach agents.
@@ -49,6 +81,7 @@ impl AppState {
     /// With the background workers' handles (their counters join `/metrics`).
     pub fn with_derived(mut self, derived: crate::derived::Derived) -> Self {
         self.derived = derived;
+        self.rebuild_searcher();
         self
     }
 }
@@ -58,17 +91,41 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(index))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(crate::openapi::document))
         .route(
             "/api/v1/ingest",
             axum::routing::post(crate::ingest_http::ingest)
                 .layer(axum::extract::DefaultBodyLimit::max(crate::ingest_http::MAX_BODY_BYTES)),
         )
+        .route("/api/v1/search", axum::routing::post(crate::search_http::search))
+        .route("/api/v1/search/explain", axum::routing::post(crate::search_http::explain))
+        .route("/api/v1/fields", get(crate::search_http::fields))
+        .route("/api/v1/tail", get(crate::tail_http::tail))
+        .route("/api/v1/agents", get(crate::inventory_http::agents))
+        .route("/api/v1/vulnerabilities", get(crate::inventory_http::vulnerabilities))
         .route("/api/v1/agents/{id}/commands", get(crate::agents_http::history).post(crate::agents_http::send))
         .route("/api/v1/graph/blast-radius", get(crate::graph_http::blast_radius))
         .route("/api/v1/graph/paths", get(crate::graph_http::paths))
         .route("/api/v1/graph/neighbourhood", get(crate::graph_http::neighbourhood))
+        .route("/api/v1/hunts", get(crate::hunts_http::list).post(crate::hunts_http::create))
+        .route(
+            "/api/v1/hunts/{id}",
+            get(crate::hunts_http::get).put(crate::hunts_http::update).delete(crate::hunts_http::delete),
+        )
+        .route("/api/v1/hunts/{id}/runs", get(crate::hunts_http::runs))
+        .route("/api/v1/hunts/{id}/run", axum::routing::post(crate::hunts_http::run_now))
+        .route("/api/v1/alerts", get(crate::alerts_http::list))
+        .route("/api/v1/alerts/{id}", get(crate::alerts_http::get))
+        .route("/api/v1/alerts/{id}/acknowledge", axum::routing::post(crate::alerts_http::acknowledge))
+        .route("/api/v1/alerts/{id}/assign", axum::routing::post(crate::alerts_http::assign))
+        .route("/api/v1/alerts/{id}/close", axum::routing::post(crate::alerts_http::close))
+        // JSON bodies are small; ingest sets its own, larger limit above.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
         .with_state(state)
 }
+
+/// Largest request body outside ingest.
+pub const MAX_JSON_BODY_BYTES: usize = 256 * 1024;
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.
 pub async fn serve(
@@ -84,6 +141,8 @@ pub async fn serve(
 /// Liveness and readiness in one: 200 when the database answers, 503 when not.
 /// Unauthenticated by design (load balancers and `vigil up` poll it), so it
 /// reveals nothing about the data.
+#[utoipa::path(get, path = "/health", tag = "server",
+    responses((status = 200, description = "The database answers", body = Object), (status = 503, description = "It does not", body = Object)))]
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let db = tokio::time::timeout(Duration::from_secs(2), async {
         let client = state.pool.get().await.map_err(|e| e.to_string())?;
@@ -107,9 +166,15 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Prometheus text: per-stage ingest counters.
+#[utoipa::path(get, path = "/metrics", tag = "server",
+    responses((status = 200, description = "Prometheus text: per-stage counters", content_type = "text/plain", body = String)),
+    security(("token" = [])))]
 async fn metrics(State(state): State<AppState>, _caller: Caller) -> impl IntoResponse {
     let mut body = state.ingest_metrics.render();
     body.push_str(&state.derived.render_metrics());
+    body.push_str(&crate::audit::render_metrics());
+    body.push_str(&vigil_hunts::metrics::render());
+    body.push_str(&crate::maintenance::render_metrics());
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 

@@ -75,6 +75,18 @@ async fn commands_reach_the_agent_and_are_recorded_with_who_sent_them() {
     assert_eq!((cmds[0]["sent_by"].as_str(), cmds[0]["ok"].as_bool()), (Some("alice"), Some(true)));
     assert_eq!(cmds[0]["args"]["ip"], "203.0.113.9");
     assert!(cmds[1]["error"].as_str().unwrap().contains("not reachable"), "{}", cmds[1]);
+    // The audit log has both, with their outcomes.
+    let c = vigil_store::connect(&db.url, 1).unwrap().get().await.unwrap();
+    let audited: Vec<(String, Option<String>, String)> = c
+        .query("SELECT token_name, target, outcome FROM audit_log WHERE action = 'agent.command' ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(audited.len(), 2, "{audited:?}");
+    assert!(audited.iter().any(|a| a.2 == "ok") && audited.iter().any(|a| a.2 == "agent_unreachable"), "{audited:?}");
+    assert!(audited.iter().all(|a| a.0 == "alice"), "{audited:?}");
     let _ = std::fs::remove_dir_all(&scratch);
 }
 

@@ -56,6 +56,18 @@ async fn ingest_over_http_needs_an_ingest_token_and_answers_per_line() {
         c.query_one("SELECT count(*) FROM ingest_errors WHERE channel = 'http'", &[]).await.unwrap().get::<_, i64>(0),
         2
     );
+    // Both requests are in the audit log, with what they stored.
+    let audited: Vec<(Option<i64>, String)> = c
+        .query(
+            "SELECT result_size, outcome FROM audit_log WHERE action = 'ingest' AND token_name = 'ingest' ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(audited, vec![(Some(3), "ok".to_string()), (Some(0), "ok".to_string())]);
 
     // Metrics need a token too, and count the HTTP channel.
     assert_eq!(client.get(format!("{base}/metrics")).send().await.unwrap().status(), 401);

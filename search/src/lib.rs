@@ -19,5 +19,5 @@ mod searcher;
 mod vectorize;
 
 pub use error::SearchError;
-pub use searcher::{SearchOptions, SearchResult, Searcher};
+pub use searcher::{Explained, SearchOptions, SearchResult, Searcher};
 pub use vectorize::{VectorizeStats, Vectorizer};

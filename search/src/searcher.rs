@@ -32,6 +32,10 @@ pub struct SearchOptions {
     /// Most BM25 hits a free text contributes (best first); more matches make
     /// the result partial, and say so.
     pub text_max_hits: usize,
+    /// When a plain query fills its limit, count what it matches up to this
+    /// many rows (0: do not count). Like a search engine's "10,000+ hits",
+    /// the count stops there so a broad query does not pay for a full scan.
+    pub count_cap: u64,
 }
 
 impl Default for SearchOptions {
@@ -42,6 +46,7 @@ impl Default for SearchOptions {
             exact_max_candidates: 5_000.0,
             hnsw_max_scan_tuples: 50_000,
             text_max_hits: 10_000,
+            count_cap: 0,
         }
     }
 }
@@ -60,6 +65,19 @@ pub struct SearchResult {
     pub visualization: Visualization,
     /// The SQL that produced the rows.
     pub sql: String,
+    /// How many rows the query matches: exact when `total_exact`, otherwise
+    /// at least this many (the count stopped at [`SearchOptions::count_cap`]
+    /// or was not taken).
+    pub total: u64,
+    pub total_exact: bool,
+}
+
+/// A query's plan without its rows.
+#[derive(Debug, Clone)]
+pub struct Explained {
+    pub compiled: Compiled,
+    /// The planner's steps and the executor's path choice.
+    pub plan: Vec<String>,
 }
 
 /// The executor, shared by the API, the CLI and scheduled hunts.
@@ -87,6 +105,22 @@ impl Searcher {
     pub fn with_graph(mut self, graph: Arc<LiveGraph>) -> Self {
         self.graph = Some(graph);
         self
+    }
+
+    /// A copy whose queries without `| head` return up to `n` rows (the
+    /// planner still caps them at its row limit); for paging.
+    pub fn with_default_limit(&self, n: u64) -> Searcher {
+        let mut s = self.clone();
+        s.opts.srql.default_limit = n.clamp(1, s.opts.srql.max_limit);
+        s
+    }
+
+    /// A copy that only sees rows ingested in `(after, until]` (a scheduled
+    /// hunt's run, a live tail's poll).
+    pub fn with_ingested_window(&self, after: DateTime<Utc>, until: DateTime<Utc>) -> Searcher {
+        let mut s = self.clone();
+        s.opts.srql.ingested_window = Some((after, until));
+        s
     }
 
     fn srql_config(&self) -> Config {
@@ -133,14 +167,39 @@ impl Searcher {
         &self.pool
     }
 
+    /// The planner's configuration with what only the database knows: the
+    /// metric rollup boundary, so a `kind:metric | timechart` over rolled-up
+    /// time reads the hourly rollups (docs/retention.md).
+    async fn query_config(&self) -> Result<Config, SearchError> {
+        let mut cfg = self.srql_config();
+        if cfg.rollup_before.is_none() {
+            cfg.rollup_before = vigil_store::retention::rollup_boundary(&self.pool).await?;
+        }
+        Ok(cfg)
+    }
+
     pub fn options(&self) -> &SearchOptions {
         &self.opts
+    }
+
+    /// What `text` would do as of `now`: the compiled query and the plan,
+    /// with the `SIMILAR_TO` path and the estimate behind it. Only the
+    /// planner's estimate runs, not the query.
+    pub async fn explain(&self, text: &str, now: DateTime<Utc>) -> Result<Explained, SearchError> {
+        let compiled = compile(text, &self.query_config().await?, now)?;
+        let mut plan = compiled.plan.clone();
+        if compiled.similarity.is_some() {
+            let base = self.text_hits(&compiled, &mut Vec::new()).await?;
+            let (_, reason) = self.choose_path(&compiled, &base).await?;
+            plan.push(reason);
+        }
+        Ok(Explained { compiled, plan })
     }
 
     /// Runs `text` as of `now`.
     pub async fn search(&self, text: &str, now: DateTime<Utc>) -> Result<SearchResult, SearchError> {
         let started = Instant::now();
-        let compiled = compile(text, &self.srql_config(), now)?;
+        let compiled = compile(text, &self.query_config().await?, now)?;
         let mut text_warnings = Vec::new();
         let base = self.text_hits(&compiled, &mut text_warnings).await?;
         let partial_text = !text_warnings.is_empty();
@@ -152,6 +211,7 @@ impl Searcher {
             self.blast_radius(compiled, base).await?
         } else {
             let rows = query::run_bound(&self.pool, &compiled, &base, &self.opts.query).await?;
+            let (total, total_exact) = self.count(&compiled, &base, rows.rows.len()).await?;
             SearchResult {
                 columns: rows.columns,
                 rows: rows.rows,
@@ -161,12 +221,30 @@ impl Searcher {
                 partial: false,
                 visualization: compiled.visualization,
                 sql: compiled.sql,
+                total,
+                total_exact,
             }
         };
         result.warnings.extend(text_warnings);
         result.partial |= partial_text;
         result.took_ms = started.elapsed().as_millis() as u64;
         Ok(result)
+    }
+
+    /// What a plain query matches, when its rows filled the limit (up to the
+    /// count cap); fewer rows than the limit are already the whole answer.
+    async fn count(&self, compiled: &Compiled, base: &Bindings, returned: usize) -> Result<(u64, bool), SearchError> {
+        let returned = returned as u64;
+        let cap = self.opts.count_cap;
+        let Some(count_sql) = compiled.count_sql.as_deref().filter(|_| returned >= compiled.limit && cap > 0) else {
+            return Ok((returned, returned < compiled.limit));
+        };
+        // The cap is configuration, never request input.
+        let sql = format!("SELECT count(*) FROM ({count_sql} LIMIT {}) AS c", cap.saturating_add(1));
+        let params = &compiled.params[..compiled.count_params.min(compiled.params.len())];
+        let rows = query::rows(&self.pool, &sql, params, base, &self.opts.query).await?;
+        let n = rows.first().map(|r| r.get::<_, i64>(0)).unwrap_or(0).max(0) as u64;
+        Ok(if n > cap { (cap, false) } else { (n.max(returned), true) })
     }
 
     fn embedder(&self, what: &'static str) -> Result<&Arc<CachedEmbedder>, SearchError> {
@@ -514,6 +592,7 @@ enum Walk {
 fn finish(c: Compiled, rows: Vec<Vec<serde_json::Value>>, notes: Vec<String>, partial: bool) -> SearchResult {
     let mut plan = c.plan;
     plan.extend(notes);
+    let rows_len = rows.len() as u64;
     SearchResult {
         columns: c.columns,
         rows,
@@ -523,5 +602,7 @@ fn finish(c: Compiled, rows: Vec<Vec<serde_json::Value>>, notes: Vec<String>, pa
         partial,
         visualization: c.visualization,
         sql: c.sql,
+        total: rows_len,
+        total_exact: !partial,
     }
 }

@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod migrate;
 pub mod query;
 pub mod reindex;
+pub mod retention;
 pub mod serve;
 pub mod token;
 pub mod up;

@@ -25,6 +25,9 @@ pub struct Args {
     /// The BM25 index directory [default: <data dir>/bm25].
     #[arg(long, env = "VIGIL_INDEX_DIR")]
     index_dir: Option<std::path::PathBuf>,
+    /// Database connections for searches, apart from ingest's.
+    #[arg(long, env = "VIGIL_QUERY_CONNECTIONS", default_value_t = 4)]
+    query_connections: usize,
     /// Where the BM25 index lives unless --index-dir says otherwise.
     #[arg(long, env = "VIGIL_DATA_DIR", default_value = ".vigil")]
     data_dir: std::path::PathBuf,
@@ -45,6 +48,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         &super::reindex::index_dir(args.index_dir.as_deref(), &args.data_dir),
         stop.clone(),
     );
+    // Retention and metric rollups (docs/retention.md).
+    vigil_api::maintenance::start(&pool, derived.text_index.clone(), stop.clone())?;
+    let hunts_stop = stop.clone();
+    vigil_hunts::scheduler::spawn(pool.clone(), async move { hunts_stop.wait().await });
     if let Some(url) = &args.nats_url {
         let cfg = vigil_ingest::nats::NatsConfig::new(url.clone());
         let (pool, metrics) = (pool.clone(), metrics.clone());
@@ -55,7 +62,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         });
         println!("Ingesting from {url}");
     }
-    let mut state = AppState::new(pool, report.mode, metrics).with_derived(derived);
+    // Searches get their own connections: a runaway query cannot take the ones ingest needs.
+    let query_pool = connect(&args.database_url, args.query_connections)?;
+    let mut state = AppState::new(pool, report.mode, metrics).with_derived(derived).with_query_pool(query_pool);
     if let Some(url) = &args.nats_url {
         // Commands to agents go over NATS request/reply.
         state = state.with_nats(vigil_ingest::nats::connect(url).await?);

@@ -108,6 +108,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         &super::reindex::index_dir(None, &args.data_dir),
         stop.clone(),
     );
+    // Retention and metric rollups (docs/retention.md).
+    vigil_api::maintenance::start(&pool, derived.text_index.clone(), stop.clone())?;
+    let hunts_stop = stop.clone();
+    vigil_hunts::scheduler::spawn(pool.clone(), async move { hunts_stop.wait().await });
     let commands_client = match &nats_url {
         Some(url) => Some(vigil_ingest::nats::connect(url).await?),
         None => None,
@@ -128,7 +132,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let served = vigil_api::serve(
         listener,
         {
-            let state = AppState::new(pool.clone(), report.mode, metrics).with_derived(derived);
+            let state = AppState::new(pool.clone(), report.mode, metrics)
+                .with_derived(derived)
+                .with_query_pool(connect(&database_url, 4)?);
             match commands_client {
                 Some(c) => state.with_nats(c),
                 None => state,

@@ -1,0 +1,148 @@
+//! `GET /api/v1/agents` and `GET /api/v1/vulnerabilities`: what is deployed
+//! and what is exposed, for dashboards and scripts.
+//!
+//! Agents are known from their heartbeats (a `log` event from `vigil-agent`
+//! with `raw.type = "heartbeat"`), so nothing has to register them.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::{ApiError, Caller, Role};
+use crate::AppState;
+
+const READERS: &[Role] = &[Role::Viewer, Role::Analyst, Role::Admin];
+
+/// An agent silent for longer than this is reported offline (3 missed heartbeats at the default 30 s).
+const OFFLINE_AFTER_S: i64 = 90;
+
+fn db_error(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!("inventory query failed: {e}");
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("the database did not answer: {e}"))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AgentsQuery {
+    /// Agents heard from within this many days (default 7, at most 90).
+    pub days: Option<i64>,
+}
+
+/// Every agent heard from recently: its host, version, capabilities, last
+/// heartbeat and whether it is online.
+#[utoipa::path(get, path = "/api/v1/agents", tag = "inventory", params(AgentsQuery),
+    responses((status = 200, description = "`agents`: id, host, version, capabilities, last_heartbeat, online", body = Object)),
+    security(("token" = [])))]
+pub async fn agents(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<AgentsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(READERS)?;
+    let days = q.days.unwrap_or(7);
+    if !(1..=90).contains(&days) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_days", format!("`days` must be 1..=90, not {days}")));
+    }
+    let client = state.pool.get().await.map_err(db_error)?;
+    let rows = client
+        .query(
+            "SELECT DISTINCT ON (raw->>'agent_id') raw->>'agent_id', host, raw->>'version', raw->'capabilities', time
+               FROM events
+              WHERE kind = 'log' AND source = 'vigil-agent' AND raw->>'type' = 'heartbeat'
+                AND time > now() - make_interval(days => $1::int)
+              ORDER BY raw->>'agent_id', time DESC",
+            &[&(days as i32)],
+        )
+        .await
+        .map_err(db_error)?;
+    let now = Utc::now();
+    let agents: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let last: DateTime<Utc> = r.get(4);
+            json!({
+                "agent_id": r.get::<_, Option<String>>(0),
+                "host": r.get::<_, Option<String>>(1),
+                "version": r.get::<_, Option<String>>(2),
+                "capabilities": r.get::<_, Option<Value>>(3),
+                "last_heartbeat": last,
+                "online": (now - last).num_seconds() <= OFFLINE_AFTER_S,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "agents": agents })))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct VulnQuery {
+    pub host: Option<String>,
+    /// `running`, `dormant` or `fixed`.
+    pub status: Option<String>,
+    /// Lowest severity id (0–6; 4 = high).
+    pub min_severity: Option<i16>,
+    /// Most rows (default 500, at most 5,000).
+    pub limit: Option<i64>,
+}
+
+/// Vulnerable packages per host, running ones (a vulnerable binary in a live
+/// process) first, then by severity.
+#[utoipa::path(get, path = "/api/v1/vulnerabilities", tag = "inventory", params(VulnQuery),
+    responses((status = 200, description = "`vulnerabilities`: host, cve, package, versions, severity_id, status, first/last seen", body = Object)),
+    security(("token" = [])))]
+pub async fn vulnerabilities(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<VulnQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(READERS)?;
+    if let Some(s) = &q.status {
+        if !["running", "dormant", "fixed"].contains(&s.as_str()) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_status",
+                format!("`status` must be running, dormant or fixed, not {s:?}"),
+            ));
+        }
+    }
+    let min = q.min_severity.unwrap_or(0);
+    if !(0..=6).contains(&min) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_severity", "`min_severity` must be 0..=6"));
+    }
+    let limit = q.limit.unwrap_or(500);
+    if !(1..=5_000).contains(&limit) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_limit", "`limit` must be 1..=5000"));
+    }
+    let client = state.pool.get().await.map_err(db_error)?;
+    let rows = client
+        .query(
+            "SELECT host, cve, package, installed_version, fixed_version, severity_id, status, first_seen, last_seen
+               FROM vulnerabilities
+              WHERE ($1::text IS NULL OR host = $1) AND ($2::text IS NULL OR status = $2) AND severity_id >= $3
+              ORDER BY (status = 'running') DESC, severity_id DESC, host, cve
+              LIMIT $4",
+            &[&q.host, &q.status, &min, &limit],
+        )
+        .await
+        .map_err(db_error)?;
+    let out: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "host": r.get::<_, String>(0),
+                "cve": r.get::<_, String>(1),
+                "package": r.get::<_, String>(2),
+                "installed_version": r.get::<_, Option<String>>(3),
+                "fixed_version": r.get::<_, Option<String>>(4),
+                "severity_id": r.get::<_, i16>(5),
+                "status": r.get::<_, String>(6),
+                "first_seen": r.get::<_, DateTime<Utc>>(7),
+                "last_seen": r.get::<_, DateTime<Utc>>(8),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "vulnerabilities": out })))
+}

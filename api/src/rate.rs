@@ -1,0 +1,118 @@
+//! Requests per token: a token bucket each, so one busy script cannot crowd
+//! out the analysts (or ingest) sharing the server.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+/// Token buckets keyed by API token id.
+#[derive(Debug)]
+pub struct RateLimiter {
+    per_second: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<Uuid, Bucket>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Requests per second and burst unless `VIGIL_RATE_LIMIT` says otherwise.
+pub const DEFAULT_PER_SECOND: f64 = 50.0;
+pub const DEFAULT_BURST: f64 = 200.0;
+
+impl RateLimiter {
+    pub fn new(per_second: f64, burst: f64) -> Self {
+        RateLimiter { per_second, burst: burst.max(1.0), buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// From `VIGIL_RATE_LIMIT` = `<requests per second>[,<burst>]`, e.g. `20,50`;
+    /// `0` turns the limit off.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let mut parts = spec.split(',').map(str::trim);
+        let per_second: f64 = parts
+            .next()
+            .filter(|s| !s.is_empty())
+            .ok_or("empty")?
+            .parse()
+            .map_err(|_| format!("{spec:?}: requests per second must be a number, e.g. 20 or 20,50"))?;
+        let burst: f64 = match parts.next() {
+            Some(b) => b.parse().map_err(|_| format!("{spec:?}: the burst after ',' must be a number"))?,
+            None => (per_second * 4.0).max(1.0),
+        };
+        if parts.next().is_some() || per_second.is_nan() || per_second < 0.0 || burst.is_nan() || burst < 1.0 {
+            return Err(format!("{spec:?}: expected `<per second>[,<burst>]` with per second ≥ 0 and burst ≥ 1"));
+        }
+        Ok(RateLimiter::new(per_second, burst))
+    }
+
+    pub fn from_env() -> Self {
+        match std::env::var("VIGIL_RATE_LIMIT") {
+            Ok(v) => RateLimiter::parse(&v).unwrap_or_else(|e| {
+                tracing::error!("VIGIL_RATE_LIMIT={e}; using {DEFAULT_PER_SECOND},{DEFAULT_BURST}");
+                RateLimiter::new(DEFAULT_PER_SECOND, DEFAULT_BURST)
+            }),
+            Err(_) => RateLimiter::new(DEFAULT_PER_SECOND, DEFAULT_BURST),
+        }
+    }
+
+    pub fn burst(&self) -> u64 {
+        self.burst as u64
+    }
+
+    /// Takes one request from `token`'s bucket, or says how long until one is free.
+    pub fn check(&self, token: Uuid, now: Instant) -> Result<(), Duration> {
+        if self.per_second == 0.0 {
+            return Ok(());
+        }
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let b = buckets.entry(token).or_insert(Bucket { tokens: self.burst, at: now });
+        let refill = now.saturating_duration_since(b.at).as_secs_f64() * self.per_second;
+        b.tokens = (b.tokens + refill).min(self.burst);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - b.tokens) / self.per_second))
+        }
+    }
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        RateLimiter::new(DEFAULT_PER_SECOND, DEFAULT_BURST)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_then_refill_at_the_rate() {
+        let r = RateLimiter::new(10.0, 3.0);
+        let (t, start) = (Uuid::new_v4(), Instant::now());
+        assert!((0..3).all(|_| r.check(t, start).is_ok()));
+        let wait = r.check(t, start).unwrap_err();
+        assert!((wait.as_secs_f64() - 0.1).abs() < 1e-6, "{wait:?}");
+        assert!(r.check(t, start + Duration::from_millis(100)).is_ok());
+        // Another token has its own bucket.
+        assert!(r.check(Uuid::new_v4(), start).is_ok());
+    }
+
+    #[test]
+    fn parses_and_rejects_specs() {
+        assert_eq!(RateLimiter::parse("20,50").unwrap().burst(), 50);
+        assert_eq!(RateLimiter::parse("5").unwrap().burst(), 20);
+        assert!(RateLimiter::parse("0").unwrap().check(Uuid::nil(), Instant::now()).is_ok());
+        for bad in ["", "x", "1,y", "1,2,3", "-1", "1,0"] {
+            assert!(RateLimiter::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
