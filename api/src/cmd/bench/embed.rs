@@ -97,6 +97,139 @@ fn corpus(n: usize) -> (Vec<String>, String) {
     (lines, from.join(", "))
 }
 
+/// The batch strategy against the naive baseline on `lines`, in this order,
+/// with each one's peak memory.
+fn compare(
+    embedder: &Embedder,
+    cfg: &EmbedConfig,
+    a: &EmbedArgs,
+    name: &str,
+    lines: &[String],
+    from: &str,
+) -> anyhow::Result<()> {
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let lens: Vec<usize> = {
+        let mut l: Vec<usize> = lines.iter().map(String::len).collect();
+        l.sort_unstable();
+        l
+    };
+    let avg = lens.iter().sum::<usize>() as f64 / lens.len().max(1) as f64;
+    println!(
+        "  {name}: {} lines ({from}); bytes: mean {avg:.0}, median {}, p95 {}, max {}",
+        lines.len(),
+        lens.get(lens.len() / 2).copied().unwrap_or(0),
+        lens.get(lens.len() * 95 / 100).copied().unwrap_or(0),
+        lens.last().copied().unwrap_or(0)
+    );
+    embedder.embed(&refs[..refs.len().min(32)])?; // warm-up: first-run allocations and kernels
+
+    let _ = reset_peak_rss();
+    let t = Instant::now();
+    let mut sorted = Vec::with_capacity(refs.len());
+    for chunk in refs.chunks(a.batch.max(1)) {
+        sorted.extend(embedder.embed(chunk)?);
+    }
+    let sorted_s = t.elapsed().as_secs_f64();
+    let sorted_rss = peak_rss_mib();
+    let sorted_rate = refs.len() as f64 / sorted_s;
+
+    let reset = reset_peak_rss();
+    let t = Instant::now();
+    let mut naive = Vec::with_capacity(refs.len());
+    for chunk in refs.chunks(a.batch.max(1)) {
+        naive.extend(embedder.embed_naive(chunk)?);
+    }
+    let naive_s = t.elapsed().as_secs_f64();
+    let naive_rss = if reset { peak_rss_mib() } else { None };
+    let naive_rate = refs.len() as f64 / naive_s;
+    let min_cos = sorted
+        .iter()
+        .zip(&naive)
+        .map(|(x, y)| x.iter().zip(y).map(|(p, q)| p * q).sum::<f32>())
+        .fold(f32::INFINITY, f32::min);
+
+    println!(
+        "    sorted, sub-batches of {:>3}  {:>6.1} lines/s  ({} lines in {sorted_s:.2}s, peak RSS {})",
+        cfg.sub_batch,
+        sorted_rate,
+        refs.len(),
+        fmt_mib(sorted_rss)
+    );
+    println!(
+        "    naive, {:>3} per call         {:>6.1} lines/s  ({} lines in {naive_s:.2}s, peak RSS {}) (baseline)",
+        a.batch,
+        naive_rate,
+        refs.len(),
+        fmt_mib(naive_rss)
+    );
+    println!("    sorted / naive = {:.2}x; same vectors (min cosine {min_cos:.5})", sorted_rate / naive_rate);
+    Ok(())
+}
+
+/// What the default selection embeds from a security stream, in arrival
+/// order (sources interleaved): real Sysmon command lines, script blocks,
+/// file and registry targets from SigmaHQ's regression events, real OpenSSH
+/// log lines from loghub, and generated alert, logon and process texts.
+fn security_corpus(n: usize) -> (Vec<String>, String) {
+    let mut sysmon = Vec::new();
+    let mut ssh = Vec::new();
+    if let Some(shared) = vigil_ingest::demo::find_shared_data() {
+        let mut stack = vec![shared.join("sigma/regression/regression_data")];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let mut paths: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+            paths.sort();
+            for p in paths {
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "json") {
+                    let Ok(text) = std::fs::read_to_string(&p) else { continue };
+                    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+                    let data = &v["Event"]["EventData"];
+                    for key in ["CommandLine", "ScriptBlockText", "TargetFilename", "TargetObject", "QueryName"] {
+                        if let Some(s) = data[key].as_str().filter(|s| !s.trim().is_empty()) {
+                            sysmon.push(s.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        if let Ok(text) = std::fs::read_to_string(shared.join("loghub/OpenSSH/OpenSSH_2k.log")) {
+            ssh.extend(text.lines().filter(|l| !l.trim().is_empty()).step_by(4).map(str::to_string));
+        }
+    }
+    let sel = Selection::default();
+    let gen =
+        Generator::new(GeneratorConfig { seed: 11, ..GeneratorConfig::recent(50_000, Duration::hours(6), Utc::now()) });
+    let mut generated: Vec<String> = gen.filter(|e| sel.selects(e)).filter_map(|e| text_for(&e)).take(n).collect();
+    // Interleave as a stream would: a Sysmon value, an SSH line, generated texts.
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut out = Vec::with_capacity(n);
+    let (mut si, mut hi) = (0, 0);
+    while out.len() < n {
+        match rng.below(4) {
+            0 if !sysmon.is_empty() => {
+                out.push(sysmon[si % sysmon.len()].clone());
+                si += 1;
+            }
+            1 if !ssh.is_empty() => {
+                out.push(ssh[hi % ssh.len()].clone());
+                hi += 1;
+            }
+            _ => match generated.pop() {
+                Some(t) => out.push(t),
+                None if !sysmon.is_empty() || !ssh.is_empty() => continue,
+                None => break,
+            },
+        }
+    }
+    let from = format!(
+        "{si} Sysmon values from SigmaHQ regression events, {hi} loghub OpenSSH lines, {} generated texts",
+        out.len() - si - hi
+    );
+    (out, from)
+}
+
 /// Templates for the repetitive stream: loghub's event templates (`<*>` is a
 /// variable) when available, else a few of our own.
 fn templates() -> Vec<String> {
@@ -163,51 +296,9 @@ pub(super) fn run(a: EmbedArgs) -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
     let (lines, from) = corpus(a.lines);
-    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-    let avg = lines.iter().map(String::len).sum::<usize>() as f64 / lines.len().max(1) as f64;
-    println!("  corpus: {} lines ({from}), {avg:.0} bytes on average", lines.len());
-    embedder.embed(&refs[..refs.len().min(32)])?; // warm-up: first-run allocations and kernels
-
-    let _ = reset_peak_rss();
-    let t = Instant::now();
-    let mut sorted = Vec::with_capacity(refs.len());
-    for chunk in refs.chunks(a.batch.max(1)) {
-        sorted.extend(embedder.embed(chunk)?);
-    }
-    let sorted_s = t.elapsed().as_secs_f64();
-    let sorted_rss = peak_rss_mib();
-    let sorted_rate = refs.len() as f64 / sorted_s;
-
-    let reset = reset_peak_rss();
-    let t = Instant::now();
-    let mut naive = Vec::with_capacity(refs.len());
-    for chunk in refs.chunks(a.batch.max(1)) {
-        naive.extend(embedder.embed_naive(chunk)?);
-    }
-    let naive_s = t.elapsed().as_secs_f64();
-    let naive_rss = if reset { peak_rss_mib() } else { None };
-    let naive_rate = refs.len() as f64 / naive_s;
-    let min_cos = sorted
-        .iter()
-        .zip(&naive)
-        .map(|(x, y)| x.iter().zip(y).map(|(p, q)| p * q).sum::<f32>())
-        .fold(f32::INFINITY, f32::min);
-
-    println!(
-        "  sorted, sub-batches of {:>3}  {:>6.1} lines/s  ({} lines in {sorted_s:.2}s, peak RSS {})",
-        cfg.sub_batch,
-        sorted_rate,
-        refs.len(),
-        fmt_mib(sorted_rss)
-    );
-    println!(
-        "  naive, {:>3} per call         {:>6.1} lines/s  ({} lines in {naive_s:.2}s, peak RSS {}) (baseline)",
-        a.batch,
-        naive_rate,
-        refs.len(),
-        fmt_mib(naive_rss)
-    );
-    println!("  sorted / naive = {:.2}x; same vectors (min cosine {min_cos:.5})", sorted_rate / naive_rate);
+    compare(&embedder, &cfg, &a, "log lines", &lines, &from)?;
+    let (lines, from) = security_corpus(a.lines);
+    compare(&embedder, &cfg, &a, "security events", &lines, &from)?;
 
     // The cache on a repetitive stream.
     let templates = templates();
