@@ -68,6 +68,16 @@ PG_BUILD_PKGS=(postgresql-server-dev-${PG_MAJOR} cmake dpkg-dev)
 pg_upgraded=0
 if apt_install "${BASE_PKGS[@]}"; then pg_upgraded=1; fi
 
+# ------------------------------------------------ eBPF toolchain (vigil-agent)
+# agent/build.rs compiles agent/bpf/*.bpf.c with clang (-target bpf, CO-RE),
+# takes bpf_helpers.h from libbpf-dev and dumps vmlinux.h with bpftool from
+# the kernel's BTF; without them the agent still builds, without eBPF. The
+# XDP test (agent/tests/bpf.rs) uses ip (network namespaces, veth) and ping.
+EBPF_PKGS=(clang llvm libbpf-dev bpftool iproute2 iputils-ping)
+if ! apt_install "${EBPF_PKGS[@]}"; then
+  log "eBPF toolchain already installed (clang, llvm, libbpf-dev, bpftool)"
+fi
+
 # ------------------------------------------------ pgvector + TimescaleDB build
 pkglibdir() { "$PG_CONFIG" --pkglibdir 2>/dev/null || echo "/usr/lib/postgresql/${PG_MAJOR}/lib"; }
 

@@ -15,6 +15,10 @@
 //! | /proc mount | `proc_root` | `VIGIL_AGENT_PROC_ROOT` | `/proc` |
 //! | dpkg database | `dpkg_dir` | `VIGIL_AGENT_DPKG_DIR` | `/var/lib/dpkg` |
 //! | rpm inventory | `rpm` | `VIGIL_AGENT_RPM` | `true` (used only where `rpm` exists) |
+//! | XDP blocklist | `xdp` | `VIGIL_AGENT_XDP` | `true` (used when the program loads; else the blocklist is recorded only) |
+//! | XDP interfaces | `xdp_interfaces` (list) | `VIGIL_AGENT_XDP_INTERFACES` (comma-separated) | every non-loopback interface that is up at start |
+//! | XDP mode | `xdp_mode` | `VIGIL_AGENT_XDP_MODE` | `generic` (SKB mode; `native` for the driver's) |
+//! | BPF pin directory | `bpf_pin_dir` | `VIGIL_AGENT_BPF_PIN_DIR` | `/sys/fs/bpf/vigil` |
 //! | intervals (seconds) | `[intervals]` `process_reconcile`, `process_poll`, `connections`, `metrics`, `packages`, `snapshot`, `heartbeat` | `VIGIL_AGENT_INTERVAL_<NAME>` (e.g. `VIGIL_AGENT_INTERVAL_CONNECTIONS`) | 30, 2, 5, 15, 300, 600, 30 |
 //!
 //! The file is named by `--config` or `VIGIL_AGENT_CONFIG`. Unknown keys in
@@ -47,6 +51,14 @@ pub const ENV_PROC_ROOT: &str = "VIGIL_AGENT_PROC_ROOT";
 pub const ENV_DPKG_DIR: &str = "VIGIL_AGENT_DPKG_DIR";
 /// Whether to inventory rpm packages where `rpm` exists.
 pub const ENV_RPM: &str = "VIGIL_AGENT_RPM";
+/// Whether to load the XDP blocklist.
+pub const ENV_XDP: &str = "VIGIL_AGENT_XDP";
+/// The interfaces the XDP blocklist is attached to (comma-separated).
+pub const ENV_XDP_INTERFACES: &str = "VIGIL_AGENT_XDP_INTERFACES";
+/// `generic` or `native`.
+pub const ENV_XDP_MODE: &str = "VIGIL_AGENT_XDP_MODE";
+/// Where the blocklist maps are pinned.
+pub const ENV_BPF_PIN_DIR: &str = "VIGIL_AGENT_BPF_PIN_DIR";
 /// Prefix of the interval variables (`VIGIL_AGENT_INTERVAL_CONNECTIONS=5`).
 pub const ENV_INTERVAL_PREFIX: &str = "VIGIL_AGENT_INTERVAL_";
 
@@ -77,12 +89,34 @@ pub enum ProcessSourcePreference {
     /// The best available: eBPF, then the netlink proc connector, then procfs polling.
     #[default]
     Auto,
-    /// eBPF first (not built into this agent yet: falls through to netlink, then procfs).
+    /// eBPF first (falls through to netlink, then procfs, when it does not load).
     Ebpf,
     /// The kernel's process-event connector, falling back to procfs polling.
     Netlink,
     /// Polling /proc only.
     Procfs,
+}
+
+/// How the XDP program is attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpAttachMode {
+    /// Generic (SKB) mode: works on every interface, after the stack allocated the packet.
+    #[default]
+    Generic,
+    /// The driver's own XDP hook (faster; not every driver has one).
+    Native,
+}
+
+impl FromStr for XdpAttachMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "generic" | "skb" => Ok(XdpAttachMode::Generic),
+            "native" | "driver" | "drv" => Ok(XdpAttachMode::Native),
+            other => Err(format!("unknown XDP mode {other:?} (expected generic or native)")),
+        }
+    }
 }
 
 impl ProcessSourcePreference {
@@ -181,6 +215,13 @@ pub struct AgentConfig {
     pub dpkg_dir: PathBuf,
     /// Inventory rpm packages where the `rpm` command exists.
     pub rpm: bool,
+    /// Load the XDP blocklist (when it loads; else the blocklist is recorded only).
+    pub xdp: bool,
+    /// Interfaces to attach the XDP blocklist to (`None`: every non-loopback interface up at start).
+    pub xdp_interfaces: Option<Vec<String>>,
+    pub xdp_mode: XdpAttachMode,
+    /// Where the blocklist maps are pinned (under the BPF file system).
+    pub bpf_pin_dir: PathBuf,
 }
 
 /// The settings file: every key optional.
@@ -196,6 +237,10 @@ struct FileConfig {
     proc_root: Option<PathBuf>,
     dpkg_dir: Option<PathBuf>,
     rpm: Option<bool>,
+    xdp: Option<bool>,
+    xdp_interfaces: Option<Vec<String>>,
+    xdp_mode: Option<XdpAttachMode>,
+    bpf_pin_dir: Option<PathBuf>,
     #[serde(default)]
     intervals: FileIntervals,
 }
@@ -310,6 +355,28 @@ impl AgentConfig {
             })?,
             None => file.rpm.unwrap_or(true),
         };
+        let xdp = match env_text(ENV_XDP) {
+            Some(v) => parse_bool(&v).ok_or_else(|| ConfigError::Env {
+                var: ENV_XDP.into(),
+                value: v.clone(),
+                reason: "expected true/false, 1/0, yes/no".into(),
+            })?,
+            None => file.xdp.unwrap_or(true),
+        };
+        let xdp_interfaces = match env_text(ENV_XDP_INTERFACES) {
+            Some(v) => Some(v.split(',').map(|i| i.trim().to_string()).filter(|i| !i.is_empty()).collect()),
+            None => file.xdp_interfaces,
+        };
+        let xdp_mode = match env_text(ENV_XDP_MODE) {
+            Some(v) => {
+                v.parse().map_err(|reason| ConfigError::Env { var: ENV_XDP_MODE.into(), value: v.clone(), reason })?
+            }
+            None => file.xdp_mode.unwrap_or_default(),
+        };
+        let bpf_pin_dir = env_text(ENV_BPF_PIN_DIR)
+            .map(PathBuf::from)
+            .or(file.bpf_pin_dir)
+            .unwrap_or_else(|| PathBuf::from("/sys/fs/bpf/vigil"));
 
         let mut intervals = Intervals::default();
         for (key, slot) in intervals.fields_mut() {
@@ -339,6 +406,10 @@ impl AgentConfig {
             proc_root,
             dpkg_dir,
             rpm,
+            xdp,
+            xdp_interfaces,
+            xdp_mode,
+            bpf_pin_dir,
         };
         config.validate()?;
         Ok(config)
@@ -355,6 +426,14 @@ impl AgentConfig {
                 field: "nats_url".into(),
                 reason: format!("{:?} is not a URL (e.g. nats://127.0.0.1:4222)", self.nats_url),
             });
+        }
+        if let Some(ifaces) = &self.xdp_interfaces {
+            if let Some(bad) = ifaces.iter().find(|i| i.is_empty() || i.len() > 15 || i.contains(['/', ' '])) {
+                return Err(ConfigError::Invalid {
+                    field: "xdp_interfaces".into(),
+                    reason: format!("{bad:?} is not an interface name"),
+                });
+            }
         }
         if self.spool_max_bytes == 0 {
             return Err(ConfigError::Invalid { field: "spool_max_bytes".into(), reason: "must be above 0".into() });

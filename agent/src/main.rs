@@ -6,7 +6,8 @@
 //!   answers commands; `run --stdout` prints the events as NDJSON instead.
 //! - `vigil-agent once --print` (alias `snapshot`): one full snapshot as
 //!   NDJSON on stdout, no NATS.
-//! - `vigil-agent sources`: which process-event source would be chosen and why.
+//! - `vigil-agent sources`: which process-event source would be chosen and
+//!   why, and which blocklist backend (XDP or recorded only).
 //!
 //! Settings come from `--config` / `VIGIL_AGENT_CONFIG` and the environment
 //! (see `vigil_agent::config`).
@@ -19,11 +20,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio::sync::mpsc;
+use vigil_agent::collect::process::ProcessSource;
 use vigil_agent::collect::process::SourceChoice;
 use vigil_agent::collect::{self, process::choose_source, Collectors, Control, StartOptions};
 use vigil_agent::config::AgentConfig;
 use vigil_agent::transport::{
-    Action, AgentCommands, Capabilities, ChannelHandler, CommandError, MemoryBlocklist, Transport, TransportConfig,
+    open_blocklist, Action, AgentCommands, Capabilities, ChannelHandler, CommandError, Transport, TransportConfig,
+    XdpOptions,
 };
 use vigil_event::Event;
 
@@ -58,7 +61,7 @@ enum Command {
         #[arg(long)]
         pretty: bool,
     },
-    /// Print which process source is chosen and why.
+    /// Print which process source and blocklist backend are chosen and why.
     Sources {
         /// As JSON.
         #[arg(long)]
@@ -103,12 +106,21 @@ fn once(config: &AgentConfig, pretty: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn xdp_options(config: &AgentConfig) -> XdpOptions {
+    XdpOptions { pin_dir: config.bpf_pin_dir.clone(), interfaces: config.xdp_interfaces.clone(), mode: config.xdp_mode }
+}
+
 fn sources(config: &AgentConfig, json: bool) -> anyhow::Result<()> {
-    let (choice, _connector) = choose_source(config.process_source, config.intervals.process_poll);
+    let (choice, _stream) = choose_source(config.process_source, config.intervals.process_poll);
+    let (blocklist, why) =
+        open_blocklist(&config.spool_dir, config.xdp, &xdp_options(config)).context("opening the blocklist")?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&choice)?);
+        let mut v = serde_json::to_value(&choice)?;
+        v["blocklist"] = serde_json::json!({"backend": blocklist.backend(), "reason": why});
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print!("{choice}");
+        println!("blocklist: {} ({why})", blocklist.backend());
     }
     Ok(())
 }
@@ -120,9 +132,16 @@ async fn start_transport(config: &AgentConfig, source: &SourceChoice, control: C
     let mut tc = TransportConfig::new(&config.nats_url, &config.agent_id, &config.spool_dir);
     tc.spool_max_bytes = config.spool_max_bytes;
     tc.heartbeat_interval = config.intervals.heartbeat;
-    tc.capabilities = Capabilities { process_source: source.source.to_string(), ebpf: false, xdp: false };
+    let (blocklist, why) =
+        open_blocklist(&config.spool_dir, config.xdp, &xdp_options(config)).context("opening the blocklist")?;
+    vigil_agent::collect::ebpf::release_freed_memory();
+    tracing::info!(backend = blocklist.backend(), reason = %why, "blocklist");
+    tc.capabilities = Capabilities {
+        process_source: source.source.to_string(),
+        ebpf: source.source == ProcessSource::Ebpf,
+        xdp: blocklist.backend() == "xdp",
+    };
     let mut transport = Transport::start(tc).await.context("starting the transport")?;
-    let blocklist = Arc::new(MemoryBlocklist::open(&config.spool_dir).context("opening the blocklist")?);
     let (handler, mut requests) = ChannelHandler::new(16);
     tokio::spawn(async move {
         while let Some((cmd, reply)) = requests.recv().await {

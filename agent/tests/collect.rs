@@ -18,7 +18,7 @@ use vigil_agent::collect::metrics::MetricsCollector;
 use vigil_agent::collect::net::ConnectionCollector;
 use vigil_agent::collect::netlink::ProcConnector;
 use vigil_agent::collect::packages::{dpkg_inventory, PackageCollector, PathResolver};
-use vigil_agent::collect::process::{ProcessCollector, ProcessSource, ProcessStream};
+use vigil_agent::collect::process::{ProcessCollector, ProcessSource, ProcessStream, StreamSource};
 use vigil_agent::collect::procfs::ProcFs;
 use vigil_agent::collect::{Collectors, HostContext};
 use vigil_agent::config::{AgentConfig, ProcessSourcePreference};
@@ -62,7 +62,7 @@ fn netlink_catches_100_short_lived_execs() {
         }
     };
     let ctx = ctx(fixtures().join("v1"));
-    let stream = ProcessStream::start(conn, ProcFs::new("/proc"), "/etc/passwd".into()).unwrap();
+    let stream = ProcessStream::start(StreamSource::Netlink(conn), ProcFs::new("/proc"), "/etc/passwd".into()).unwrap();
     let mut pc = ProcessCollector::new(&ctx, ProcessSource::Netlink);
 
     let mut children: Vec<std::process::Child> =
@@ -389,9 +389,19 @@ fn once_prints_a_valid_ndjson_snapshot_and_sources_explains_itself() {
     assert_eq!(events.iter().filter(|e| e.kind == Kind::Package).count(), 4);
     assert!(events.iter().filter(|e| e.kind == Kind::Process).all(|e| e.raw["snapshot"] == true));
 
-    let out = Command::new(bin).args(["sources", "--json"]).output().unwrap();
-    assert!(out.status.success());
+    let spool = tempfile::tempdir().unwrap();
+    let out = Command::new(bin)
+        .args(["sources", "--json"])
+        .env("VIGIL_AGENT_SPOOL_DIR", spool.path())
+        .env("VIGIL_AGENT_XDP", "false")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["attempts"][0]["reason"], "ebpf: not built into this agent yet");
-    assert!(["netlink", "procfs"].contains(&v["source"].as_str().unwrap()));
+    assert_eq!(v["attempts"][0]["source"], "ebpf");
+    let reason = v["attempts"][0]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("ebpf: "), "{reason}");
+    assert!(["ebpf", "netlink", "procfs"].contains(&v["source"].as_str().unwrap()));
+    assert_eq!(v["blocklist"]["backend"], "memory");
+    assert!(v["blocklist"]["reason"].as_str().unwrap().contains("disabled"), "{v}");
 }

@@ -4,21 +4,22 @@
 //! events into a channel) and [`snapshot`] (one full snapshot, for
 //! `vigil-agent once`).
 //!
-//! - [`process`]: process launches and terminations (netlink proc connector
-//!   or /proc polling, always with a /proc reconcile).
+//! - [`process`]: process launches and terminations (eBPF tracepoints, the
+//!   netlink proc connector or /proc polling, always with a /proc reconcile).
 //! - [`net`]: connections and listeners from /proc/net.
 //! - [`metrics`]: CPU, memory, disk, network counters.
 //! - [`packages`]: dpkg / rpm inventory and its changes.
-//! - [`netlink`], [`procfs`]: the kernel interfaces underneath.
+//! - [`ebpf`], [`netlink`], [`procfs`]: the kernel interfaces underneath.
 //!
 //! Collectors are synchronous (all their work is small blocking reads of
 //! /proc) and run on two plain threads, `vigil-processes` (the process
 //! stream and reconcile) and `vigil-collect` (connections, metrics,
-//! packages, heartbeat), plus the connector's reader thread. They hand
+//! packages, heartbeat), plus the event stream's reader thread. They hand
 //! events to a `tokio::sync::mpsc::Sender<Event>` with `blocking_send`,
 //! so a full channel (transport backed up) slows them down instead of
 //! growing memory; they stop when the channel closes or on [`Collectors::stop`].
 
+pub mod ebpf;
 pub mod metrics;
 pub mod net;
 pub mod netlink;
@@ -176,20 +177,21 @@ impl Collectors {
     ) -> Result<Collectors, CollectError> {
         let ctx = HostContext::from_config(config);
         let intervals = config.intervals;
-        let (mut source, connector) = choose_source(config.process_source, intervals.process_poll);
+        let (mut source, stream_source) = choose_source(config.process_source, intervals.process_poll);
+        ebpf::release_freed_memory();
         let control = Control::default();
 
         let mut processes = ProcessCollector::new(&ctx, source.source);
-        let stream = match connector {
-            Some(conn) => match ProcessStream::start(conn, procfs::ProcFs::new(&ctx.proc_root), ctx.passwd.clone()) {
+        let stream = match stream_source {
+            Some(src) => match ProcessStream::start(src, procfs::ProcFs::new(&ctx.proc_root), ctx.passwd.clone()) {
                 Ok(s) => Some(s),
                 Err(e) => {
                     tracing::warn!(error = %e, "process event stream; polling /proc instead");
                     processes.set_source(ProcessSource::Procfs);
                     source.source = ProcessSource::Procfs;
                     source.reason = format!(
-                        "procfs: polling /proc every {:?} (fallback: the netlink reader could not start: {e})",
-                        intervals.process_poll
+                        "procfs: polling /proc every {:?} (fallback: the {} reader could not start: {e})",
+                        intervals.process_poll, source.source
                     );
                     None
                 }

@@ -1,8 +1,10 @@
 //! Process telemetry: choosing the process-event source ([`choose_source`]:
 //! eBPF, then the netlink proc connector, then /proc polling, with the
-//! reason for each), the connector's reader thread ([`ProcessStream`],
-//! which describes each exec from /proc at once so short-lived processes
-//! are not lost), and the [`ProcessCollector`] that applies stream items
+//! reason for each), the stream's reader thread ([`ProcessStream`]: for the
+//! connector it describes each exec from /proc at once so short-lived
+//! processes are not lost; for eBPF the kernel's record already carries
+//! exe, argv, uid and parent, and /proc adds cwd and cgroup while the
+//! process is still there), and the [`ProcessCollector`] that applies stream items
 //! and /proc reconciles to the [`ProcessTable`] and turns the changes into
 //! process events (activity 1 launch, 2 terminate).
 //!
@@ -29,6 +31,8 @@ use serde::Serialize;
 use serde_json::json;
 use vigil_event::{Event, Kind, Process};
 
+#[cfg(vigil_bpf)]
+use super::ebpf::{BpfExec, BpfProcEvent, ExecTracer};
 use super::netlink::{decode_exit, NetlinkError, ProcConnector, ProcEvent};
 use super::procfs::{monotonic_to_wall, ProcFs, Users};
 use super::{new_event, truncate, HostContext};
@@ -94,27 +98,57 @@ impl fmt::Display for SourceChoice {
     }
 }
 
+/// A subscribed process-event stream, before its reader thread starts.
+#[derive(Debug)]
+pub enum StreamSource {
+    /// The eBPF exec/exit tracepoints.
+    #[cfg(vigil_bpf)]
+    Ebpf(Box<ExecTracer>),
+    /// The netlink proc connector.
+    Netlink(ProcConnector),
+}
+
+/// Loads the eBPF exec tracer: the reason it is not available, or it and a description.
+fn try_ebpf() -> Result<(StreamSource, String), String> {
+    #[cfg(vigil_bpf)]
+    {
+        let tracer = ExecTracer::load()?;
+        Ok((
+            StreamSource::Ebpf(Box::new(tracer)),
+            "ebpf: tracepoints sched/sched_process_exec and sched/sched_process_exit attached (ring buffer)".into(),
+        ))
+    }
+    #[cfg(not(vigil_bpf))]
+    {
+        Err(super::ebpf::NOT_BUILT.to_string())
+    }
+}
+
 /// Tries the sources from `preference` down; returns the choice and, for
-/// netlink, the subscribed connector.
-pub fn choose_source(preference: ProcessSourcePreference, poll: Duration) -> (SourceChoice, Option<ProcConnector>) {
+/// eBPF or netlink, the subscribed stream.
+pub fn choose_source(preference: ProcessSourcePreference, poll: Duration) -> (SourceChoice, Option<StreamSource>) {
     let mut attempts = Vec::new();
-    let (try_ebpf, try_netlink) = match preference {
+    let (try_ebpf_first, try_netlink) = match preference {
         ProcessSourcePreference::Auto | ProcessSourcePreference::Ebpf => (true, true),
         ProcessSourcePreference::Netlink => (false, true),
         ProcessSourcePreference::Procfs => (false, false),
     };
-    if try_ebpf {
-        attempts.push(SourceAttempt {
-            source: ProcessSource::Ebpf,
-            ok: false,
-            reason: "ebpf: not built into this agent yet".into(),
-        });
+    let mut stream = None;
+    if try_ebpf_first {
+        match try_ebpf() {
+            Ok((s, reason)) => {
+                stream = Some(s);
+                attempts.push(SourceAttempt { source: ProcessSource::Ebpf, ok: true, reason });
+            }
+            Err(e) => {
+                attempts.push(SourceAttempt { source: ProcessSource::Ebpf, ok: false, reason: format!("ebpf: {e}") })
+            }
+        }
     }
-    let mut connector = None;
-    if try_netlink {
+    if try_netlink && stream.is_none() {
         match ProcConnector::open() {
             Ok(c) => {
-                connector = Some(c);
+                stream = Some(StreamSource::Netlink(c));
                 attempts.push(SourceAttempt {
                     source: ProcessSource::Netlink,
                     ok: true,
@@ -128,7 +162,7 @@ pub fn choose_source(preference: ProcessSourcePreference, poll: Duration) -> (So
             }),
         }
     }
-    if connector.is_none() {
+    if stream.is_none() {
         let why = if preference == ProcessSourcePreference::Procfs { "configured" } else { "fallback" };
         attempts.push(SourceAttempt {
             source: ProcessSource::Procfs,
@@ -141,7 +175,7 @@ pub fn choose_source(preference: ProcessSourcePreference, poll: Duration) -> (So
         Some(a) => (a.source, a.reason.clone()),
         None => (ProcessSource::Procfs, "procfs".into()),
     };
-    (SourceChoice { preference, source, reason, attempts }, connector)
+    (SourceChoice { preference, source, reason, attempts }, stream)
 }
 
 /// What the reader thread hands the collector.
@@ -166,17 +200,25 @@ pub struct ProcessStream {
 }
 
 impl ProcessStream {
-    /// Starts reading `connector`, describing execs from `procfs` and
+    /// Starts reading `source`, describing execs from `procfs` and
     /// naming users from `passwd`.
-    pub fn start(connector: ProcConnector, procfs: ProcFs, passwd: PathBuf) -> Result<ProcessStream, NetlinkError> {
-        connector.set_timeout(Duration::from_millis(250))?;
+    pub fn start(source: StreamSource, procfs: ProcFs, passwd: PathBuf) -> Result<ProcessStream, NetlinkError> {
         let (tx, rx) = mpsc::sync_channel(STREAM_BUFFER);
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("vigil-proc-events".into())
-            .spawn(move || read_loop(connector, procfs, Users::new(passwd), tx, thread_stop))
-            .map_err(NetlinkError::Recv)?;
+        let users = Users::new(passwd);
+        let builder = std::thread::Builder::new().name("vigil-proc-events".into());
+        let thread = match source {
+            StreamSource::Netlink(connector) => {
+                connector.set_timeout(Duration::from_millis(250))?;
+                builder.spawn(move || read_loop(connector, procfs, users, tx, thread_stop))
+            }
+            #[cfg(vigil_bpf)]
+            StreamSource::Ebpf(tracer) => {
+                builder.spawn(move || ebpf_read_loop(*tracer, procfs, users, tx, thread_stop))
+            }
+        }
+        .map_err(NetlinkError::Recv)?;
         Ok(ProcessStream { rx, stop, thread: Some(thread) })
     }
 
@@ -209,22 +251,7 @@ fn read_loop(
 ) {
     // child tgid -> parent tgid, for execs and exits /proc can no longer describe.
     let mut forks: HashMap<i32, i32> = HashMap::new();
-    let send = |item: StreamItem| -> bool {
-        let mut item = item;
-        loop {
-            match tx.try_send(item) {
-                Ok(()) => return true,
-                Err(TrySendError::Disconnected(_)) => return false,
-                Err(TrySendError::Full(back)) => {
-                    if stop.load(Ordering::Relaxed) {
-                        return false;
-                    }
-                    item = back;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            }
-        }
-    };
+    let send = |item: StreamItem| -> bool { send_item(&tx, &stop, item) };
     while !stop.load(Ordering::Relaxed) {
         let events = match conn.recv() {
             Ok(events) => events,
@@ -279,6 +306,123 @@ fn read_loop(
             }
         }
     }
+}
+
+/// Sends `item`, waiting while the channel is full; false once the
+/// receiver is gone or the stream is stopping.
+fn send_item(tx: &SyncSender<StreamItem>, stop: &AtomicBool, item: StreamItem) -> bool {
+    let mut item = item;
+    loop {
+        match tx.try_send(item) {
+            Ok(()) => return true,
+            Err(TrySendError::Disconnected(_)) => return false,
+            Err(TrySendError::Full(back)) => {
+                if stop.load(Ordering::Relaxed) {
+                    return false;
+                }
+                item = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}
+
+#[cfg(vigil_bpf)]
+fn ebpf_read_loop(
+    mut tracer: ExecTracer,
+    procfs: ProcFs,
+    mut users: Users,
+    tx: SyncSender<StreamItem>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut batch = Vec::with_capacity(256);
+    while !stop.load(Ordering::Relaxed) {
+        batch.clear();
+        if let Err(e) = tracer.poll(Duration::from_millis(250), 256, |ev| batch.push(ev)) {
+            tracing::error!(error = %e, "eBPF ring buffer failed; falling back to /proc polling");
+            return;
+        }
+        if tracer.take_lost() > 0 {
+            tracing::warn!("process events were lost (the ring buffer was full); reconciling from /proc");
+            if !send_item(&tx, &stop, StreamItem::Lost) {
+                return;
+            }
+        }
+        for ev in batch.drain(..) {
+            let item = match ev {
+                BpfProcEvent::Exec(e) => StreamItem::Exec {
+                    time: monotonic_to_wall(e.ts_ns),
+                    info: Box::new(describe_bpf_exec(&e, &procfs, &mut users)),
+                },
+                BpfProcEvent::Exit(x) => {
+                    let (code, signal) = decode_exit(x.exit_code);
+                    StreamItem::Exit {
+                        pid: x.pid,
+                        ppid: Some(x.ppid).filter(|p| *p > 0),
+                        exit: ExitStatus { code, signal },
+                        time: monotonic_to_wall(x.ts_ns),
+                    }
+                }
+            };
+            if !send_item(&tx, &stop, item) {
+                return;
+            }
+        }
+    }
+}
+
+/// A process as its eBPF exec record and, while it is still there and
+/// still running that program, /proc describe it: the record gives pid,
+/// parent, uids, name, argv and the file executed; /proc the resolved
+/// executable, cwd and cgroup.
+#[cfg(vigil_bpf)]
+pub fn describe_bpf_exec(e: &BpfExec, procfs: &ProcFs, users: &mut Users) -> ProcessInfo {
+    let tps = procfs.ticks_per_second().max(1);
+    let ticks = e.start_ns / (1_000_000_000 / tps).max(1);
+    let args: Vec<&str> = e.argv.iter().map(String::as_str).filter(|a| !a.is_empty()).collect();
+    let bpf_cmdline = (!args.is_empty()).then(|| args.join(" "));
+    let mut info = match procfs.describe(e.pid, users) {
+        // Same process (start time), same program (its arguments), or a later exec's.
+        Ok(p) if p.start_ticks.is_none_or(|t| t == ticks) => p,
+        _ => ProcessInfo { pid: e.pid, ..Default::default() },
+    };
+    let same_program = match (&info.cmdline, &bpf_cmdline) {
+        (Some(proc_cmd), Some(bpf_cmd)) => proc_cmd == bpf_cmd || (e.args_truncated && proc_cmd.starts_with(bpf_cmd)),
+        _ => info.exe.is_some(),
+    };
+    if !same_program || info.exe.is_none() {
+        // Gone (or exec'd again) before /proc could be read: the record is the truth.
+        let file = e.filename.as_str();
+        info.exe = (!file.is_empty()).then(|| {
+            if file.starts_with('/') {
+                std::fs::canonicalize(file).map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|_| file.into())
+            } else {
+                file.to_string()
+            }
+        });
+        info.exe_deleted = false;
+        info.name = Some(e.comm.clone()).filter(|c| !c.is_empty());
+    }
+    if bpf_cmdline.is_some() && !(e.args_truncated && same_program && info.cmdline.is_some()) {
+        info.cmdline = bpf_cmdline;
+    }
+    if e.ppid > 0 {
+        info.ppid = Some(e.ppid);
+    }
+    info.uid = Some(e.uid);
+    info.euid = Some(e.euid);
+    if info.user.is_none() {
+        info.user = users.name(e.uid);
+    }
+    info.start_ticks = Some(ticks);
+    if info.started_at.is_none() {
+        info.started_at = procfs.started_at(ticks);
+    }
+    if info.name.is_none() {
+        info.name = Some(e.comm.clone()).filter(|c| !c.is_empty());
+    }
+    info.complete = info.exe.is_some() && info.cmdline.is_some();
+    info
 }
 
 /// How a launch or terminate came to be known.
@@ -495,12 +639,25 @@ mod tests {
     }
 
     #[test]
-    fn auto_reports_ebpf_as_not_built_then_tries_netlink() {
+    fn auto_tries_ebpf_first_then_netlink() {
         let (choice, conn) = choose_source(ProcessSourcePreference::Auto, Duration::from_secs(2));
-        assert_eq!(choice.attempts[0].reason, "ebpf: not built into this agent yet");
-        assert_eq!(choice.attempts[1].source, ProcessSource::Netlink);
-        assert_eq!(conn.is_some(), choice.source == ProcessSource::Netlink);
+        assert_eq!(choice.attempts[0].source, ProcessSource::Ebpf);
+        if choice.source == ProcessSource::Ebpf {
+            assert!(matches!(conn, Some(_)));
+            assert_eq!(choice.attempts.len(), 1);
+        } else {
+            assert!(!choice.attempts[0].ok);
+            assert!(choice.attempts[0].reason.starts_with("ebpf: "), "{}", choice.attempts[0].reason);
+            assert_eq!(choice.attempts[1].source, ProcessSource::Netlink);
+            assert_eq!(conn.is_some(), choice.source == ProcessSource::Netlink);
+        }
         assert!(choice.to_string().contains("process source:"));
+    }
+
+    #[test]
+    fn netlink_preference_skips_ebpf() {
+        let (choice, _conn) = choose_source(ProcessSourcePreference::Netlink, Duration::from_secs(2));
+        assert!(choice.attempts.iter().all(|a| a.source != ProcessSource::Ebpf));
     }
 
     #[test]

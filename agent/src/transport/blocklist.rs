@@ -2,8 +2,9 @@
 //! `unblock_ip` and `list_blocked` commands drive. [`MemoryBlocklist`] is the
 //! backend that works everywhere: a set in memory, persisted to
 //! `blocklist.json` in the spool directory so blocks survive a restart. It
-//! records intent only (nothing is filtered); the XDP backend, which drops
-//! the traffic, implements the same trait.
+//! records intent only (nothing is filtered); the XDP backend
+//! ([`super::xdp::XdpBlocklist`]), which drops the traffic in the kernel,
+//! implements the same trait and keeps the same file as its record.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -40,6 +41,11 @@ pub trait Blocklist: Send + Sync {
     fn list(&self) -> Result<Vec<IpAddr>, BlocklistError>;
     /// What enforces the list (`"memory"`: recorded only; `"xdp"`: dropped in the kernel).
     fn backend(&self) -> &'static str;
+    /// Packets dropped per blocked address, sorted by address; `None` when
+    /// the backend does not count (nothing is dropped).
+    fn drop_counts(&self) -> Result<Option<Vec<(IpAddr, u64)>>, BlocklistError> {
+        Ok(None)
+    }
 }
 
 #[derive(Serialize, Deserialize)]

@@ -280,7 +280,14 @@ impl CommandHandler for AgentCommands {
                 }
                 Action::ListBlocked => {
                     let list = self.blocklist.list().map_err(failed)?;
-                    Ok(json!({"count": list.len(), "blocked": list, "backend": backend}))
+                    let mut answer = json!({"count": list.len(), "blocked": list, "backend": backend});
+                    // Packets dropped per address, where the backend counts them (XDP).
+                    if let Some(drops) = self.blocklist.drop_counts().map_err(failed)? {
+                        let drops: serde_json::Map<String, Value> =
+                            drops.into_iter().map(|(ip, n)| (ip.to_string(), json!(n))).collect();
+                        answer["drops"] = Value::Object(drops);
+                    }
+                    Ok(answer)
                 }
                 Action::RescanPackages | Action::SnapshotNow => match &self.fallback {
                     Some(f) => f.handle(cmd).await,

@@ -35,6 +35,7 @@ pub mod heartbeat;
 mod publisher;
 pub mod spool;
 pub mod stats;
+pub mod xdp;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,6 +54,7 @@ pub use envelope::{Envelope, NDJSON};
 pub use heartbeat::{heartbeat_event, Capabilities};
 pub use spool::SpoolError;
 pub use stats::{StatsSnapshot, TransportStats};
+pub use xdp::{open_blocklist, XdpBlocklist, XdpOptions};
 
 /// The stream events are published to (created by the server).
 pub const EVENTS_STREAM: &str = "VIGIL_EVENTS";
