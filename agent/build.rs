@@ -6,14 +6,16 @@
 //! eBPF as unavailable at run time.
 //!
 //! On success it sets `cfg(vigil_bpf)` and the paths of the objects in
-//! `VIGIL_BPF_EXEC_OBJ` / `VIGIL_BPF_XDP_OBJ` (for `include_bytes_aligned!`).
+//! `VIGIL_BPF_EXEC_OBJ` / `VIGIL_BPF_NET_OBJ` / `VIGIL_BPF_XDP_OBJ` (for
+//! `include_bytes_aligned!`).
 //! Overrides: `CLANG`, `BPFTOOL`, `VIGIL_AGENT_BTF` (another BTF file).
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const PROGRAMS: [(&str, &str); 2] = [("exec", "VIGIL_BPF_EXEC_OBJ"), ("xdp_blocklist", "VIGIL_BPF_XDP_OBJ")];
+const PROGRAMS: [(&str, &str); 3] =
+    [("exec", "VIGIL_BPF_EXEC_OBJ"), ("net", "VIGIL_BPF_NET_OBJ"), ("xdp_blocklist", "VIGIL_BPF_XDP_OBJ")];
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(vigil_bpf)");
@@ -29,7 +31,7 @@ fn main() {
             }
         }
         Err(why) => {
-            println!("cargo::warning=building vigil-agent without eBPF (exec tracing, XDP blocklist): {why}");
+            println!("cargo::warning=building vigil-agent without eBPF (exec/connection tracing, XDP): {why}");
         }
     }
 }

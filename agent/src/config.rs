@@ -12,6 +12,7 @@
 //! | spool directory | `spool_dir` | `VIGIL_AGENT_SPOOL_DIR` | `/var/lib/vigil-agent/spool` |
 //! | spool size cap (bytes) | `spool_max_bytes` | `VIGIL_AGENT_SPOOL_MAX_BYTES` | 256 MiB |
 //! | process source | `process_source` | `VIGIL_AGENT_PROCESS_SOURCE` | `auto` (`ebpf`, `netlink`, `procfs`) |
+//! | connection source | `connection_source` | `VIGIL_AGENT_CONNECTION_SOURCE` | `auto` (`ebpf`, `procfs`) |
 //! | /proc mount | `proc_root` | `VIGIL_AGENT_PROC_ROOT` | `/proc` |
 //! | dpkg database | `dpkg_dir` | `VIGIL_AGENT_DPKG_DIR` | `/var/lib/dpkg` |
 //! | rpm inventory | `rpm` | `VIGIL_AGENT_RPM` | `true` (used only where `rpm` exists) |
@@ -45,6 +46,8 @@ pub const ENV_SPOOL_DIR: &str = "VIGIL_AGENT_SPOOL_DIR";
 pub const ENV_SPOOL_MAX_BYTES: &str = "VIGIL_AGENT_SPOOL_MAX_BYTES";
 /// The process source preference.
 pub const ENV_PROCESS_SOURCE: &str = "VIGIL_AGENT_PROCESS_SOURCE";
+/// The connection source preference.
+pub const ENV_CONNECTION_SOURCE: &str = "VIGIL_AGENT_CONNECTION_SOURCE";
 /// Where /proc is mounted (e.g. `/host/proc` in a container).
 pub const ENV_PROC_ROOT: &str = "VIGIL_AGENT_PROC_ROOT";
 /// The dpkg database directory.
@@ -95,6 +98,48 @@ pub enum ProcessSourcePreference {
     Netlink,
     /// Polling /proc only.
     Procfs,
+}
+
+/// Where connection events come from: /proc/net polling always runs (it
+/// is the reconcile); eBPF adds the TCP state-change tracepoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionSourcePreference {
+    /// eBPF when it loads, else /proc polling only.
+    #[default]
+    Auto,
+    /// The same as `auto` (eBPF, falling back to /proc polling when it does not load).
+    Ebpf,
+    /// Polling /proc/net only.
+    Procfs,
+}
+
+impl ConnectionSourcePreference {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionSourcePreference::Auto => "auto",
+            ConnectionSourcePreference::Ebpf => "ebpf",
+            ConnectionSourcePreference::Procfs => "procfs",
+        }
+    }
+}
+
+impl fmt::Display for ConnectionSourcePreference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ConnectionSourcePreference {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(ConnectionSourcePreference::Auto),
+            "ebpf" => Ok(ConnectionSourcePreference::Ebpf),
+            "procfs" => Ok(ConnectionSourcePreference::Procfs),
+            other => Err(format!("unknown connection source {other:?} (expected auto, ebpf or procfs)")),
+        }
+    }
 }
 
 /// How the XDP program is attached.
@@ -209,6 +254,7 @@ pub struct AgentConfig {
     pub spool_max_bytes: u64,
     pub intervals: Intervals,
     pub process_source: ProcessSourcePreference,
+    pub connection_source: ConnectionSourcePreference,
     /// Where /proc is mounted.
     pub proc_root: PathBuf,
     /// The dpkg database (`status`, `info/*.list`).
@@ -234,6 +280,7 @@ struct FileConfig {
     spool_dir: Option<PathBuf>,
     spool_max_bytes: Option<u64>,
     process_source: Option<ProcessSourcePreference>,
+    connection_source: Option<ConnectionSourcePreference>,
     proc_root: Option<PathBuf>,
     dpkg_dir: Option<PathBuf>,
     rpm: Option<bool>,
@@ -341,6 +388,14 @@ impl AgentConfig {
             })?,
             None => file.process_source.unwrap_or_default(),
         };
+        let connection_source = match env_text(ENV_CONNECTION_SOURCE) {
+            Some(v) => v.parse().map_err(|reason| ConfigError::Env {
+                var: ENV_CONNECTION_SOURCE.into(),
+                value: v.clone(),
+                reason,
+            })?,
+            None => file.connection_source.unwrap_or_default(),
+        };
         let proc_root =
             env_text(ENV_PROC_ROOT).map(PathBuf::from).or(file.proc_root).unwrap_or_else(|| PathBuf::from("/proc"));
         let dpkg_dir = env_text(ENV_DPKG_DIR)
@@ -403,6 +458,7 @@ impl AgentConfig {
             spool_max_bytes,
             intervals,
             process_source,
+            connection_source,
             proc_root,
             dpkg_dir,
             rpm,
@@ -521,6 +577,7 @@ mod tests {
         assert_eq!(c.intervals, Intervals::default());
         assert_eq!(c.intervals.connections, Duration::from_secs(5));
         assert_eq!(c.process_source, ProcessSourcePreference::Auto);
+        assert_eq!(c.connection_source, ConnectionSourcePreference::Auto);
         assert_eq!(c.proc_root, PathBuf::from("/proc"));
     }
 
@@ -531,6 +588,7 @@ mod tests {
             nats_url = "nats://10.0.0.1:4222"
             spool_max_bytes = 1048576
             process_source = "procfs"
+            connection_source = "procfs"
             [intervals]
             connections = 2
             metrics = 7.5
@@ -539,6 +597,7 @@ mod tests {
         assert_eq!(c.agent_id, "edge-7");
         assert_eq!(c.spool_max_bytes, 1_048_576);
         assert_eq!(c.process_source, ProcessSourcePreference::Procfs);
+        assert_eq!(c.connection_source, ConnectionSourcePreference::Procfs);
         assert_eq!(c.intervals.connections, Duration::from_secs(2));
         assert_eq!(c.intervals.metrics, Duration::from_millis(7500));
         assert_eq!(c.intervals.packages, Duration::from_secs(300));
@@ -549,6 +608,7 @@ mod tests {
             ("VIGIL_AGENT_INTERVAL_CONNECTIONS", "1"),
             ("VIGIL_AGENT_PROCESS_SOURCE", "netlink"),
             ("VIGIL_AGENT_SPOOL_DIR", "/tmp/spool"),
+            ("VIGIL_AGENT_CONNECTION_SOURCE", "ebpf"),
         ]);
         let c = AgentConfig::from_text(toml, false, e, host).unwrap();
         assert_eq!(c.agent_id, "edge-8");
@@ -556,6 +616,7 @@ mod tests {
         assert_eq!(c.intervals.connections, Duration::from_secs(1));
         assert_eq!(c.intervals.metrics, Duration::from_millis(7500));
         assert_eq!(c.process_source, ProcessSourcePreference::Netlink);
+        assert_eq!(c.connection_source, ConnectionSourcePreference::Ebpf);
         assert_eq!(c.spool_dir, PathBuf::from("/tmp/spool"));
     }
 

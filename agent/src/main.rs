@@ -6,8 +6,9 @@
 //!   answers commands; `run --stdout` prints the events as NDJSON instead.
 //! - `vigil-agent once --print` (alias `snapshot`): one full snapshot as
 //!   NDJSON on stdout, no NATS.
-//! - `vigil-agent sources`: which process-event source would be chosen and
-//!   why, and which blocklist backend (XDP or recorded only).
+//! - `vigil-agent sources`: which process-event source and connection
+//!   source would be chosen and why, and which blocklist backend (XDP or
+//!   recorded only).
 //!
 //! Settings come from `--config` / `VIGIL_AGENT_CONFIG` and the environment
 //! (see `vigil_agent::config`).
@@ -20,6 +21,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio::sync::mpsc;
+use vigil_agent::collect::ebpf_net::{choose_connection_source, ConnectionSource, ConnectionSourceChoice};
 use vigil_agent::collect::process::ProcessSource;
 use vigil_agent::collect::process::SourceChoice;
 use vigil_agent::collect::{self, process::choose_source, Collectors, Control, StartOptions};
@@ -61,7 +63,7 @@ enum Command {
         #[arg(long)]
         pretty: bool,
     },
-    /// Print which process source and blocklist backend are chosen and why.
+    /// Print which process source, connection source and blocklist backend are chosen and why.
     Sources {
         /// As JSON.
         #[arg(long)]
@@ -112,14 +114,17 @@ fn xdp_options(config: &AgentConfig) -> XdpOptions {
 
 fn sources(config: &AgentConfig, json: bool) -> anyhow::Result<()> {
     let (choice, _stream) = choose_source(config.process_source, config.intervals.process_poll);
+    let (connections, _tracer) = choose_connection_source(config.connection_source, config.intervals.connections);
     let (blocklist, why) =
         open_blocklist(&config.spool_dir, config.xdp, &xdp_options(config)).context("opening the blocklist")?;
     if json {
         let mut v = serde_json::to_value(&choice)?;
+        v["connection_source"] = serde_json::to_value(&connections)?;
         v["blocklist"] = serde_json::json!({"backend": blocklist.backend(), "reason": why});
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print!("{choice}");
+        print!("{connections}");
         println!("blocklist: {} ({why})", blocklist.backend());
     }
     Ok(())
@@ -128,7 +133,12 @@ fn sources(config: &AgentConfig, json: bool) -> anyhow::Result<()> {
 /// Starts the transport (NATS JetStream with the on-disk spool) and its
 /// command service: the blocklist answers block/unblock/list, and
 /// `rescan_packages` / `snapshot_now` are handed to the collectors.
-async fn start_transport(config: &AgentConfig, source: &SourceChoice, control: Control) -> anyhow::Result<Transport> {
+async fn start_transport(
+    config: &AgentConfig,
+    source: &SourceChoice,
+    connections: &ConnectionSourceChoice,
+    control: Control,
+) -> anyhow::Result<Transport> {
     let mut tc = TransportConfig::new(&config.nats_url, &config.agent_id, &config.spool_dir);
     tc.spool_max_bytes = config.spool_max_bytes;
     tc.heartbeat_interval = config.intervals.heartbeat;
@@ -138,7 +148,8 @@ async fn start_transport(config: &AgentConfig, source: &SourceChoice, control: C
     tracing::info!(backend = blocklist.backend(), reason = %why, "blocklist");
     tc.capabilities = Capabilities {
         process_source: source.source.to_string(),
-        ebpf: source.source == ProcessSource::Ebpf,
+        connection_source: connections.source.to_string(),
+        ebpf: source.source == ProcessSource::Ebpf || connections.source == ConnectionSource::Ebpf,
         xdp: blocklist.backend() == "xdp",
     };
     let mut transport = Transport::start(tc).await.context("starting the transport")?;
@@ -183,12 +194,15 @@ fn run(config: AgentConfig, force_stdout: bool) -> anyhow::Result<()> {
             agent_id = %config.agent_id,
             host = %config.host,
             process_source = %collectors.source().source,
+            connection_source = %collectors.connection_source().source,
             "agent running"
         );
         let (drain, transport) = if force_stdout {
             (tokio::spawn(print_ndjson(rx)), None)
         } else {
-            let transport = start_transport(&config, collectors.source(), collectors.control()).await?;
+            let transport =
+                start_transport(&config, collectors.source(), collectors.connection_source(), collectors.control())
+                    .await?;
             (tokio::spawn(forward(rx, transport.sender())), Some(transport))
         };
         let result = tokio::select! {

@@ -255,14 +255,40 @@ impl ConnectionTable {
         self.sockets.values()
     }
 
+    /// The socket with these ends (any inode), if one is known.
+    pub fn find_ends(&self, protocol: Protocol, local: SocketAddr, remote: SocketAddr) -> Option<&Socket> {
+        let lo = SocketKey { protocol, local, remote, inode: 0 };
+        let hi = SocketKey { inode: u64::MAX, ..lo };
+        self.sockets.range(lo..=hi).next().map(|(_, s)| s)
+    }
+
+    /// Adds a socket an event stream reported opened (replacing one with the same key).
+    pub fn insert(&mut self, socket: Socket) {
+        self.sockets.insert(socket.key, socket);
+    }
+
+    /// Removes the socket with these ends (any inode), returning it.
+    pub fn remove_ends(&mut self, protocol: Protocol, local: SocketAddr, remote: SocketAddr) -> Option<Socket> {
+        let key = self.find_ends(protocol, local, remote)?.key;
+        self.sockets.remove(&key)
+    }
+
     /// Replaces the table with `now`: sockets not known before opened, known
     /// ones missing now closed (closed first). A known socket keeps the owner
-    /// and direction found when it opened; its state is updated.
+    /// and direction found when it opened; its state is updated. A known
+    /// socket with inode 0 (an event stream saw it before it had a file: an
+    /// inbound connection not yet accepted) is the same socket as one in
+    /// `now` with the same ends: it takes that one's inode, and no event.
     pub fn update(&mut self, now: Vec<Socket>) -> Vec<ConnectionChange> {
         let mut next: BTreeMap<SocketKey, Socket> = BTreeMap::new();
         let mut opened = Vec::new();
         for mut s in now {
-            match self.sockets.remove(&s.key) {
+            // /proc/net read while sockets come and go can list one twice.
+            if next.contains_key(&s.key) {
+                continue;
+            }
+            let known = self.sockets.remove(&s.key).or_else(|| self.sockets.remove(&SocketKey { inode: 0, ..s.key }));
+            match known {
                 Some(old) => {
                     s.owner = s.owner.or(old.owner);
                     s.direction = old.direction.or(s.direction);
@@ -487,6 +513,32 @@ mod tests {
         let kept = t.sockets().next().unwrap();
         assert_eq!(kept.owner.as_ref().unwrap().pid, 42);
         assert_eq!(kept.state, "CLOSE_WAIT");
+    }
+
+    #[test]
+    fn a_stream_socket_without_inode_is_adopted_by_the_poll_not_reopened() {
+        let mut t = ConnectionTable::new();
+        // An event stream saw an inbound connection before accept(): no inode yet.
+        let mut early = sock("10.0.0.1:22", "10.0.0.9:40000", 0);
+        early.direction = Some(Direction::Inbound);
+        early.owner = Some(SocketOwner { pid: 7, ..Default::default() });
+        t.insert(early.clone());
+        assert_eq!(t.find_ends(Protocol::Tcp, early.key.local, early.key.remote), Some(&early));
+        // The poll sees it with its inode: the same connection, no event.
+        let polled = sock("10.0.0.1:22", "10.0.0.9:40000", 99);
+        // Listed twice (a /proc/net read racing with other sockets): still one.
+        assert_eq!(t.update(vec![polled.clone(), polled.clone()]), vec![]);
+        assert_eq!(t.len(), 1);
+        let kept = t.sockets().next().unwrap();
+        assert_eq!((kept.key.inode, kept.direction), (99, Some(Direction::Inbound)));
+        assert_eq!(kept.owner.as_ref().unwrap().pid, 7);
+        // A socket with a known inode is not adopted by a different one.
+        t.insert(sock("10.0.0.1:5000", "10.0.0.2:443", 5));
+        let c = t.update(vec![polled.clone(), sock("10.0.0.1:5000", "10.0.0.2:443", 6)]);
+        assert_eq!(c.len(), 2, "{c:?}");
+        let gone = t.remove_ends(Protocol::Tcp, polled.key.local, polled.key.remote).unwrap();
+        assert_eq!(gone.key.inode, 99);
+        assert!(t.find_ends(Protocol::Tcp, polled.key.local, polled.key.remote).is_none());
     }
 
     fn pkg(name: &str, version: &str) -> Package {

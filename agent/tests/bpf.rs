@@ -1,6 +1,10 @@
 //! The eBPF parts against this machine's kernel: the exec/exit tracepoint
 //! source catches 100 of 100 short-lived `/bin/true` runs with exe and
-//! argv and their exits; the XDP blocklist drops pings from a blocked
+//! argv and their exits; the TCP state tracepoint reports 50 of 50
+//! loopback connections that live a few milliseconds (far less than the
+//! /proc/net poll interval) opened and closed, with their ports and this
+//! test's pid, and a connection both it and the /proc poll see (including
+//! an inbound one seen before it was accepted) is reported once; the XDP blocklist drops pings from a blocked
 //! address across a veth pair between two network namespaces while an
 //! allowed address gets through, with the map's drop counter equal to the
 //! pings sent; and blocks (and counters) survive a reload from the pinned
@@ -11,17 +15,23 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
+use std::io::{Read, Write};
+use std::net::{IpAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use chrono::Utc;
 use vigil_agent::collect::ebpf;
+use vigil_agent::collect::ebpf_net::{choose_connection_source, ConnectionSource, NetTracer};
+use vigil_agent::collect::net::ConnectionCollector;
 use vigil_agent::collect::process::{choose_source, ProcessSource, ProcessStream, StreamItem};
 use vigil_agent::collect::procfs::ProcFs;
-use vigil_agent::config::{ProcessSourcePreference, XdpAttachMode};
+use vigil_agent::collect::HostContext;
+use vigil_agent::config::{ConnectionSourcePreference, ProcessSourcePreference, XdpAttachMode};
 use vigil_agent::transport::xdp::{self, XdpBlocklist, XdpOptions};
 use vigil_agent::transport::Blocklist;
+use vigil_event::Event;
 
 /// Why the BPF tests cannot run here, if they cannot.
 fn skip_reason(needs_ip: bool) -> Option<String> {
@@ -97,6 +107,199 @@ fn ebpf_catches_100_short_lived_execs_with_exe_and_argv() {
     assert_eq!(execs.len(), 100, "execs caught");
     assert_eq!(complete, 100, "execs with exe {true_exe} and argv: {execs:?}");
     assert_eq!(exits.len(), 100, "exits caught");
+}
+
+fn host_ctx() -> HostContext {
+    HostContext {
+        host: "test-host".into(),
+        agent_id: "test-agent".into(),
+        proc_root: "/proc".into(),
+        passwd: "/etc/passwd".into(),
+        dpkg_dir: "/nonexistent".into(),
+        fs_root: None,
+        rpm: false,
+    }
+}
+
+fn load_net_tracer() -> NetTracer {
+    let (choice, tracer) = choose_connection_source(ConnectionSourcePreference::Ebpf, Duration::from_secs(5));
+    assert_eq!(choice.source, ConnectionSource::Ebpf, "{choice}");
+    tracer.unwrap()
+}
+
+/// Applies every record that arrives within `wait` (or until `done`) to `cc`.
+fn pump(
+    tracer: &mut NetTracer,
+    cc: &mut ConnectionCollector,
+    wait: Duration,
+    mut done: impl FnMut(&[Event]) -> bool,
+) -> Vec<Event> {
+    let mut events = Vec::new();
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline && !done(&events) {
+        tracer.poll(Duration::from_millis(100), 4096, |c| events.extend(cc.apply_bpf(&c))).unwrap();
+    }
+    for e in &events {
+        e.validate().unwrap_or_else(|err| panic!("invalid event {err}: {}", serde_json::to_string(e).unwrap()));
+    }
+    events
+}
+
+fn ports(e: &Event) -> (Option<u16>, Option<u16>) {
+    (e.src.and_then(|s| s.port), e.dst.and_then(|d| d.port))
+}
+
+fn pid_of(e: &Event) -> Option<i32> {
+    e.process.as_ref().and_then(|p| p.pid)
+}
+
+#[test]
+fn ebpf_reports_50_short_lived_loopback_connections_opened_and_closed() {
+    skip_unless_bpf!("ebpf_reports_50_short_lived_loopback_connections_opened_and_closed", false);
+    let mut tracer = load_net_tracer();
+    let mut cc = ConnectionCollector::new(&host_ctx());
+    let me = std::process::id() as i32;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // One poll, so the table knows the listener and its owner (this process).
+    cc.poll(Utc::now());
+    tracer.poll(Duration::ZERO, usize::MAX, |c| drop(cc.apply_bpf(&c))).unwrap();
+    tracer.take_lost();
+
+    let server = std::thread::spawn(move || {
+        for _ in 0..50 {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut b = [0u8; 1];
+            s.read_exact(&mut b).unwrap();
+            s.write_all(&b).unwrap();
+        }
+    });
+    let mut clients = Vec::new();
+    let mut longest = Duration::ZERO;
+    for i in 0..50u8 {
+        let start = Instant::now();
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        clients.push(c.local_addr().unwrap().port());
+        c.write_all(&[i]).unwrap();
+        let mut b = [0u8; 1];
+        c.read_exact(&mut b).unwrap();
+        assert_eq!(b[0], i);
+        drop(c);
+        longest = longest.max(start.elapsed());
+    }
+    server.join().unwrap();
+    let clients: HashSet<u16> = clients.into_iter().collect();
+    assert_eq!(clients.len(), 50);
+
+    let ours = |e: &&Event| {
+        let (src, dst) = ports(e);
+        dst == Some(port) && src.is_some_and(|p| clients.contains(&p))
+    };
+    let count = |events: &[Event], activity: i32, direction: &str| {
+        events
+            .iter()
+            .filter(ours)
+            .filter(|e| e.activity_id == Some(activity) && e.raw["direction"] == direction)
+            .count()
+    };
+    let events = pump(&mut tracer, &mut cc, Duration::from_secs(10), |ev| {
+        ["outbound", "inbound"].iter().all(|d| count(ev, 1, d) == 50 && count(ev, 2, d) == 50)
+    });
+    let lost = tracer.take_lost();
+    let mut tally = Vec::new();
+    for d in ["outbound", "inbound"] {
+        tally.push(format!("{d}: {} opened, {} closed", count(&events, 1, d), count(&events, 2, d)));
+    }
+    eprintln!("ebpf connections (each lived at most {longest:?}): {}; {lost} records lost", tally.join("; "));
+
+    let mine: Vec<&Event> = events.iter().filter(ours).collect();
+    for e in &mine {
+        assert_eq!(e.raw["origin"], "ebpf", "{e:?}");
+        assert_eq!(e.protocol.as_deref(), Some("tcp"));
+        // The client is src whichever end the socket is; both ends are this process.
+        assert_eq!(pid_of(e), Some(me), "{}", serde_json::to_string(e).unwrap());
+    }
+    for d in ["outbound", "inbound"] {
+        for activity in [1, 2] {
+            let seen: HashSet<u16> = mine
+                .iter()
+                .filter(|e| e.activity_id == Some(activity) && e.raw["direction"] == d)
+                .filter_map(|e| ports(e).0)
+                .collect();
+            assert_eq!(seen, clients, "{d} activity {activity}: client ports seen");
+        }
+    }
+    assert_eq!(mine.len(), 200, "one open and one close per socket, no duplicates");
+    assert_eq!(lost, 0);
+    assert!(longest < Duration::from_secs(1), "each connection must be far shorter than the poll: {longest:?}");
+}
+
+#[test]
+fn ebpf_and_the_proc_poll_report_a_connection_once() {
+    skip_unless_bpf!("ebpf_and_the_proc_poll_report_a_connection_once", false);
+    let mut tracer = load_net_tracer();
+    let mut cc = ConnectionCollector::new(&host_ctx());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    cc.poll(Utc::now());
+    tracer.poll(Duration::ZERO, usize::MAX, |c| drop(cc.apply_bpf(&c))).unwrap();
+    // Every event with the step that produced it.
+    let mut all: Vec<(&str, Event)> = Vec::new();
+    let tag = |step: &'static str, events: Vec<Event>| events.into_iter().map(move |e| (step, e));
+
+    // A: the poll sees it first, the kernel's records come after.
+    let a = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let a_port = a.local_addr().unwrap().port();
+    let (a_srv, _) = listener.accept().unwrap();
+    all.extend(tag("A poll", cc.poll(Utc::now())));
+    all.extend(tag("A records", pump(&mut tracer, &mut cc, Duration::from_millis(300), |_| false)));
+
+    // B: the records first (before accept: the server side has no inode),
+    // then a poll while it is still not accepted, then accepted and polled.
+    let b = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let b_port = b.local_addr().unwrap().port();
+    all.extend(tag("B records", pump(&mut tracer, &mut cc, Duration::from_millis(300), |_| false)));
+    all.extend(tag("B poll unaccepted", cc.poll(Utc::now())));
+    let (b_srv, _) = listener.accept().unwrap();
+    all.extend(tag("B poll accepted", cc.poll(Utc::now())));
+
+    // Closes: A's from the records then a poll, B's from a poll then the records.
+    drop(a);
+    drop(a_srv);
+    all.extend(tag("A close records", pump(&mut tracer, &mut cc, Duration::from_millis(300), |_| false)));
+    all.extend(tag("A close poll", cc.poll(Utc::now())));
+    drop(b);
+    drop(b_srv);
+    std::thread::sleep(Duration::from_millis(100));
+    all.extend(tag("B close poll", cc.poll(Utc::now())));
+    all.extend(tag("B close records", pump(&mut tracer, &mut cc, Duration::from_millis(300), |_| false)));
+
+    for (name, client) in [("A", a_port), ("B", b_port)] {
+        let mine: Vec<&(&str, Event)> = all.iter().filter(|(_, e)| ports(e) == (Some(client), Some(port))).collect();
+        let summary: Vec<String> = mine
+            .iter()
+            .map(|(step, e)| {
+                format!("{step}: {} {} inode {}", e.activity_id.unwrap(), e.raw["direction"], e.raw["inode"])
+            })
+            .collect();
+        eprintln!("connection {name}: {summary:?}");
+        for d in ["outbound", "inbound"] {
+            for activity in [1, 2] {
+                let n = mine.iter().filter(|(_, e)| e.activity_id == Some(activity) && e.raw["direction"] == d).count();
+                assert_eq!(n, 1, "connection {name}, {d}, activity {activity}: {summary:?}");
+            }
+        }
+        assert_eq!(mine.len(), 4, "{summary:?}");
+    }
+    // B was reported by the records first, and its server side keeps the
+    // owner (this process) once the poll found the accepted socket.
+    let b_open: Vec<&Event> = all
+        .iter()
+        .map(|(_, e)| e)
+        .filter(|e| ports(e) == (Some(b_port), Some(port)) && e.activity_id == Some(1))
+        .collect();
+    assert!(b_open.iter().all(|e| e.raw["origin"] == "ebpf"), "{b_open:?}");
+    assert!(b_open.iter().all(|e| pid_of(e) == Some(std::process::id() as i32)), "{b_open:?}");
 }
 
 /// Runs a command, returning whether it succeeded.

@@ -532,7 +532,8 @@ async fn heartbeats_carry_capabilities() {
     let nats = Nats::start(free_port(), store.path());
     let mut cfg = config(&nats.url(), spool.path());
     cfg.heartbeat_interval = Duration::from_millis(300);
-    cfg.capabilities = Capabilities { process_source: "procfs".into(), ebpf: false, xdp: true };
+    cfg.capabilities =
+        Capabilities { process_source: "procfs".into(), connection_source: "procfs".into(), ebpf: false, xdp: true };
     let t = Transport::start(cfg).await.unwrap();
     let js = consumer_js(&nats.url()).await;
     let beats = |s: &Seen| s.others.iter().filter(|e| e.raw["type"] == "heartbeat").count();
@@ -542,7 +543,10 @@ async fn heartbeats_carry_capabilities() {
     assert_eq!(hb.kind, Kind::Log);
     assert_eq!(hb.raw["agent_id"], "agent-test");
     assert_eq!(hb.raw["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(hb.raw["capabilities"], json!({"process_source": "procfs", "ebpf": false, "xdp": true}));
+    assert_eq!(
+        hb.raw["capabilities"],
+        json!({"process_source": "procfs", "connection_source": "procfs", "ebpf": false, "xdp": true})
+    );
     t.shutdown().await.unwrap();
 }
 

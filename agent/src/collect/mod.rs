@@ -6,20 +6,23 @@
 //!
 //! - [`process`]: process launches and terminations (eBPF tracepoints, the
 //!   netlink proc connector or /proc polling, always with a /proc reconcile).
-//! - [`net`]: connections and listeners from /proc/net.
+//! - [`net`]: connections and listeners from /proc/net, and TCP
+//!   connections as they open and close from [`ebpf_net`] when it loads.
 //! - [`metrics`]: CPU, memory, disk, network counters.
 //! - [`packages`]: dpkg / rpm inventory and its changes.
-//! - [`ebpf`], [`netlink`], [`procfs`]: the kernel interfaces underneath.
+//! - [`ebpf`], [`ebpf_net`], [`netlink`], [`procfs`]: the kernel interfaces underneath.
 //!
 //! Collectors are synchronous (all their work is small blocking reads of
 //! /proc) and run on two plain threads, `vigil-processes` (the process
 //! stream and reconcile) and `vigil-collect` (connections, metrics,
-//! packages, heartbeat), plus the event stream's reader thread. They hand
+//! packages, heartbeat; it waits on the eBPF connection ring buffer between
+//! its jobs), plus the process event stream's reader thread. They hand
 //! events to a `tokio::sync::mpsc::Sender<Event>` with `blocking_send`,
 //! so a full channel (transport backed up) slows them down instead of
 //! growing memory; they stop when the channel closes or on [`Collectors::stop`].
 
 pub mod ebpf;
+pub mod ebpf_net;
 pub mod metrics;
 pub mod net;
 pub mod netlink;
@@ -39,6 +42,7 @@ use tokio::sync::mpsc::Sender;
 use vigil_event::{Event, Kind};
 
 use crate::config::{AgentConfig, Intervals};
+use ebpf_net::{choose_connection_source, ConnectionSourceChoice, NetTracer};
 use metrics::MetricsCollector;
 use net::ConnectionCollector;
 use packages::PackageCollector;
@@ -158,6 +162,7 @@ impl Default for StartOptions {
 #[derive(Debug)]
 pub struct Collectors {
     source: SourceChoice,
+    connection_source: ConnectionSourceChoice,
     control: Control,
     threads: Vec<JoinHandle<()>>,
 }
@@ -178,6 +183,7 @@ impl Collectors {
         let ctx = HostContext::from_config(config);
         let intervals = config.intervals;
         let (mut source, stream_source) = choose_source(config.process_source, intervals.process_poll);
+        let (connection_source, net_tracer) = choose_connection_source(config.connection_source, intervals.connections);
         ebpf::release_freed_memory();
         let control = Control::default();
 
@@ -199,17 +205,23 @@ impl Collectors {
             None => None,
         };
         tracing::info!(source = %source.source, reason = %source.reason, "process source");
+        tracing::info!(source = %connection_source.source, reason = %connection_source.reason, "connection source");
         let mut threads = Vec::new();
         let (c, t) = (control.clone(), tx.clone());
         threads.push(spawn("vigil-processes", move || process_loop(processes, stream, intervals, t, c))?);
         let (c, t) = (control.clone(), tx);
-        threads.push(spawn("vigil-collect", move || collect_loop(ctx, intervals, options, t, c))?);
-        Ok(Collectors { source, control, threads })
+        threads.push(spawn("vigil-collect", move || collect_loop(ctx, intervals, options, net_tracer, t, c))?);
+        Ok(Collectors { source, connection_source, control, threads })
     }
 
     /// The process source chosen, and why.
     pub fn source(&self) -> &SourceChoice {
         &self.source
+    }
+
+    /// The connection source chosen, and why.
+    pub fn connection_source(&self) -> &ConnectionSourceChoice {
+        &self.connection_source
     }
 
     /// A handle for snapshot and rescan requests.
@@ -329,7 +341,36 @@ impl Job {
     }
 }
 
-fn collect_loop(ctx: HostContext, intervals: Intervals, options: StartOptions, tx: Sender<Event>, control: Control) {
+/// Waits up to `wait` for eBPF connection records and applies them (all
+/// that are waiting when `wait` is zero). True when records were lost.
+fn pump_connections(
+    tracer: &mut NetTracer,
+    conns: &mut ConnectionCollector,
+    wait: Duration,
+    send: &mut impl FnMut(Event),
+) -> std::io::Result<bool> {
+    let mut batch = Vec::new();
+    loop {
+        let n = tracer.poll(wait, 4096, |c| batch.push(c))?;
+        for c in batch.drain(..) {
+            conns.apply_bpf(&c).into_iter().for_each(&mut *send);
+        }
+        // A full batch: more may be waiting.
+        if n < 4096 {
+            break;
+        }
+    }
+    Ok(tracer.take_lost() > 0)
+}
+
+fn collect_loop(
+    ctx: HostContext,
+    intervals: Intervals,
+    options: StartOptions,
+    mut net_tracer: Option<NetTracer>,
+    tx: Sender<Event>,
+    control: Control,
+) {
     let mut conns = ConnectionCollector::new(&ctx);
     let mut metrics = MetricsCollector::new(&ctx);
     let mut packages = PackageCollector::new(&ctx);
@@ -369,10 +410,33 @@ fn collect_loop(ctx: HostContext, intervals: Intervals, options: StartOptions, t
             .map(|j| j.next)
             .min()
             .unwrap_or_else(Instant::now);
-        std::thread::sleep(next.saturating_duration_since(Instant::now()).min(TICK));
+        let wait = next.saturating_duration_since(Instant::now()).min(TICK);
+        match net_tracer.as_mut() {
+            Some(t) => match pump_connections(t, &mut conns, wait, &mut send_one) {
+                Ok(false) => {}
+                Ok(true) => {
+                    tracing::warn!("connection events were lost (the ring buffer was full); reconciling from /proc");
+                    conn_job.next = Instant::now();
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "eBPF connection ring buffer failed; polling /proc/net only");
+                    net_tracer = None;
+                }
+            },
+            None => std::thread::sleep(wait),
+        }
         let now = Instant::now();
         let wall = Utc::now();
         let snapshot_requested = control.snapshot_now.swap(false, Ordering::Relaxed);
+        let conn_due = now >= snapshot_job.next || now >= conn_job.next || snapshot_requested;
+        if let (true, Some(t)) = (conn_due, net_tracer.as_mut()) {
+            // What the kernel already said goes in before /proc is read, so
+            // the poll and the records agree on what is open.
+            if let Err(e) = pump_connections(t, &mut conns, Duration::ZERO, &mut send_one) {
+                tracing::error!(error = %e, "eBPF connection ring buffer failed; polling /proc/net only");
+                net_tracer = None;
+            }
+        }
         if snapshot_job.due(now) || snapshot_requested {
             conns.snapshot(wall).into_iter().for_each(&mut send_one);
             packages.snapshot_each(wall, &mut send_one);

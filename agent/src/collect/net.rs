@@ -14,6 +14,16 @@
 //! lacking a `dst` they make no graph edge. `raw` carries the kernel state,
 //! direction, inode, socket uid and `snapshot`.
 //!
+//! With the eBPF connection source ([`super::ebpf_net`]) TCP connections
+//! are also reported as the kernel changes their state
+//! ([`ConnectionCollector::apply_bpf`], `raw.origin = "ebpf"`): same events,
+//! same table, so the poll still runs as the reconcile and a connection
+//! both see is reported once (the table matches by protocol and both ends;
+//! see `ConnectionTable::update`). Owners there: outbound, the task that
+//! called connect(); inbound, the listener's owner (the accepting process
+//! as found in `/proc/*/fd` replaces it in the table at the next poll,
+//! without a new event); closes, the owner known at open.
+//!
 //! Cost: the four tables are read every tick; the `/proc/*/fd` walk that
 //! finds owners runs only when a socket appears whose inode has no known
 //! owner, so an idle host costs four small reads per tick.
@@ -25,7 +35,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use vigil_event::{Endpoint, Event, Kind, Process};
 
-use super::procfs::{ProcFs, Users};
+use super::ebpf_net::BpfConn;
+use super::procfs::{monotonic_to_wall, ProcFs, Users};
 use super::{new_event, HostContext};
 use crate::state::{ConnectionChange, ConnectionTable, Direction, Protocol, Socket, SocketKey, SocketOwner};
 
@@ -185,10 +196,13 @@ impl ConnectionCollector {
         &self.table
     }
 
-    /// Every socket in the four tables now, with directions; an unreadable
+    /// Every socket in the four tables now, with directions, and the ends
+    /// of the TCP sockets in them that no process holds (`inode` 0: not
+    /// accepted yet, or closed by their owner and finishing); an unreadable
     /// table (no IPv6, say) is skipped.
-    fn read_sockets(&self) -> Vec<Socket> {
+    fn read_sockets(&self) -> (Vec<Socket>, HashSet<(SocketAddr, SocketAddr)>) {
         let mut all = Vec::new();
+        let mut unheld = HashSet::new();
         for (file, protocol, ipv6) in [
             ("net/tcp", Protocol::Tcp, false),
             ("net/tcp6", Protocol::Tcp, true),
@@ -196,11 +210,20 @@ impl ConnectionCollector {
             ("net/udp6", Protocol::Udp, true),
         ] {
             if let Ok(text) = std::fs::read_to_string(self.procfs.path(file)) {
-                all.extend(classify(protocol, ipv6, parse_table(&text)));
+                let lines = parse_table(&text);
+                if protocol == Protocol::Tcp {
+                    unheld.extend(
+                        lines
+                            .iter()
+                            .filter(|l| l.inode == 0 && !matches!(l.state, 0x06 | 0x07 | 0x0A))
+                            .map(|l| (l.local, l.remote)),
+                    );
+                }
+                all.extend(classify(protocol, ipv6, lines));
             }
         }
         set_directions(&mut all);
-        all
+        (all, unheld)
     }
 
     /// Sets owners on the sockets the table does not know yet, walking
@@ -233,9 +256,88 @@ impl ConnectionCollector {
     }
 
     fn changes(&mut self) -> Vec<ConnectionChange> {
-        let mut sockets = self.read_sockets();
+        let (mut sockets, unheld) = self.read_sockets();
         self.resolve_owners(&mut sockets);
+        // A connection the eBPF source reported before anyone accepted it
+        // has no inode in the table; while /proc still lists it without one
+        // it is the same connection, not a closed one.
+        let listed: HashSet<(Protocol, SocketAddr, SocketAddr)> =
+            sockets.iter().map(|s| (s.key.protocol, s.key.local, s.key.remote)).collect();
+        let pending: Vec<Socket> = self
+            .table
+            .sockets()
+            .filter(|s| s.key.inode == 0 && s.key.protocol == Protocol::Tcp)
+            .filter(|s| unheld.contains(&(s.key.local, s.key.remote)))
+            .filter(|s| !listed.contains(&(s.key.protocol, s.key.local, s.key.remote)))
+            .cloned()
+            .collect();
+        sockets.extend(pending);
         self.table.update(sockets)
+    }
+
+    /// One record of the eBPF connection source as events: an opened
+    /// connection the table does not know yet (by protocol and both ends),
+    /// or the close of one it knows; nothing otherwise (the poll reported it
+    /// already, or the connection was never established).
+    pub fn apply_bpf(&mut self, c: &BpfConn) -> Vec<Event> {
+        let time = monotonic_to_wall(c.ts_ns);
+        let change = if c.opened {
+            if self.table.find_ends(Protocol::Tcp, c.local, c.remote).is_some() {
+                return Vec::new();
+            }
+            let direction = c.direction().unwrap_or(Direction::Outbound);
+            let owner = match direction {
+                Direction::Outbound if c.pid_is_owner && c.pid > 0 => {
+                    let mut o = self.procfs.owner(c.pid);
+                    if o.name.is_none() {
+                        o.name = Some(c.comm.clone()).filter(|n| !n.is_empty());
+                    }
+                    Some(o)
+                }
+                Direction::Inbound => self.listener_owner(c.local),
+                Direction::Outbound => None,
+            };
+            // Known from an earlier /proc/*/fd walk (a socket that had a file).
+            let owner = owner.or_else(|| {
+                let pid = self.owners.get(&c.inode).copied().filter(|_| c.inode != 0)?;
+                let procfs = &self.procfs;
+                Some(self.owner_info.entry(pid).or_insert_with(|| procfs.owner(pid)).clone())
+            });
+            let socket = Socket {
+                key: SocketKey { protocol: Protocol::Tcp, local: c.local, remote: c.remote, inode: c.inode },
+                state: "ESTABLISHED",
+                uid: c.uid,
+                listening: false,
+                direction: Some(direction),
+                owner,
+                ipv6: c.ipv6,
+            };
+            self.table.insert(socket.clone());
+            ConnectionChange::Opened(socket)
+        } else {
+            match self.table.remove_ends(Protocol::Tcp, c.local, c.remote) {
+                Some(s) => ConnectionChange::Closed(s),
+                None => return Vec::new(),
+            }
+        };
+        let mut e = self.event(&change, false, time);
+        if let Some(raw) = e.raw.as_object_mut() {
+            raw.insert("origin".into(), json!("ebpf"));
+        }
+        vec![e]
+    }
+
+    /// The owner of the TCP listener a connection to `local` was accepted
+    /// on: one on that address, else a wildcard one on that port.
+    fn listener_owner(&self, local: SocketAddr) -> Option<SocketOwner> {
+        let listeners: Vec<&Socket> = self
+            .table
+            .sockets()
+            .filter(|s| s.listening && s.key.protocol == Protocol::Tcp && s.key.local.port() == local.port())
+            .collect();
+        let exact = listeners.iter().find(|s| s.key.local.ip() == local.ip());
+        let any = || listeners.iter().find(|s| s.key.local.ip().is_unspecified());
+        exact.or_else(any).and_then(|s| s.owner.clone())
     }
 
     /// A poll, then every open socket as opened (or listening) with

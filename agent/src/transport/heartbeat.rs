@@ -19,6 +19,10 @@ use super::stats::TransportStats;
 pub struct Capabilities {
     /// Where process events come from (e.g. `procfs`, `ebpf`, `none`).
     pub process_source: String,
+    /// Where connection events come from (`ebpf`: the TCP state tracepoint
+    /// with the /proc/net poll behind it; `procfs`: the poll alone).
+    #[serde(default)]
+    pub connection_source: String,
     /// eBPF programs can be loaded.
     pub ebpf: bool,
     /// XDP can be attached (IP blocking in the kernel).
@@ -43,8 +47,9 @@ pub fn heartbeat_event(agent_id: &str, caps: &Capabilities, now: DateTime<Utc>) 
         raw.insert("capabilities".into(), json!(caps));
     }
     e.message.push_str(&format!(
-        "; process source {}, ebpf {}, xdp {}",
+        "; process source {}, connection source {}, ebpf {}, xdp {}",
         if caps.process_source.is_empty() { "unknown" } else { &caps.process_source },
+        if caps.connection_source.is_empty() { "unknown" } else { &caps.connection_source },
         if caps.ebpf { "yes" } else { "no" },
         if caps.xdp { "yes" } else { "no" },
     ));
@@ -82,12 +87,20 @@ mod tests {
 
     #[test]
     fn heartbeat_carries_capabilities() {
-        let caps = Capabilities { process_source: "procfs".into(), ebpf: false, xdp: true };
+        let caps = Capabilities {
+            process_source: "procfs".into(),
+            connection_source: "procfs".into(),
+            ebpf: false,
+            xdp: true,
+        };
         let e = heartbeat_event("agent-9", &caps, Utc::now());
         e.validate().unwrap();
         assert_eq!(e.kind, Kind::Log);
         assert_eq!(e.raw["type"], "heartbeat");
         assert_eq!(e.raw["agent_id"], "agent-9");
-        assert_eq!(e.raw["capabilities"], json!({"process_source": "procfs", "ebpf": false, "xdp": true}));
+        assert_eq!(
+            e.raw["capabilities"],
+            json!({"process_source": "procfs", "connection_source": "procfs", "ebpf": false, "xdp": true})
+        );
     }
 }
