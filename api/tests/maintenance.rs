@@ -133,14 +133,11 @@ async fn vigil_retention_run_prints_what_it_did_and_rejects_bad_policies() {
 async fn searches_read_rolled_up_metrics_through_the_boundary_in_the_database() {
     let (_db, pool) = migrated(TimescaleChoice::Auto).await;
     let now = floor_hour(Utc::now());
+    // Two hours of samples inside one UTC day (01:00-03:00, 40 days ago), whatever the time now.
+    let start = (now - Duration::days(40)).date_naive().and_hms_opt(1, 0, 0).unwrap().and_utc();
     let samples: Vec<Event> = (0..480)
         .map(|i| {
-            let mut e = Event::new(
-                Kind::Metric,
-                "vigil-agent",
-                now - Duration::days(40) + Duration::seconds(i * 15),
-                &i.to_le_bytes(),
-            );
+            let mut e = Event::new(Kind::Metric, "vigil-agent", start + Duration::seconds(i * 15), &i.to_le_bytes());
             e.host = Some("db-01".into());
             e.raw = serde_json::json!({"metric": "cpu", "cpu_pct": (i % 10) as f64});
             e
@@ -154,7 +151,7 @@ async fn searches_read_rolled_up_metrics_through_the_boundary_in_the_database() 
         maintenance::pass(&pool, &RetentionPolicy::default(), None, now, RunOptions::default()).await.unwrap().unwrap();
     assert_eq!(rep.rows("rollup[metric]"), 480);
     let after = searcher.search(q, now).await.unwrap();
-    assert_eq!(before.rows.len(), 1);
+    assert_eq!(before.rows.len(), 1, "{:?} {:?}", before.rows, before.sql);
     assert_eq!(after.rows, before.rows, "the same day, count and average, now from the hourly rollups");
     assert_eq!(after.rows[0][1], 480);
     assert!(after.plan.iter().any(|p| p.contains("hourly rollups")), "{:?}", after.plan);
