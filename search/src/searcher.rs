@@ -29,6 +29,12 @@ pub struct SearchOptions {
     /// How many events of the nearest texts the HNSW path may check against
     /// the left side before it gives up (the exact path then finishes the job).
     pub hnsw_max_scan_tuples: u64,
+    /// The HNSW walk skips a text when none of its newest this-many events
+    /// in the window pass the filter (it does not page deeper into that
+    /// text): the walk stays fast when the nearest texts belong to events
+    /// the filter rejects, at a small, measured cost to recall. 0 pages
+    /// through every event of every text.
+    pub skip_text_after: i64,
     /// Most BM25 hits a free text contributes (best first); more matches make
     /// the result partial, and say so.
     pub text_max_hits: usize,
@@ -45,6 +51,7 @@ impl Default for SearchOptions {
             query: QueryOptions::default(),
             exact_max_candidates: 5_000.0,
             hnsw_max_scan_tuples: 50_000,
+            skip_text_after: 1_024,
             text_max_hits: 10_000,
             count_cap: 0,
         }
@@ -282,13 +289,19 @@ impl Searcher {
         let cfg = Config { similarity_path: SimilarityPath::Indexed, ..self.srql_config() };
         let indexed = compile(text, &cfg, now)?;
         match self.walk_index(&exact, &model, &embedding, &bindings).await? {
-            Walk::Found(hits) => {
+            Walk::Found(hits, skipped) => {
                 notes.push(format!("the index walk found {} of {k} events", hits.ids.len()));
+                if skipped > 0 {
+                    notes.push(skipped_note(skipped, self.opts.skip_text_after));
+                }
                 let b = Bindings { similar: Some(hits), ..bindings.clone() };
                 let rows = query::run_bound(&self.pool, &indexed, &b, &self.opts.query).await?;
                 Ok(finish(indexed, rows.rows, notes, false))
             }
-            Walk::GaveUp(scanned) => {
+            Walk::GaveUp(scanned, skipped) => {
+                if skipped > 0 {
+                    notes.push(skipped_note(skipped, self.opts.skip_text_after));
+                }
                 // The filter rejects most events of the nearest texts: an
                 // exact scan finds them all, if it finishes in time.
                 notes.push(format!(
@@ -319,13 +332,14 @@ impl Searcher {
         embedding: &str,
         bindings: &Bindings,
     ) -> Result<Walk, SearchError> {
-        let Some(sim) = &exact.similarity else { return Ok(Walk::GaveUp(0)) };
+        let Some(sim) = &exact.similarity else { return Ok(Walk::GaveUp(0, 0)) };
         let k = sim.neighbours as usize;
         let mut base: Vec<vigil_srql::Param> = exact.params[..sim.candidates_params.min(exact.params.len())].to_vec();
         base.push(vigil_srql::Param::SimilarIds);
         base.push(vigil_srql::Param::SimilarTimes);
         let mut hits = SimilarHits::default();
         let mut scanned = 0u64;
+        let mut skipped = 0u64;
         let mut n = (k as i64 * 4).max(40);
         let mut seen = 0usize;
         loop {
@@ -333,11 +347,12 @@ impl Searcher {
             for &(text_id, d) in &texts[seen.min(texts.len())..] {
                 let score = 1.0 - d;
                 if sim.min_score.is_some_and(|m| score < m) {
-                    return Ok(Walk::Found(hits));
+                    return Ok(Walk::Found(hits, skipped));
                 }
                 let mut before = None;
                 // Pages grow, so a common text the filter rejects costs few round trips.
-                let mut page_size = 256i64;
+                let mut page_size = if self.opts.skip_text_after > 0 { self.opts.skip_text_after } else { 256 };
+                let mut first_page = true;
                 loop {
                     let page = vectors::events_of_text(&self.pool, text_id, exact.window, before, page_size).await?;
                     let Some(&(last_id, last_time)) = page.last() else { break };
@@ -353,17 +368,23 @@ impl Searcher {
                     };
                     let kept = query::rows(&self.pool, &sim.check_sql, &base, &b, &self.opts.query).await?;
                     let kept: std::collections::HashSet<uuid::Uuid> = kept.iter().map(|r| r.get(0)).collect();
+                    if first_page && kept.is_empty() && self.opts.skip_text_after > 0 && page.len() as i64 == page_size
+                    {
+                        skipped += 1;
+                        break;
+                    }
+                    first_page = false;
                     // Newest first, as the page is.
                     for (id, time) in page.iter().filter(|p| kept.contains(&p.0)) {
                         hits.ids.push(*id);
                         hits.times.push(*time);
                         hits.scores.push(score);
                         if hits.ids.len() >= k {
-                            return Ok(Walk::Found(hits));
+                            return Ok(Walk::Found(hits, skipped));
                         }
                     }
                     if scanned > self.opts.hnsw_max_scan_tuples {
-                        return Ok(Walk::GaveUp(scanned));
+                        return Ok(Walk::GaveUp(scanned, skipped));
                     }
                     if (page.len() as i64) < page_size {
                         break;
@@ -374,7 +395,7 @@ impl Searcher {
             seen = texts.len();
             if (texts.len() as i64) < n {
                 // Every text was visited: fewer than k events exist.
-                return Ok(Walk::Found(hits));
+                return Ok(Walk::Found(hits, skipped));
             }
             n *= 4;
         }
@@ -585,8 +606,16 @@ const BLAST_COLUMNS: [(&str, &str); 9] = [
 ];
 
 enum Walk {
-    Found(SimilarHits),
-    GaveUp(u64),
+    /// The hits, and how many texts were skipped.
+    Found(SimilarHits, u64),
+    /// Events checked, texts skipped.
+    GaveUp(u64, u64),
+}
+
+fn skipped_note(skipped: u64, after: i64) -> String {
+    format!(
+        "the index walk skipped {skipped} text(s) whose newest {after} events in the window do not match the filter"
+    )
 }
 
 fn finish(c: Compiled, rows: Vec<Vec<serde_json::Value>>, notes: Vec<String>, partial: bool) -> SearchResult {

@@ -34,6 +34,14 @@ pub struct SimilarArgs {
     /// a new one (its events and vectors are reused; nothing is dropped).
     #[arg(long)]
     reuse_db: Option<String>,
+    /// The HNSW walk skips a text whose newest N events all fail the filter
+    /// (0: it pages through every event); see `SearchOptions::skip_text_after`.
+    #[arg(long, default_value_t = SearchOptions::default().skip_text_after)]
+    skip_text_after: i64,
+    /// Statement timeout per query, seconds (the exact path over millions of
+    /// candidates takes seconds).
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
 }
 
 const TEXTS: &[&str] = &[
@@ -108,7 +116,12 @@ async fn bench(a: &SimilarArgs, url: &str) -> anyhow::Result<()> {
         Searcher::new(
             pool.clone(),
             Some(embedder.clone()),
-            SearchOptions { exact_max_candidates: exact_max, ..SearchOptions::default() },
+            SearchOptions {
+                exact_max_candidates: exact_max,
+                skip_text_after: a.skip_text_after,
+                query: vigil_store::query::QueryOptions { statement_timeout: Duration::from_secs(a.timeout) },
+                ..SearchOptions::default()
+            },
         )
     };
     let (exact, indexed, auto) =
