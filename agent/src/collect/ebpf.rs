@@ -203,7 +203,7 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 #[cfg(vigil_bpf)]
-pub use loader::ExecTracer;
+pub use loader::{attach_tracepoint, ExecTracer, Ring};
 
 #[cfg(vigil_bpf)]
 mod loader {
@@ -218,54 +218,54 @@ mod loader {
 
     static EXEC_OBJ: &[u8] = include_bytes_aligned!(env!("VIGIL_BPF_EXEC_OBJ"));
 
-    /// The loaded and attached exec/exit programs and their ring buffer.
-    /// Dropping it detaches them.
-    pub struct ExecTracer {
+    /// Loads program `prog` of object `obj` and attaches it to tracepoint `category/name`.
+    pub fn attach_tracepoint(bpf: &mut Ebpf, obj: &str, prog: &str, category: &str, name: &str) -> Result<(), String> {
+        let p: &mut TracePoint = bpf
+            .program_mut(prog)
+            .ok_or_else(|| format!("{obj} has no program {prog}"))?
+            .try_into()
+            .map_err(|e| format!("{prog}: {}", error_chain(&e)))?;
+        p.load().map_err(|e| format!("loading {prog}: {}", error_chain(&e)))?;
+        p.attach(category, name).map_err(|e| format!("attaching {prog} to {category}/{name}: {}", error_chain(&e)))?;
+        Ok(())
+    }
+
+    /// A BPF ring buffer and the counter (an array map, slot 0) of records
+    /// the kernel side dropped because it was full.
+    pub struct Ring {
         ring: RingBuf<MapData>,
         lost: Array<MapData, u64>,
         lost_seen: u64,
-        // Holds the programs and their links.
-        _bpf: Ebpf,
     }
 
-    impl std::fmt::Debug for ExecTracer {
+    impl std::fmt::Debug for Ring {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("ExecTracer").field("lost_seen", &self.lost_seen).finish_non_exhaustive()
+            f.debug_struct("Ring").field("lost_seen", &self.lost_seen).finish_non_exhaustive()
         }
     }
 
-    impl ExecTracer {
-        /// Loads the programs and attaches them to the two tracepoints
-        /// (mounting tracefs first when needed).
-        pub fn load() -> Result<ExecTracer, String> {
-            ensure_tracefs()?;
-            let mut bpf = Ebpf::load(EXEC_OBJ).map_err(|e| format!("loading exec.bpf.o: {}", error_chain(&e)))?;
-            for (prog, tp) in [("vigil_exec", "sched_process_exec"), ("vigil_exit", "sched_process_exit")] {
-                let p: &mut TracePoint = bpf
-                    .program_mut(prog)
-                    .ok_or_else(|| format!("exec.bpf.o has no program {prog}"))?
-                    .try_into()
-                    .map_err(|e| format!("{prog}: {}", error_chain(&e)))?;
-                p.load().map_err(|e| format!("loading {prog}: {}", error_chain(&e)))?;
-                p.attach("sched", tp).map_err(|e| format!("attaching {prog} to sched/{tp}: {}", error_chain(&e)))?;
-            }
-            let ring = bpf.take_map("events").ok_or("exec.bpf.o has no map events")?;
-            let ring = RingBuf::try_from(ring).map_err(|e| format!("events: {}", error_chain(&e)))?;
-            let lost = bpf.take_map("lost").ok_or("exec.bpf.o has no map lost")?;
-            let lost = Array::try_from(lost).map_err(|e| format!("lost: {}", error_chain(&e)))?;
-            Ok(ExecTracer { ring, lost, lost_seen: 0, _bpf: bpf })
+    impl Ring {
+        /// Takes maps `ring` and `lost` out of object `obj`.
+        pub fn take(bpf: &mut Ebpf, obj: &str, ring: &str, lost: &str) -> Result<Ring, String> {
+            let r = bpf.take_map(ring).ok_or_else(|| format!("{obj} has no map {ring}"))?;
+            let r = RingBuf::try_from(r).map_err(|e| format!("{ring}: {}", error_chain(&e)))?;
+            let l = bpf.take_map(lost).ok_or_else(|| format!("{obj} has no map {lost}"))?;
+            let l = Array::try_from(l).map_err(|e| format!("{lost}: {}", error_chain(&e)))?;
+            Ok(Ring { ring: r, lost: l, lost_seen: 0 })
         }
 
-        /// Waits up to `timeout` for records, then hands each waiting one
-        /// (at most `max`) to `f`. Returns how many.
-        pub fn poll(
+        /// Hands each waiting record (at most `max`) that `parse` reads to
+        /// `f`; when none is waiting, first waits up to `timeout` for one.
+        /// Returns how many records were taken.
+        pub fn poll<T>(
             &mut self,
             timeout: Duration,
             max: usize,
-            mut f: impl FnMut(BpfProcEvent),
+            parse: impl Fn(&[u8]) -> Option<T>,
+            mut f: impl FnMut(T),
         ) -> std::io::Result<usize> {
-            let mut n = self.drain(max, &mut f);
-            if n == 0 {
+            let mut n = self.drain(max, &parse, &mut f);
+            if n == 0 && !timeout.is_zero() {
                 let ts = rustix::time::Timespec {
                     tv_sec: timeout.as_secs() as i64,
                     tv_nsec: i64::from(timeout.subsec_nanos()),
@@ -275,17 +275,17 @@ mod loader {
                     Ok(_) | Err(rustix::io::Errno::INTR) => {}
                     Err(e) => return Err(e.into()),
                 }
-                n = self.drain(max, &mut f);
+                n = self.drain(max, &parse, &mut f);
             }
             Ok(n)
         }
 
-        fn drain(&mut self, max: usize, f: &mut impl FnMut(BpfProcEvent)) -> usize {
+        fn drain<T>(&mut self, max: usize, parse: &impl Fn(&[u8]) -> Option<T>, f: &mut impl FnMut(T)) -> usize {
             let mut n = 0;
             while n < max {
                 let Some(item) = self.ring.next() else { break };
-                if let Some(ev) = parse_record(&item) {
-                    f(ev);
+                if let Some(v) = parse(&item) {
+                    f(v);
                 }
                 n += 1;
             }
@@ -301,8 +301,52 @@ mod loader {
         }
 
         /// The ring buffer's descriptor (for callers that poll several).
-        pub fn ring_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
             self.ring.as_fd()
+        }
+    }
+
+    /// The loaded and attached exec/exit programs and their ring buffer.
+    /// Dropping it detaches them.
+    pub struct ExecTracer {
+        ring: Ring,
+        // Holds the programs and their links.
+        _bpf: Ebpf,
+    }
+
+    impl std::fmt::Debug for ExecTracer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("ExecTracer").field("ring", &self.ring).finish_non_exhaustive()
+        }
+    }
+
+    impl ExecTracer {
+        /// Loads the programs and attaches them to the two tracepoints
+        /// (mounting tracefs first when needed).
+        pub fn load() -> Result<ExecTracer, String> {
+            ensure_tracefs()?;
+            let mut bpf = Ebpf::load(EXEC_OBJ).map_err(|e| format!("loading exec.bpf.o: {}", error_chain(&e)))?;
+            for (prog, tp) in [("vigil_exec", "sched_process_exec"), ("vigil_exit", "sched_process_exit")] {
+                attach_tracepoint(&mut bpf, "exec.bpf.o", prog, "sched", tp)?;
+            }
+            let ring = Ring::take(&mut bpf, "exec.bpf.o", "events", "lost")?;
+            Ok(ExecTracer { ring, _bpf: bpf })
+        }
+
+        /// Waits up to `timeout` for records, then hands each waiting one
+        /// (at most `max`) to `f`. Returns how many.
+        pub fn poll(&mut self, timeout: Duration, max: usize, f: impl FnMut(BpfProcEvent)) -> std::io::Result<usize> {
+            self.ring.poll(timeout, max, parse_record, f)
+        }
+
+        /// Records dropped since the last call (the ring buffer was full).
+        pub fn take_lost(&mut self) -> u64 {
+            self.ring.take_lost()
+        }
+
+        /// The ring buffer's descriptor (for callers that poll several).
+        pub fn ring_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+            self.ring.fd()
         }
     }
 }

@@ -218,11 +218,9 @@ pub use loader::NetTracer;
 mod loader {
     use std::time::Duration;
 
-    use aya::maps::{Array, MapData, RingBuf};
-    use aya::programs::TracePoint;
     use aya::{include_bytes_aligned, Ebpf};
 
-    use super::super::ebpf::{ensure_tracefs, error_chain};
+    use super::super::ebpf::{attach_tracepoint, ensure_tracefs, error_chain, Ring};
     use super::{parse_conn_record, BpfConn};
 
     static NET_OBJ: &[u8] = include_bytes_aligned!(env!("VIGIL_BPF_NET_OBJ"));
@@ -230,16 +228,14 @@ mod loader {
     /// The loaded and attached TCP state-change program and its ring
     /// buffer. Dropping it detaches it.
     pub struct NetTracer {
-        ring: RingBuf<MapData>,
-        lost: Array<MapData, u64>,
-        lost_seen: u64,
+        ring: Ring,
         // Holds the program, its link and the `connectors` map.
         _bpf: Ebpf,
     }
 
     impl std::fmt::Debug for NetTracer {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("NetTracer").field("lost_seen", &self.lost_seen).finish_non_exhaustive()
+            f.debug_struct("NetTracer").field("ring", &self.ring).finish_non_exhaustive()
         }
     }
 
@@ -249,59 +245,20 @@ mod loader {
         pub fn load() -> Result<NetTracer, String> {
             ensure_tracefs()?;
             let mut bpf = Ebpf::load(NET_OBJ).map_err(|e| format!("loading net.bpf.o: {}", error_chain(&e)))?;
-            let prog = "vigil_sock_state";
-            let p: &mut TracePoint = bpf
-                .program_mut(prog)
-                .ok_or_else(|| format!("net.bpf.o has no program {prog}"))?
-                .try_into()
-                .map_err(|e| format!("{prog}: {}", error_chain(&e)))?;
-            p.load().map_err(|e| format!("loading {prog}: {}", error_chain(&e)))?;
-            p.attach("sock", "inet_sock_set_state")
-                .map_err(|e| format!("attaching {prog} to sock/inet_sock_set_state: {}", error_chain(&e)))?;
-            let ring = bpf.take_map("conn_events").ok_or("net.bpf.o has no map conn_events")?;
-            let ring = RingBuf::try_from(ring).map_err(|e| format!("conn_events: {}", error_chain(&e)))?;
-            let lost = bpf.take_map("conn_lost").ok_or("net.bpf.o has no map conn_lost")?;
-            let lost = Array::try_from(lost).map_err(|e| format!("conn_lost: {}", error_chain(&e)))?;
-            Ok(NetTracer { ring, lost, lost_seen: 0, _bpf: bpf })
+            attach_tracepoint(&mut bpf, "net.bpf.o", "vigil_sock_state", "sock", "inet_sock_set_state")?;
+            let ring = Ring::take(&mut bpf, "net.bpf.o", "conn_events", "conn_lost")?;
+            Ok(NetTracer { ring, _bpf: bpf })
         }
 
         /// Hands each waiting record (at most `max`) to `f`; when none is
         /// waiting, first waits up to `timeout` for one. Returns how many.
-        pub fn poll(&mut self, timeout: Duration, max: usize, mut f: impl FnMut(BpfConn)) -> std::io::Result<usize> {
-            let mut n = self.drain(max, &mut f);
-            if n == 0 && !timeout.is_zero() {
-                let ts = rustix::time::Timespec {
-                    tv_sec: timeout.as_secs() as i64,
-                    tv_nsec: i64::from(timeout.subsec_nanos()),
-                };
-                let mut fds = [rustix::event::PollFd::new(&self.ring, rustix::event::PollFlags::IN)];
-                match rustix::event::poll(&mut fds, Some(&ts)) {
-                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                    Err(e) => return Err(e.into()),
-                }
-                n = self.drain(max, &mut f);
-            }
-            Ok(n)
-        }
-
-        fn drain(&mut self, max: usize, f: &mut impl FnMut(BpfConn)) -> usize {
-            let mut n = 0;
-            while n < max {
-                let Some(item) = self.ring.next() else { break };
-                if let Some(c) = parse_conn_record(&item) {
-                    f(c);
-                }
-                n += 1;
-            }
-            n
+        pub fn poll(&mut self, timeout: Duration, max: usize, f: impl FnMut(BpfConn)) -> std::io::Result<usize> {
+            self.ring.poll(timeout, max, parse_conn_record, f)
         }
 
         /// Records dropped since the last call (the ring buffer was full).
         pub fn take_lost(&mut self) -> u64 {
-            let total = self.lost.get(&0, 0).unwrap_or(self.lost_seen);
-            let new = total.saturating_sub(self.lost_seen);
-            self.lost_seen = total;
-            new
+            self.ring.take_lost()
         }
     }
 }
