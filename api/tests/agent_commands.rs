@@ -69,7 +69,7 @@ async fn commands_reach_the_agent_and_are_recorded_with_who_sent_them() {
     assert_eq!((req["command"].as_str(), req["sent_by"].as_str()), (Some("block_ip"), Some("alice")));
 
     // The history says who sent what and what came back, newest first.
-    let h: Value = client.get(&url).bearer_auth(&viewer).send().await.unwrap().json().await.unwrap();
+    let h: Value = common::get_json(&url, &viewer).await;
     let cmds = h["commands"].as_array().unwrap();
     assert_eq!(cmds.len(), 2, "{h}");
     assert_eq!((cmds[0]["sent_by"].as_str(), cmds[0]["ok"].as_bool()), (Some("alice"), Some(true)));

@@ -149,15 +149,7 @@ async fn every_endpoint_by_every_role_and_without_a_token() {
     let rows = matrix();
 
     // The matrix covers exactly the documented endpoints.
-    let doc: Value = client
-        .get(format!("{base}/api/openapi.json"))
-        .bearer_auth(&tokens[0].1)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = common::get_json(&format!("{base}/api/openapi.json"), &tokens[0].1).await;
     let documented: BTreeSet<(String, String)> = doc["paths"]
         .as_object()
         .unwrap()

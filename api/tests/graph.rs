@@ -79,41 +79,19 @@ async fn njrat_c2_is_one_hop_from_the_infected_host_over_the_api_and_srql() {
     assert_eq!(v["result"]["total_reached"].as_u64().unwrap() as usize, contacted.len());
 
     // Inbound from the C2: the infected host reached it.
-    let r: Value = client
-        .get(format!("{base}/api/v1/graph/blast-radius?from={C2}&hops=1&direction=in"))
-        .bearer_auth(&viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value =
+        common::get_json(&format!("{base}/api/v1/graph/blast-radius?from={C2}&hops=1&direction=in"), &viewer).await;
     assert!(r["result"]["reached"].as_array().unwrap().iter().any(|n| n["ip"] == INFECTED), "{r}");
 
     // Paths: the direct one first.
-    let r: Value = client
-        .get(format!("{base}/api/v1/graph/paths?from={INFECTED}&to={C2}&k=2"))
-        .bearer_auth(&viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = common::get_json(&format!("{base}/api/v1/graph/paths?from={INFECTED}&to={C2}&k=2"), &viewer).await;
     let first = &r["paths"][0];
     assert_eq!(first["nodes"].as_array().unwrap().len(), 2, "{r}");
     assert_eq!(first["hops"][0]["dst_port"], 1177);
 
     // Neighbourhood for the graph view: both nodes and the edge between them.
-    let r: Value = client
-        .get(format!("{base}/api/v1/graph/neighbourhood?node={INFECTED}&hops=1"))
-        .bearer_auth(&viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value =
+        common::get_json(&format!("{base}/api/v1/graph/neighbourhood?node={INFECTED}&hops=1"), &viewer).await;
     let edge = r["result"]["edges"].as_array().unwrap().iter().find(|e| e["source"] == INFECTED && e["target"] == C2);
     let edge = edge.unwrap_or_else(|| panic!("no edge {INFECTED} -> {C2}: {r}"));
     assert!(edge["ports"].as_array().unwrap().contains(&Value::from(1177)));

@@ -72,10 +72,10 @@ async fn hunts_and_alerts_over_http() {
         http.post(&hunts).bearer_auth(&analyst).json(&spec).send().await.unwrap().status(),
         StatusCode::CONFLICT
     );
-    let list: Value = http.get(&hunts).bearer_auth(&viewer).send().await.unwrap().json().await.unwrap();
+    let list: Value = common::get_json(&hunts, &viewer).await;
     assert_eq!(list["hunts"].as_array().unwrap().len(), 1);
     let one = format!("{hunts}/{id}");
-    let got: Value = http.get(&one).bearer_auth(&viewer).send().await.unwrap().json().await.unwrap();
+    let got: Value = common::get_json(&one, &viewer).await;
     assert_eq!(got["query"], "kind:auth user:root");
     let mut changed = spec.clone();
     changed["severity"] = json!("critical");
@@ -107,20 +107,12 @@ async fn hunts_and_alerts_over_http() {
     );
     let r: Value = http.post(format!("{one}/run")).bearer_auth(&analyst).send().await.unwrap().json().await.unwrap();
     assert_eq!((r["matches"].as_u64(), r["alerts_created"].as_u64()), (Some(1), Some(1)), "{r}");
-    let runs: Value = http.get(format!("{one}/runs")).bearer_auth(&viewer).send().await.unwrap().json().await.unwrap();
+    let runs: Value = common::get_json(&format!("{one}/runs"), &viewer).await;
     assert_eq!(runs["runs"][0]["matches"], 1);
     assert_eq!(runs["runs"][0]["manual"], true);
 
     // Alerts: list with filters, one with its events.
-    let page: Value = http
-        .get(format!("{alerts_url}?status=open&severity=high&hunt={id}"))
-        .bearer_auth(&viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = common::get_json(&format!("{alerts_url}?status=open&severity=high&hunt={id}"), &viewer).await;
     let list = page["alerts"].as_array().unwrap();
     assert_eq!(list.len(), 1, "{page}");
     let alert = list[0].clone();
@@ -132,18 +124,10 @@ async fn hunts_and_alerts_over_http() {
     let aid = alert["id"].as_str().unwrap().to_string();
     let r = http.get(format!("{alerts_url}?status=bogus")).bearer_auth(&viewer).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let none: Value = http
-        .get(format!("{alerts_url}?status=closed"))
-        .bearer_auth(&viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let none: Value = common::get_json(&format!("{alerts_url}?status=closed"), &viewer).await;
     assert_eq!(none["alerts"].as_array().unwrap().len(), 0);
     let a_url = format!("{alerts_url}/{aid}");
-    let full: Value = http.get(&a_url).bearer_auth(&viewer).send().await.unwrap().json().await.unwrap();
+    let full: Value = common::get_json(&a_url, &viewer).await;
     assert_eq!(full["event_ids"], json!([event_id]));
 
     // Triage: acknowledge, assign, close with a reason.
@@ -165,8 +149,7 @@ async fn hunts_and_alerts_over_http() {
         .await
         .unwrap();
     assert_eq!(a["assignee"], "bob");
-    let bobs: Value =
-        http.get(format!("{alerts_url}?assignee=bob")).bearer_auth(&viewer).send().await.unwrap().json().await.unwrap();
+    let bobs: Value = common::get_json(&format!("{alerts_url}?assignee=bob"), &viewer).await;
     assert_eq!(bobs["alerts"].as_array().unwrap().len(), 1);
     let r = http.post(format!("{a_url}/close")).bearer_auth(&analyst).json(&json!({})).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
@@ -200,7 +183,7 @@ async fn hunts_and_alerts_over_http() {
     assert_eq!(http.delete(&one).bearer_auth(&viewer).send().await.unwrap().status(), StatusCode::FORBIDDEN);
     assert_eq!(http.delete(&one).bearer_auth(&analyst).send().await.unwrap().status(), StatusCode::NO_CONTENT);
     assert_eq!(http.get(&one).bearer_auth(&viewer).send().await.unwrap().status(), StatusCode::NOT_FOUND);
-    let kept: Value = http.get(&a_url).bearer_auth(&viewer).send().await.unwrap().json().await.unwrap();
+    let kept: Value = common::get_json(&a_url, &viewer).await;
     assert_eq!((kept["hunt_id"].clone(), kept["rule"].as_str()), (Value::Null, Some("root ssh")));
 
     // Every change is in the audit log, by whom and how it went.

@@ -25,6 +25,11 @@ async fn seed(base: &str, ingest: &str) {
             serde_json::to_string(&e).unwrap()
         })
         .collect();
+    ingest_lines(base, ingest, &lines).await;
+}
+
+/// Sends `lines` (event JSON) through `POST /api/v1/ingest`.
+async fn ingest_lines(base: &str, ingest: &str, lines: &[String]) {
     let r = reqwest::Client::new()
         .post(format!("{base}/api/v1/ingest"))
         .bearer_auth(ingest)
@@ -271,14 +276,7 @@ async fn ingest_hosts(base: &str, ingest: &str, hosts: &[&str]) {
             serde_json::to_string(&e).unwrap()
         })
         .collect();
-    let r = reqwest::Client::new()
-        .post(format!("{base}/api/v1/ingest"))
-        .bearer_auth(ingest)
-        .body(lines.join("\n"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    ingest_lines(base, ingest, &lines).await;
 }
 
 #[tokio::test]

@@ -58,3 +58,8 @@ pub async fn serve(db_url: &str, env: &[(&str, &str)]) -> (Server, String) {
     }
     (server, base)
 }
+
+/// `GET url` with `token`, the answer as JSON (the caller checks its fields).
+pub async fn get_json(url: &str, token: &str) -> serde_json::Value {
+    reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+}
