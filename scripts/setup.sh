@@ -12,8 +12,11 @@
 #
 # Environment knobs:
 #   VIGIL_SETUP_SKIP_SERVICES=1   install only; do not start or restart services
+#   VIGIL_SETUP_SKIP_WEB=1        do not build the web UI (web/dist)
 #   VIGIL_SETUP_WORK=/path        where sources are unpacked (default /var/cache/vigil-setup)
 set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
 log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -412,6 +415,34 @@ PY
 
 install_embedding_model
 # -------------------------------------- embedding model (vigil-embed) — END
+
+# ------------------------------------------------------------------- web UI
+# web/ is a Vite + TypeScript app; `vigil` serves its build (web/dist) at /.
+# Its end-to-end tests drive Debian's Chromium with playwright-core (which
+# cannot download browsers here); the fonts make screenshots legible.
+WEB_PKGS=(chromium fonts-liberation fonts-dejavu-core)
+if ! apt_install "${WEB_PKGS[@]}"; then
+  log "Chromium already installed"
+fi
+if ! command -v npm >/dev/null 2>&1; then
+  apt_install nodejs npm || true
+fi
+build_web() {
+  local web t0
+  web="$ROOT/web"
+  [ -f "$web/package.json" ] || return 0
+  [ "${VIGIL_SETUP_SKIP_WEB:-0}" = 1 ] && { log "web UI build skipped (VIGIL_SETUP_SKIP_WEB=1)"; return 0; }
+  t0=$(date +%s)
+  # npm ci only when the lockfile changed since the last install.
+  if ! cmp -s "$web/package-lock.json" "$web/node_modules/.package-lock.json.installed" 2>/dev/null; then
+    log "web: npm ci"
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in web/"
+    cp "$web/package-lock.json" "$web/node_modules/.package-lock.json.installed"
+  fi
+  (cd "$web" && npm run --silent build >/dev/null) || die "building the web UI failed: run (cd web && npm run build) to see why"
+  log "web UI built in $(( $(date +%s) - t0 ))s: $web/dist"
+}
+build_web
 
 # ------------------------------------------------------------------- Rust
 if ! command -v cargo >/dev/null 2>&1; then

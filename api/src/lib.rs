@@ -26,6 +26,8 @@ pub mod openapi;
 pub mod rate;
 mod search_http;
 mod server;
+mod session_http;
 mod tail_http;
+pub mod web;
 
 pub use server::{router, serve, AppState};

@@ -14,6 +14,7 @@ use crate::auth::{ApiError, Caller};
     paths(
         crate::server::health,
         crate::server::metrics,
+        crate::session_http::session,
         crate::ingest_http::ingest,
         crate::search_http::search,
         crate::search_http::explain,

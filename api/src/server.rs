@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
@@ -31,6 +31,8 @@ pub struct AppState {
     pub searcher: vigil_search::Searcher,
     query_pool: Pool,
     search_options: vigil_search::SearchOptions,
+    /// The UI build served at `/` (`crate::web`); `None` serves a landing page.
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 impl AppState {
@@ -49,6 +51,7 @@ impl AppState {
             derived: Default::default(),
             nats: None,
             rate: Arc::new(crate::rate::RateLimiter::from_env()),
+            web_dir: crate::web::locate(),
         }
     }
 
@@ -88,7 +91,6 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(index))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(crate::openapi::document))
@@ -119,6 +121,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/alerts/{id}/acknowledge", axum::routing::post(crate::alerts_http::acknowledge))
         .route("/api/v1/alerts/{id}/assign", axum::routing::post(crate::alerts_http::assign))
         .route("/api/v1/alerts/{id}/close", axum::routing::post(crate::alerts_http::close))
+        .route("/api/v1/session", get(crate::session_http::session))
+        // Everything else: the UI's files (or a JSON 404 under /api/).
+        .fallback(|State(state): State<AppState>, req: axum::extract::Request| crate::web::fallback(state.web_dir, req))
         // JSON bodies are small; ingest sets its own, larger limit above.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
         .with_state(state)
@@ -176,8 +181,4 @@ async fn metrics(State(state): State<AppState>, _caller: Caller) -> impl IntoRes
     body.push_str(&vigil_hunts::metrics::render());
     body.push_str(&crate::maintenance::render_metrics());
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
-}
-
-async fn index() -> Html<&'static str> {
-    Html(include_str!("index.html"))
 }

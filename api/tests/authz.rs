@@ -57,6 +57,7 @@ fn matrix() -> Vec<Row> {
         Row { anonymous: 200, ..row("GET", "/health", "/health", None, ALL, 200) },
         row("GET", "/metrics", "/metrics", None, ALL, 200),
         row("GET", "/api/openapi.json", "/api/openapi.json", None, ALL, 200),
+        row("GET", "/api/v1/session", "/api/v1/session", None, ALL, 200),
         row("POST", "/api/v1/ingest", "/api/v1/ingest", Some(Value::String(event)), &["ingest", "admin"], 200),
         row("POST", "/api/v1/search", "/api/v1/search", Some(json!({"query": "in:events"})), READ, 200),
         row("POST", "/api/v1/search/explain", "/api/v1/search/explain", Some(json!({"query": "in:events"})), READ, 200),
@@ -179,4 +180,42 @@ async fn every_endpoint_by_every_role_and_without_a_token() {
         }
     }
     assert!(wrong.is_empty(), "{} wrong statuses:\n{}", wrong.len(), wrong.join("\n"));
+}
+
+/// What `/api/v1/session` says a role may do is what the server lets it do:
+/// the UI hides exactly the actions the matrix forbids.
+#[tokio::test]
+async fn session_permissions_agree_with_the_matrix() {
+    let db = TempDatabase::create().await.unwrap();
+    let (_server, base) = common::serve(&db.url, &[("VIGIL_RATE_LIMIT", "0")]).await;
+    let rows = matrix();
+    let allowed = |method: &str, template: &str, role: &str| {
+        rows.iter().find(|r| r.method == method && r.template == template).unwrap().allowed.contains(&role)
+    };
+    for role in ROLES {
+        let token = common::token(&db.url, role, &format!("session-{role}"));
+        let session = common::get_json(&format!("{base}/api/v1/session"), &token).await;
+        assert_eq!(session["role"], role);
+        assert_eq!(session["name"], format!("session-{role}"));
+        let has = |p: &str| session["permissions"].as_array().unwrap().iter().any(|v| v == p);
+        let checks = [
+            ("search", "POST", "/api/v1/search"),
+            ("tail", "GET", "/api/v1/tail"),
+            ("graph", "GET", "/api/v1/graph/blast-radius"),
+            ("alerts:read", "GET", "/api/v1/alerts"),
+            ("alerts:write", "POST", "/api/v1/alerts/{id}/acknowledge"),
+            ("hunts:read", "GET", "/api/v1/hunts"),
+            ("hunts:write", "POST", "/api/v1/hunts"),
+            ("inventory", "GET", "/api/v1/vulnerabilities"),
+            ("agents:command", "POST", "/api/v1/agents/{id}/commands"),
+            ("ingest", "POST", "/api/v1/ingest"),
+        ];
+        for (permission, method, template) in checks {
+            assert_eq!(
+                has(permission),
+                allowed(method, template, role),
+                "{role}: `{permission}` vs {method} {template}"
+            );
+        }
+    }
 }

@@ -96,6 +96,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .context("migrating the database")?;
     println!("Schema: {} storage, {} migration(s) applied now", report.mode, report.applied.len());
 
+    let sign_in = local_admin_token(&pool, &args.data_dir).await?;
+
     if !args.no_demo {
         load_demo(&pool, args.demo_events).await?;
     }
@@ -129,6 +131,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let addr = listener.local_addr()?;
     println!("Vigil is up: http://{addr}  (Ctrl-C to stop)");
+    println!("Sign in with this admin token (kept in {}): {sign_in}", token_file(&args.data_dir).display());
     let served = vigil_api::serve(
         listener,
         {
@@ -170,6 +173,31 @@ async fn create_database(admin_url: &str) -> anyhow::Result<()> {
         client.batch_execute(&format!("CREATE DATABASE {}", vigil_api::embedded::DATABASE)).await?;
     }
     Ok(())
+}
+
+fn token_file(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("admin-token")
+}
+
+/// The local admin's token for signing in to the UI: the one saved in the data
+/// directory while it still works, else a new one (saved, readable by this
+/// user only). Only its hash is in the database, like every token.
+async fn local_admin_token(pool: &Pool, data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let file = token_file(data_dir);
+    if let Ok(saved) = std::fs::read_to_string(&file) {
+        let saved = saved.trim().to_string();
+        if vigil_store::tokens::verify(pool, &saved).await?.is_some_and(|t| t.role == "admin") {
+            return Ok(saved);
+        }
+    }
+    let (_, token) = vigil_store::tokens::create(pool, "vigil up (local admin)", "admin").await?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(&file).with_context(|| format!("saving the admin token in {}", file.display()))?;
+    std::io::Write::write_all(&mut f, format!("{token}\n").as_bytes())?;
+    Ok(token)
 }
 
 /// Loads the demo dataset once: only into a database with no events.
