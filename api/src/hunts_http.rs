@@ -80,7 +80,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
 /// `POST /api/v1/hunts` with a hunt (see docs/hunts.md).
 #[utoipa::path(post, path = "/api/v1/hunts", tag = "hunts", request_body = Object,
     responses((status = 201, description = "The stored hunt", body = Object),
-        (status = 400, description = "An SRQL error (with `span`) or a bad schedule, severity, group-by, suppression or action", body = Object),
+        (status = 400, description = "An SRQL error (with `span`) or a bad schedule, severity, group-by, suppression, action or correlation", body = Object),
         (status = 409, description = "A hunt of that name exists", body = Object)),
     security(("token" = [])))]
 pub async fn create(

@@ -16,6 +16,9 @@ pub enum HuntError {
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
     Conflict(String),
+    /// Stored data this version cannot read (a hunt's correlation).
+    #[error("{0}")]
+    Corrupt(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

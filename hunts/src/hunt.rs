@@ -11,6 +11,7 @@ use vigil_srql::registry::{self, SEVERITY};
 use vigil_srql::{compile, Config, SrqlError, Visualization};
 use vigil_store::Pool;
 
+use crate::correlation::Correlation;
 use crate::{Action, HuntError, Schedule};
 
 /// Suppression when a hunt names none.
@@ -48,6 +49,10 @@ pub struct HuntSpec {
     /// Free-form metadata, e.g. a Sigma rule's id, title, level, tags, references.
     #[serde(default)]
     pub meta: Option<Value>,
+    /// A Sigma correlation over base rules (see [`Correlation::parse`] and
+    /// docs/hunts.md, "Correlation hunts"); absent or null for a plain hunt.
+    #[serde(default)]
+    pub correlation: Option<Value>,
 }
 
 fn yes() -> bool {
@@ -68,6 +73,7 @@ pub struct Validated {
     pub actions: Vec<Action>,
     pub enabled: bool,
     pub meta: Value,
+    pub correlation: Option<Correlation>,
 }
 
 /// A stored hunt.
@@ -85,6 +91,8 @@ pub struct Hunt {
     pub actions: Vec<Action>,
     pub enabled: bool,
     pub meta: Value,
+    /// The correlation, for a correlation hunt (null for a plain one).
+    pub correlation: Option<Correlation>,
     /// The last schedule slot handled.
     pub last_slot: DateTime<Utc>,
     /// Events ingested up to here have been searched.
@@ -188,35 +196,7 @@ impl HuntSpec {
                 format!("a hunt needs a name of 1 to {MAX_NAME} characters"),
             ));
         }
-        let now = Utc::now();
-        let compiled = compile_for_run(&self.query, (now - TimeDelta::minutes(5), now), row_limit)?;
-        let unsupported = match compiled.visualization {
-            Visualization::Table => None,
-            Visualization::Stats => Some("aggregation (`stats:`, `| stats`)"),
-            Visualization::Timechart => Some("`| timechart` and `bucket:`"),
-            Visualization::Similarity => Some("`SIMILAR_TO`"),
-            Visualization::Cluster => Some("`| cluster`"),
-            Visualization::Graph => Some("`| blast_radius`"),
-        };
-        if let Some(what) = unsupported {
-            return Err(HuntError::invalid(
-                "query",
-                "not_supported",
-                format!("a hunt's query must return events; {what} is not supported in hunts"),
-            ));
-        }
-        for needed in ["event_id", "time"] {
-            if !compiled.columns.iter().any(|c| c.name == needed) {
-                return Err(HuntError::invalid(
-                    "query",
-                    "not_supported",
-                    format!("a hunt's query must keep the `{needed}` field (alerts link to the events)"),
-                ));
-            }
-        }
-        let entity = registry::entity(compiled.entity).ok_or_else(|| {
-            HuntError::invalid("query", "not_supported", format!("unknown entity {}", compiled.entity))
-        })?;
+        let (entity, columns) = check_events_query(&self.query, row_limit)?;
         if self.group_by.len() > MAX_GROUP_BY {
             return Err(HuntError::invalid(
                 "group_by",
@@ -237,7 +217,7 @@ impl HuntSpec {
                     format!("group_by: unknown field `{g}` in `in:{}`{hint}", entity.name),
                 )
             })?;
-            if !compiled.columns.iter().any(|c| c.name == f.name) {
+            if !columns.iter().any(|c| c == f.name) {
                 return Err(HuntError::invalid(
                     "group_by",
                     "bad_group_by",
@@ -259,6 +239,15 @@ impl HuntSpec {
             Some(m @ Value::Object(_)) => m.clone(),
             Some(_) => return Err(HuntError::invalid("meta", "bad_meta", "meta must be a JSON object")),
         };
+        let correlation = match &self.correlation {
+            None | Some(Value::Null) => None,
+            Some(c) => {
+                let check = |q: &str| check_events_query(q, row_limit);
+                let c = Correlation::parse(c, &self.query, &group_by, &check)?;
+                group_by = c.group_by.clone();
+                Some(c)
+            }
+        };
         Ok(Validated {
             name: name.to_string(),
             description: self.description.clone(),
@@ -270,8 +259,43 @@ impl HuntSpec {
             actions: self.actions.clone(),
             enabled: self.enabled,
             meta,
+            correlation,
         })
     }
+}
+
+/// Compiles `query` as a run would and checks that it returns events with
+/// `event_id` and `time`: its entity and result column names.
+fn check_events_query(query: &str, row_limit: u64) -> Result<(&'static registry::EntityDef, Vec<String>), HuntError> {
+    let now = Utc::now();
+    let compiled = compile_for_run(query, (now - TimeDelta::minutes(5), now), row_limit)?;
+    let unsupported = match compiled.visualization {
+        Visualization::Table => None,
+        Visualization::Stats => Some("aggregation (`stats:`, `| stats`)"),
+        Visualization::Timechart => Some("`| timechart` and `bucket:`"),
+        Visualization::Similarity => Some("`SIMILAR_TO`"),
+        Visualization::Cluster => Some("`| cluster`"),
+        Visualization::Graph => Some("`| blast_radius`"),
+    };
+    if let Some(what) = unsupported {
+        return Err(HuntError::invalid(
+            "query",
+            "not_supported",
+            format!("a hunt's query must return events; {what} is not supported in hunts"),
+        ));
+    }
+    for needed in ["event_id", "time"] {
+        if !compiled.columns.iter().any(|c| c.name == needed) {
+            return Err(HuntError::invalid(
+                "query",
+                "not_supported",
+                format!("a hunt's query must keep the `{needed}` field (alerts link to the events)"),
+            ));
+        }
+    }
+    let entity = registry::entity(compiled.entity)
+        .ok_or_else(|| HuntError::invalid("query", "not_supported", format!("unknown entity {}", compiled.entity)))?;
+    Ok((entity, compiled.columns.into_iter().map(|c| c.name).collect()))
 }
 
 /// Field names of `entity` nearest to `name` (for typos).
@@ -302,7 +326,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 const COLUMNS: &str =
     "id, name, description, query, schedule, severity_id, group_by, suppression_s, actions, enabled, \
-                       meta, last_slot, watermark, created_by, created_at, updated_at";
+                       meta, correlation, last_slot, watermark, created_by, created_at, updated_at";
 
 pub(crate) fn from_row(r: &Row) -> Result<Hunt, HuntError> {
     let get = |e: tokio_postgres::Error| HuntError::db("reading a hunt")(e);
@@ -311,6 +335,13 @@ pub(crate) fn from_row(r: &Row) -> Result<Hunt, HuntError> {
     let actions: Value = r.try_get("actions").map_err(get)?;
     let severity_id: i16 = r.try_get("severity_id").map_err(get)?;
     let suppression: i32 = r.try_get("suppression_s").map_err(get)?;
+    // Written only by this crate; unreadable, the hunt must not run as a plain one.
+    let correlation = match r.try_get::<_, Option<Value>>("correlation").map_err(get)? {
+        None => None,
+        Some(c) => Some(serde_json::from_value::<Correlation>(c).map_err(|e| {
+            HuntError::Corrupt(format!("hunt {:?}: its correlation is unreadable: {e}", r.get::<_, Uuid>("id")))
+        })?),
+    };
     Ok(Hunt {
         id: r.try_get("id").map_err(get)?,
         name: r.try_get("name").map_err(get)?,
@@ -325,6 +356,7 @@ pub(crate) fn from_row(r: &Row) -> Result<Hunt, HuntError> {
         actions: serde_json::from_value(actions).unwrap_or_default(),
         enabled: r.try_get("enabled").map_err(get)?,
         meta: r.try_get("meta").map_err(get)?,
+        correlation,
         last_slot,
         watermark: r.try_get("watermark").map_err(get)?,
         created_by: r.try_get("created_by").map_err(get)?,
@@ -343,6 +375,10 @@ fn conflict_or<'a>(context: &'static str, name: &'a str) -> impl FnOnce(tokio_po
     }
 }
 
+fn correlation_json(v: &Validated) -> Option<Value> {
+    v.correlation.as_ref().and_then(|c| serde_json::to_value(c).ok())
+}
+
 /// Stores a new hunt. Its first run covers what is ingested from `now − settle` on.
 pub async fn create(
     pool: &Pool,
@@ -357,8 +393,9 @@ pub async fn create(
         .query_one(
             &format!(
                 "INSERT INTO hunts (id, name, description, query, schedule, severity_id, group_by, suppression_s,
-                                    actions, enabled, meta, last_slot, watermark, created_by, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now(), now())
+                                    actions, enabled, meta, last_slot, watermark, created_by, created_at, updated_at,
+                                    correlation)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now(), now(), $15)
                  RETURNING {COLUMNS}"
             ),
             &[
@@ -376,6 +413,7 @@ pub async fn create(
                 &now,
                 &(now - settle),
                 &created_by,
+                &correlation_json(v),
             ],
         )
         .await
@@ -392,7 +430,8 @@ pub async fn update(pool: &Pool, id: Uuid, v: &Validated) -> Result<Hunt, HuntEr
         .query_opt(
             &format!(
                 "UPDATE hunts SET name = $2, description = $3, query = $4, schedule = $5, severity_id = $6,
-                        group_by = $7, suppression_s = $8, actions = $9, enabled = $10, meta = $11, updated_at = now()
+                        group_by = $7, suppression_s = $8, actions = $9, enabled = $10, meta = $11,
+                        correlation = $12, updated_at = now()
                   WHERE id = $1
                  RETURNING {COLUMNS}"
             ),
@@ -408,6 +447,7 @@ pub async fn update(pool: &Pool, id: Uuid, v: &Validated) -> Result<Hunt, HuntEr
                 &actions,
                 &v.enabled,
                 &v.meta,
+                &correlation_json(v),
             ],
         )
         .await

@@ -20,6 +20,10 @@
 //!   template launches, queued in the run's transaction (`alert_actions`) and
 //!   delivered after, with retries and exponential backoff on 5xx and
 //!   connection errors, every attempt recorded (`webhook_deliveries`);
+//! - correlation hunts ([`correlation`], Sigma correlation rules):
+//!   event_count, value_count, temporal and temporal_ordered over event time
+//!   per group, a window of `timespan` firing when it holds a match new in
+//!   the run and reaches the condition;
 //! - its counters in Prometheus text ([`metrics`]).
 //!
 //! Queries run through [`vigil_search::Searcher`] on the SQL path (no BM25
@@ -30,6 +34,7 @@
 pub mod actions;
 pub mod alerts;
 mod clock;
+pub mod correlation;
 mod error;
 pub mod hunt;
 pub mod metrics;
@@ -39,6 +44,7 @@ pub mod scheduler;
 
 pub use actions::{Action, DeliveryConfig};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use correlation::Correlation;
 pub use error::HuntError;
 pub use hunt::{Hunt, HuntSpec};
 pub use runner::{RunReport, Runner, Settings};

@@ -12,7 +12,7 @@
 //! window; a failed query records an error run and leaves the watermark too,
 //! so the next run covers the failed window as well.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -24,6 +24,7 @@ use vigil_store::query::QueryOptions;
 use vigil_store::Pool;
 
 use crate::actions::{self, DeliveryConfig};
+use crate::correlation::{self, Correlation, Ev};
 use crate::hunt::{self, severity_label, Hunt};
 use crate::metrics::{add, COUNTERS};
 use crate::{Clock, HuntError, Schedule};
@@ -106,6 +107,26 @@ struct Match {
     time: DateTime<Utc>,
     host: Option<String>,
     group: Vec<Value>,
+    /// A correlation's `field` value (value_count).
+    value: Option<Value>,
+}
+
+/// The matches of one alert group in a run.
+struct Group {
+    key: String,
+    values: Vec<Value>,
+    matches: Vec<Match>,
+    /// A correlation hunt's details of the window that fired.
+    correlation: Option<Value>,
+}
+
+/// What a run's searches found.
+#[derive(Default)]
+struct Found {
+    /// Matches new in the run's window (distinct events).
+    matches: u32,
+    truncated: bool,
+    groups: Vec<Group>,
 }
 
 impl Runner {
@@ -170,12 +191,28 @@ impl Runner {
         let window_start = h.watermark;
         let window_end = (slot - self.settings.settle).max(window_start);
         let mut report = RunReport { hunt_id: h.id, slot, window_start, window_end, slots, ..Default::default() };
-        let found = if window_end > window_start {
-            self.search(h, window_start, window_end).await
+        let found = if window_end <= window_start {
+            Ok(Found::default())
+        } else if let Some(c) = &h.correlation {
+            self.correlate(c, window_start, window_end).await
         } else {
-            Ok((Vec::new(), false))
+            self.search(h, window_start, window_end).await.map(|(matches, truncated)| {
+                // Group the matches, in a stable order.
+                let mut groups: BTreeMap<String, Vec<Match>> = BTreeMap::new();
+                let n = matches.len() as u32;
+                for m in matches {
+                    let key =
+                        if h.group_by.is_empty() { String::new() } else { Value::Array(m.group.clone()).to_string() };
+                    groups.entry(key).or_default().push(m);
+                }
+                let groups = groups
+                    .into_iter()
+                    .map(|(key, matches)| Group { key, values: matches[0].group.clone(), matches, correlation: None })
+                    .collect();
+                Found { matches: n, truncated, groups }
+            })
         };
-        let (matches, truncated) = match found {
+        let Found { matches, truncated, groups } = match found {
             Ok(m) => m,
             Err(e) => {
                 report.error = Some(actions::error_chain(&e));
@@ -184,7 +221,7 @@ impl Runner {
                 return Ok(report);
             }
         };
-        report.matches = matches.len() as u32;
+        report.matches = matches;
         report.truncated = truncated;
         let mut client = self.pool.get().await.map_err(vigil_store::StoreError::from)?;
         let tx = client.transaction().await.map_err(HuntError::db("starting a run"))?;
@@ -211,15 +248,9 @@ impl Runner {
             return Ok(report);
         }
 
-        // Group the matches, in a stable order.
-        let mut groups: BTreeMap<String, Vec<&Match>> = BTreeMap::new();
-        for m in &matches {
-            let key = if h.group_by.is_empty() { String::new() } else { Value::Array(m.group.clone()).to_string() };
-            groups.entry(key).or_default().push(m);
-        }
         let mut action_ids: Vec<i64> = Vec::new();
         let suppress_after = slot - TimeDelta::seconds(h.suppression_s);
-        for (key, ms) in &groups {
+        for Group { key, values, matches: ms, correlation: details } in &groups {
             let existing = tx
                 .query_opt(
                     "SELECT alert_id FROM alerts
@@ -234,7 +265,7 @@ impl Runner {
                 None => {
                     let id = Uuid::new_v4();
                     let group_values: serde_json::Map<String, Value> =
-                        h.group_by.iter().cloned().zip(ms[0].group.iter().cloned()).collect();
+                        h.group_by.iter().cloned().zip(values.iter().cloned()).collect();
                     let host = common_host(ms);
                     let title = if group_values.is_empty() {
                         h.name.clone()
@@ -248,6 +279,10 @@ impl Runner {
                         format!("{} ({})", h.name, parts.join(", "))
                     };
                     let raw = json!({"hunt": h.name, "query": h.query});
+                    let mut meta = h.meta.clone();
+                    if let (Some(d), Value::Object(m)) = (details, &mut meta) {
+                        m.insert("correlation".into(), d.clone());
+                    }
                     tx.execute(
                         "INSERT INTO alerts (alert_id, time, rule, title, severity_id, status, host, event_count, raw,
                                              hunt_id, group_key, group_values, last_matched_at, meta, updated_at)
@@ -263,7 +298,7 @@ impl Runner {
                             &h.id,
                             key,
                             &Value::Object(group_values),
-                            &h.meta,
+                            &meta,
                         ],
                     )
                     .await
@@ -299,18 +334,25 @@ impl Runner {
                 .query_one(
                     "UPDATE alerts SET event_count = event_count + $2,
                             first_seen = least(first_seen, $3), last_seen = greatest(last_seen, $4),
-                            last_matched_at = $5, updated_at = now()
+                            last_matched_at = $5, meta = meta || $6::jsonb, updated_at = now()
                       WHERE alert_id = $1
                      RETURNING alert_id, time, rule, title, severity_id, status, host, event_count, group_key,
                                group_values, first_seen, last_seen, meta",
-                    &[&alert_id, &n, &first, &last, &slot],
+                    &[
+                        &alert_id,
+                        &n,
+                        &first,
+                        &last,
+                        &slot,
+                        &details.as_ref().map_or(json!({}), |d| json!({"correlation": d})),
+                    ],
                 )
                 .await
                 .map_err(HuntError::db("updating an alert"))?;
             if created {
                 report.alerts_created += 1;
                 report.new_alerts.push(alert_id);
-                let payload = self.payload(h, &row, &ids);
+                let payload = self.payload(h, &row, &ids, details.as_ref());
                 for a in &h.actions {
                     let (url, body) = a.request(&payload, &self.settings.delivery);
                     let r = tx
@@ -373,19 +415,34 @@ impl Runner {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<(Vec<Match>, bool), HuntError> {
+        let cfg = hunt::run_config((start, end), self.settings.row_limit);
+        self.search_query(&h.query, cfg, end, &h.group_by, None).await
+    }
+
+    /// Runs `query` (events) with `cfg` as of `now`: its matches with their
+    /// `group_by` values (and `field`'s), and whether the row limit cut them.
+    async fn search_query(
+        &self,
+        query: &str,
+        cfg: vigil_srql::Config,
+        now: DateTime<Utc>,
+        group_by: &[String],
+        field: Option<&str>,
+    ) -> Result<(Vec<Match>, bool), HuntError> {
         let opts = SearchOptions {
-            srql: hunt::run_config((start, end), self.settings.row_limit),
+            srql: cfg,
             query: QueryOptions { statement_timeout: self.settings.statement_timeout },
             ..Default::default()
         };
         let searcher = Searcher::new(self.pool.clone(), None, opts);
-        let result = searcher.search(&h.query, end).await?;
+        let result = searcher.search(query, now).await?;
         let col = |name: &str| result.columns.iter().position(|c| c.name == name);
         let (Some(id_col), Some(time_col)) = (col("event_id"), col("time")) else {
             return Err(HuntError::invalid("query", "not_supported", "the query's result has no event_id or time"));
         };
         let host_col = col("host");
-        let group_cols: Vec<Option<usize>> = h.group_by.iter().map(|g| col(g)).collect();
+        let group_cols: Vec<Option<usize>> = group_by.iter().map(|g| col(g)).collect();
+        let field_col = field.and_then(col);
         let mut out = Vec::with_capacity(result.rows.len());
         for row in &result.rows {
             let id = row.get(id_col).and_then(Value::as_str).and_then(|s| s.parse::<Uuid>().ok());
@@ -396,10 +453,68 @@ impl Runner {
                 time,
                 host: host_col.and_then(|i| row.get(i)).and_then(Value::as_str).map(str::to_string),
                 group: group_cols.iter().map(|c| c.and_then(|i| row.get(i)).cloned().unwrap_or(Value::Null)).collect(),
+                value: field_col.and_then(|i| row.get(i)).cloned(),
             });
         }
         let truncated = result.rows.len() as u64 >= self.settings.row_limit || result.partial;
         Ok((out, truncated))
+    }
+
+    /// A correlation hunt's run over the ingestion window `(start, end]`:
+    /// each rule's new matches, then each rule's matches ingested up to
+    /// `end` whose event time is within the timespan of a new match (the
+    /// context), grouped and evaluated ([`correlation::evaluate`]).
+    async fn correlate(&self, c: &Correlation, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Found, HuntError> {
+        let limit = self.settings.row_limit;
+        let field = c.field.as_deref();
+        let mut truncated = false;
+        let mut new: Vec<Vec<Match>> = Vec::with_capacity(c.rules.len());
+        for r in &c.rules {
+            let cfg = hunt::run_config((start, end), limit);
+            let (ms, cut) = self.search_query(&r.query, cfg, end, &c.group_by, field).await?;
+            truncated |= cut;
+            new.push(ms);
+        }
+        let new_ids: HashSet<Uuid> = new.iter().flatten().map(|m| m.event_id).collect();
+        let first = new.iter().flatten().map(|m| m.time).min();
+        let last = new.iter().flatten().map(|m| m.time).max();
+        let (Some(first), Some(last)) = (first, last) else {
+            return Ok(Found { truncated, ..Default::default() });
+        };
+        let span = TimeDelta::seconds(c.timespan_s);
+        let (lo, hi) = (first - span, last + span);
+        let mut cfg = hunt::run_config((DateTime::UNIX_EPOCH, end), limit);
+        cfg.max_span = cfg.max_span.max(hi - lo + TimeDelta::days(1));
+
+        type Members = (Vec<Value>, Vec<Ev>, HashMap<Uuid, Match>);
+        let mut groups: BTreeMap<String, Members> = BTreeMap::new();
+        for (i, (r, fresh)) in c.rules.iter().zip(new).enumerate() {
+            let q = correlation::with_event_time(&r.query, lo, hi)?;
+            let (context, cut) = self.search_query(&q, cfg.clone(), end, &c.group_by, field).await?;
+            truncated |= cut;
+            let mut seen = HashSet::new();
+            for m in context.into_iter().chain(fresh) {
+                if !seen.insert(m.event_id) {
+                    continue;
+                }
+                let key = if c.group_by.is_empty() { String::new() } else { Value::Array(m.group.clone()).to_string() };
+                let g = groups.entry(key).or_insert_with(|| (m.group.clone(), Vec::new(), HashMap::new()));
+                let value = match &m.value {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(v) => Some(v.to_string()),
+                };
+                g.1.push(Ev { rule: i, event_id: m.event_id, time: m.time, new: new_ids.contains(&m.event_id), value });
+                g.2.entry(m.event_id).or_insert(m);
+            }
+        }
+        let mut out = Vec::new();
+        for (key, (values, mut evs, mut by_id)) in groups {
+            let Some(hit) = correlation::evaluate(c, &mut evs) else { continue };
+            let matches: Vec<Match> = hit.linked.iter().filter_map(|k| by_id.remove(&evs[*k].event_id)).collect();
+            out.push(Group { key, values, matches, correlation: Some(correlation::details(c, &hit)) });
+        }
+        Ok(Found { matches: new_ids.len() as u32, truncated, groups: out })
     }
 
     async fn record_error(
@@ -439,11 +554,11 @@ impl Runner {
     }
 
     /// The webhook payload of a new alert.
-    fn payload(&self, h: &Hunt, row: &tokio_postgres::Row, ids: &[Uuid]) -> Value {
+    fn payload(&self, h: &Hunt, row: &tokio_postgres::Row, ids: &[Uuid], correlation: Option<&Value>) -> Value {
         let alert_id: Uuid = row.get("alert_id");
         let base = self.settings.public_url.clone().unwrap_or_default();
         let severity_id: i16 = row.get("severity_id");
-        json!({
+        let mut p = json!({
             "id": alert_id,
             "time": row.get::<_, DateTime<Utc>>("time"),
             "hunt": {"id": h.id, "name": h.name, "query": h.query, "meta": h.meta},
@@ -462,12 +577,16 @@ impl Runner {
                 "alert": format!("{base}/api/v1/alerts/{alert_id}"),
                 "hunt": format!("{base}/api/v1/hunts/{}", h.id),
             },
-        })
+        });
+        if let (Some(c), Value::Object(m)) = (correlation, &mut p) {
+            m.insert("correlation".into(), c.clone());
+        }
+        p
     }
 }
 
 /// The host every match shares, if they share one.
-fn common_host(ms: &[&Match]) -> Option<String> {
+fn common_host(ms: &[Match]) -> Option<String> {
     let first = ms.first()?.host.clone()?;
     ms.iter().all(|m| m.host.as_deref() == Some(first.as_str())).then_some(first)
 }
