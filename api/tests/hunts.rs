@@ -213,3 +213,59 @@ async fn hunts_and_alerts_over_http() {
         .get(0);
     assert_eq!(detail["reason"], "authorised admin work");
 }
+
+/// A correlation hunt over HTTP: validated with a named field, stored and
+/// returned, and a run on demand alerts on the group that crossed the count
+/// within the timespan, not on the one that did not.
+#[tokio::test]
+async fn correlation_hunt_over_http_alerts_on_the_group_that_crossed_the_count() {
+    let db = TempDatabase::create().await.unwrap();
+    let (_server, base) = common::serve(&db.url, &[("VIGIL_HUNT_SETTLE_S", "0")]).await;
+    let analyst = common::token(&db.url, "analyst", "alice");
+    let http = reqwest::Client::new();
+    let hunts = format!("{base}/api/v1/hunts");
+    let query = "kind:auth status:failure";
+    let spec = json!({"name": "ssh brute force", "query": query, "schedule": "0 0 1 1 *", "severity": "high",
+        "correlation": {"type": "event_count", "rules": [{"name": "failed", "query": query}],
+                        "group_by": ["host"], "timespan": "5m", "condition": {"gte": 5}}});
+
+    let mut bad = spec.clone();
+    bad["correlation"]["timespan"] = json!("forever");
+    let r = http.post(&hunts).bearer_auth(&analyst).json(&bad).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let e = r.json::<Value>().await.unwrap()["error"].clone();
+    assert_eq!(e["code"], "bad_correlation");
+    assert!(e["message"].as_str().unwrap().starts_with("correlation.timespan"), "{e}");
+
+    let r = http.post(&hunts).bearer_auth(&analyst).json(&spec).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let h: Value = r.json().await.unwrap();
+    assert_eq!(h["correlation"]["type"], "event_count");
+    let one = format!("{hunts}/{}", h["id"].as_str().unwrap());
+
+    // Six failures on web-01 within a minute, four on web-02.
+    let (pg, conn) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    for (host, n) in [("web-01", 6), ("web-02", 4)] {
+        for i in 0..n {
+            pg.execute(
+                "INSERT INTO events (time, event_id, kind, source, host, class_uid, category_uid, status_id, message,
+                                     user_name, schema_version)
+                 VALUES (now() - make_interval(secs => $2), $1, 'auth', 'sshd', $3, 3002, 3, 2,
+                         'Failed password for root', 'root', 1)",
+                &[&Uuid::new_v4(), &(f64::from(i) * 5.0), &host],
+            )
+            .await
+            .unwrap();
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let r: Value = http.post(format!("{one}/run")).bearer_auth(&analyst).send().await.unwrap().json().await.unwrap();
+    assert_eq!((r["matches"].as_u64(), r["alerts_created"].as_u64()), (Some(10), Some(1)), "{r}");
+    let page: Value =
+        common::get_json(&format!("{base}/api/v1/alerts?hunt={}", h["id"].as_str().unwrap()), &analyst).await;
+    let alerts = page["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{page}");
+    assert_eq!(alerts[0]["host"], "web-01");
+    assert_eq!(alerts[0]["meta"]["correlation"]["count"], 6, "{}", alerts[0]);
+}
