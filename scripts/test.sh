@@ -14,6 +14,9 @@ cargo fmt --all -- --check
 echo "== cargo test"
 cargo test --workspace --locked
 
+echo "== web unit tests"
+(cd web && npm test --silent)
+
 # The UI in a real browser, against a real `vigil up` (the binary cargo test built).
 echo "== web e2e (Chromium)"
 (cd web && npm run --silent e2e)

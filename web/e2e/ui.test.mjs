@@ -4,6 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
 import { screenshot, startStack } from './harness.mjs';
 
 const T = { timeout: 60000 };
@@ -35,9 +36,9 @@ async function api(path, token, init = {}) {
   return { status: r.status, body: text ? JSON.parse(text) : null };
 }
 
-/** Polls `fn` until it returns a truthy value (up to 60 s). */
-async function eventually(fn, what) {
-  const deadline = Date.now() + 60000;
+/** Polls `fn` until it returns a truthy value (up to `ms`, default 60 s). */
+async function eventually(fn, what, ms = 60000) {
+  const deadline = Date.now() + ms;
   for (;;) {
     const v = await fn();
     if (v) return v;
@@ -137,7 +138,7 @@ describe('vigil web UI', { timeout: 240000 }, () => {
     await page.getByTestId('signin-submit').click();
     await page.getByTestId('nav').waitFor();
     assert.equal(await page.getByTestId('role').innerText(), 'analyst');
-    for (const p of ['search', 'overview', 'alerts', 'hunts', 'graph', 'tail']) assert.ok(await page.getByTestId(`nav-${p}`).isVisible(), p);
+    for (const p of ['search', 'overview', 'alerts', 'hunts', 'graph', 'tail', 'agents']) assert.ok(await page.getByTestId(`nav-${p}`).isVisible(), p);
     await page.context().close();
   });
 
@@ -170,6 +171,32 @@ describe('vigil web UI', { timeout: 240000 }, () => {
     await cell.getByTestId('filter-in').click();
     await next;
     await page.waitForFunction((h) => document.querySelector('[data-testid=srql-editor] .cm-content')?.textContent?.includes(`host:${h}`), host);
+    await page.context().close();
+  });
+
+  test('j/k move through the results and Enter expands a row', T, async () => {
+    const page = await stack.newPage('analyst', '#/search');
+    const res = await runQuery(page, 'kind:process | head 5');
+    const body = await res.json();
+    const rows = page.getByTestId('result-row');
+    await rows.nth(4).waitFor();
+    // Keys typed in the editor stay there; leave it first.
+    await page.getByTestId('result-status').click();
+    await page.keyboard.press('j');
+    await page.keyboard.press('j');
+    await page.keyboard.press('j');
+    await page.keyboard.press('k');
+    assert.equal(await rows.nth(1).getAttribute('aria-selected'), 'true');
+    assert.equal(await page.locator('tr.result-row.cursor').count(), 1);
+    await page.keyboard.press('Enter');
+    const json = page.getByTestId('row-json');
+    await json.waitFor();
+    assert.equal(JSON.parse(await json.innerText()).event_id, body.rows[1].event_id);
+    await page.keyboard.press('Enter');
+    await json.waitFor({ state: 'detached' });
+    // At the ends the cursor stays put.
+    for (let i = 0; i < 8; i++) await page.keyboard.press('j');
+    assert.equal(await rows.nth(4).getAttribute('aria-selected'), 'true');
     await page.context().close();
   });
 
@@ -268,6 +295,101 @@ describe('vigil web UI', { timeout: 240000 }, () => {
     await page.context().close();
   });
 
+  test('SIMILAR_TO shows the score column, best first; | cluster shows groups', { timeout: 120000 }, async () => {
+    // The embedding worker gives events vectors in the background after
+    // start (the default selection, VIGIL_EMBED_SELECT unset, embeds auth
+    // events): wait through the API until SIMILAR_TO and cluster answer.
+    // The demo's auth events have several "invalid user" texts: distinct scores.
+    const similar = 'kind:auth | SIMILAR_TO("invalid user login attempt", k:30)';
+    const cluster = 'kind:auth | cluster';
+    const search = async (query) => {
+      const r = await api('/api/v1/search', stack.tokens.analyst, { method: 'POST', body: JSON.stringify({ query }) });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      return r.body;
+    };
+    await eventually(async () => (await search(similar)).rows.length >= 5, 'auth events have vectors (SIMILAR_TO answers)', 90000);
+    await eventually(async () => (await search(cluster)).rows.length > 1, '| cluster finds more than one group', 60000);
+
+    const page = await stack.newPage('analyst', '#/search');
+    const res = await runQuery(page, similar);
+    assert.equal(res.status(), 200);
+    assert.equal((await res.json()).visualization, 'similarity');
+    const rows = page.getByTestId('result-row');
+    await rows.first().waitFor();
+    // The score leads the table, drawn as a bar with its value.
+    assert.equal((await page.locator('table.results thead th').allInnerTexts())[1], 'score');
+    const scores = (await page.getByTestId('score-cell').allInnerTexts()).map((t) => Number(t.trim()));
+    assert.ok(scores.length >= 5, `scores shown: ${scores.length}`);
+    assert.equal(scores.length, await rows.count(), 'every row has a score');
+    for (const sc of scores) assert.ok(sc > 0 && sc <= 1, `a cosine similarity: ${sc}`);
+    for (let i = 1; i < scores.length; i++) assert.ok(scores[i] <= scores[i - 1], `sorted best first: ${scores.join(', ')}`);
+    assert.ok(new Set(scores).size > 1, `more than one score: ${scores.join(', ')}`);
+    assert.ok(await page.getByTestId('score-cell').first().locator('.score-bar').isVisible());
+    // The nearest events are failed logins.
+    const msgCol = (await page.locator('table.results thead th').allInnerTexts()).indexOf('message');
+    assert.ok(msgCol > 0, 'a message column');
+    assert.match(await rows.first().locator('td').nth(msgCol).innerText(), /invalid user|password|authentication failure/i);
+    await screenshot(page, 'similar');
+
+    const res2 = await runQuery(page, cluster);
+    assert.equal(res2.status(), 200);
+    const body = await res2.json();
+    assert.equal(body.visualization, 'cluster');
+    const groups = page.getByTestId('cluster-row');
+    await groups.first().waitFor();
+    assert.equal(await groups.count(), body.rows.length);
+    assert.ok(body.rows.length > 1);
+    assert.equal(await page.getByTestId('result-row').count(), 0, 'groups, not a table');
+    // Each group shows its count and pattern (masked: <ip>, <num>); biggest first.
+    const first = await groups.first().innerText();
+    assert.ok(first.includes(body.rows[0].pattern), first);
+    assert.ok(first.includes(Number(body.rows[0].count).toLocaleString('en-US')), first);
+    // Expanding a group shows it as JSON, with its example event.
+    await groups.first().locator('.cluster-head').click();
+    await groups.first().locator('pre.json').waitFor();
+    await screenshot(page, 'cluster');
+    await page.context().close();
+  });
+
+  test('dragging across the timeline zooms the query to the range', T, async () => {
+    const page = await stack.newPage('analyst', '#/search');
+    await runQuery(page, 'kind:auth');
+    const timeline = page.getByTestId('timeline');
+    await timeline.locator('canvas').waitFor();
+    const span = Number(await timeline.getAttribute('data-span-ms'));
+    assert.ok(Number(await timeline.getAttribute('data-buckets')) > 3, 'the histogram has buckets to select');
+    const box = await timeline.locator('canvas').boundingBox();
+    const zoomed = page.waitForResponse((r) => r.url().endsWith('/api/v1/search') && /time:\[/.test(r.request().postDataJSON()?.query ?? ''));
+    const y = box.y + box.height * 0.5;
+    await page.mouse.move(box.x + box.width * 0.3, y);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.5, y, { steps: 5 });
+    await page.getByTestId('brush-selection').waitFor();
+    await page.mouse.move(box.x + box.width * 0.75, y, { steps: 5 });
+    await page.mouse.up();
+    const res = await zoomed;
+    assert.equal(res.status(), 200);
+    const q = res.request().postDataJSON().query;
+    const m = /^kind:auth time:\[(\S+), (\S+)\]$/.exec(q);
+    assert.ok(m, `the query holds a time range: ${q}`);
+    const [from, to] = [Date.parse(m[1]), Date.parse(m[2])];
+    assert.ok(to - from >= 2 * span, `the range spans several buckets (${(to - from) / 1000}s, bucket ${span / 1000}s), not one click`);
+    // The editor shows it and the results re-ran with it.
+    await page.waitForFunction((text) => document.querySelector('[data-testid=srql-editor] .cm-content')?.textContent === text, q);
+    await page.waitForFunction(() => !document.querySelector('[data-testid=run-query]')?.hasAttribute('disabled'));
+    const body = await res.json();
+    assert.ok(body.total > 0, 'the range has events');
+    await page.waitForFunction((n) => (document.querySelector('[data-testid=result-total]')?.textContent ?? '').replace(/\D/g, '') === String(n), body.total);
+    for (const row of body.rows) {
+      const t = Date.parse(row.time);
+      assert.ok(t >= from && t <= to, `row time ${row.time} is in the range`);
+    }
+    // The histogram is redrawn for the new window; no selection is left behind.
+    await page.getByTestId('timeline').locator('canvas').waitFor();
+    assert.equal(await page.getByTestId('brush-selection').count(), 0);
+    await page.context().close();
+  });
+
   test('creates a hunt from the current query, runs it and sees the run', T, async () => {
     const page = await stack.newPage('analyst', '#/search');
     const query = 'kind:auth status:failure';
@@ -309,6 +431,96 @@ describe('vigil web UI', { timeout: 240000 }, () => {
     await page.getByTestId('hunt-row').filter({ hasText: name }).filter({ hasText: '@hourly' }).waitFor();
     await screenshot(page, 'hunts');
     await page.context().close();
+  });
+
+  test('Sigma metadata shows on hunts and alerts; the form edits webhooks', T, async () => {
+    const marker = `e2e-sigma-${randomUUID().slice(0, 8)}`;
+    const sigmaId = randomUUID();
+    // A local webhook receiver: the webhook set in the form must be called.
+    const received = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        received.push({ url: req.url, body: JSON.parse(body || 'null') });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
+    receiver.unref(); // a failing test must not keep the run alive
+    const created = await api('/api/v1/hunts', stack.tokens.analyst, {
+      method: 'POST',
+      body: JSON.stringify({
+        name: `Sigma: suspicious root login ${marker}`,
+        query: `kind:auth status:failure "${marker}"`,
+        schedule: '@daily',
+        severity: 'high',
+        group_by: ['host'],
+        meta: {
+          sigma: {
+            id: sigmaId,
+            title: 'Suspicious root login',
+            level: 'high',
+            status: 'experimental',
+            author: 'e2e',
+            tags: ['attack.t1110.001', 'attack.credential_access'],
+            references: ['https://attack.mitre.org/techniques/T1110/001/', 'internal wiki page 42'],
+          },
+        },
+      }),
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const id = created.body.id;
+
+    const page = await stack.newPage('analyst', `#/hunts?id=${id}`);
+    const row = page.getByTestId('hunt-row').filter({ hasText: marker });
+    await row.getByTestId('sigma-badge').waitFor();
+    const detail = page.getByTestId('hunt-detail');
+    await detail.getByTestId('sigma-meta').waitFor();
+    assert.equal(await detail.getByTestId('sigma-id').innerText(), sigmaId);
+    assert.deepEqual(await detail.getByTestId('sigma-tag').allInnerTexts(), ['attack.t1110.001', 'attack.credential_access']);
+    // References: an http(s) one is a link that sends no referrer; others are text.
+    const link = detail.locator('a[data-testid=sigma-reference]');
+    assert.equal(await link.count(), 1);
+    assert.equal(await link.getAttribute('href'), 'https://attack.mitre.org/techniques/T1110/001/');
+    assert.match(await link.getAttribute('rel'), /noreferrer/);
+    assert.equal(await detail.locator('span[data-testid=sigma-reference]').innerText(), 'internal wiki page 42');
+
+    // Webhooks: a bad URL is refused by the API, inline; a good one is saved.
+    await page.getByTestId('hunt-edit').click();
+    await page.getByTestId('hunt-webhook-add').click();
+    await page.getByTestId('hunt-webhook-url').fill('not a url');
+    await page.getByTestId('hunt-save').click();
+    await page.getByTestId('hunt-error').waitFor();
+    assert.match(await page.getByTestId('hunt-error').innerText(), /bad_action.*not an http\(s\) URL/);
+    const hook = `http://127.0.0.1:${receiver.address().port}/hook/${marker}`;
+    await page.getByTestId('hunt-webhook-url').fill(hook);
+    await page.getByTestId('hunt-webhook-add').click();
+    await page.getByTestId('hunt-webhook-url').nth(1).fill('http://127.0.0.1:9/removed');
+    await page.getByTestId('hunt-webhook-remove').nth(1).click();
+    await page.getByTestId('hunt-save').click();
+    await page.getByTestId('hunt-form').waitFor({ state: 'detached' });
+    await detail.getByTestId('hunt-action').filter({ hasText: hook }).waitFor();
+    const saved = await api(`/api/v1/hunts/${id}`, stack.tokens.analyst);
+    assert.deepEqual(saved.body.actions, [{ type: 'webhook', url: hook }]);
+    assert.equal(saved.body.meta.sigma.id, sigmaId, 'editing keeps the meta');
+    await screenshot(page, 'hunt-sigma');
+
+    // Its alert carries the hunt's meta: badge in the inbox, Sigma in the detail.
+    await ingest([authEvent('e2e-sigma-host', marker)]);
+    await runUntilMatched(id);
+    const call = await eventually(() => received.find((r) => r.url === `/hook/${marker}`), 'the webhook was called', 20000);
+    assert.equal(call.body.alert.hunt.meta.sigma.id, sigmaId, JSON.stringify(call.body));
+    await page.goto(`${stack.base}/#/alerts?hunt=${id}&status=`);
+    const alertRow = page.getByTestId('alert-row').first();
+    await alertRow.getByTestId('sigma-badge').waitFor();
+    await alertRow.locator('td').nth(2).click();
+    const meta = page.getByTestId('alert-detail').getByTestId('alert-meta');
+    await meta.getByTestId('sigma-id').waitFor();
+    assert.equal(await meta.getByTestId('sigma-id').innerText(), sigmaId);
+    assert.ok((await meta.getByTestId('sigma-tag').allInnerTexts()).includes('attack.t1110.001'));
+    await page.context().close();
+    receiver.close();
   });
 
   test('the alerts inbox lists, filters and acknowledges', T, async () => {
@@ -388,6 +600,54 @@ describe('vigil web UI', { timeout: 240000 }, () => {
     assert.ok(await page.getByTestId('panel-events-by-severity').locator('canvas').isVisible());
     assert.ok(await page.getByTestId('panel-top-hosts').locator('canvas').isVisible());
     await screenshot(page, 'overview');
+    await page.context().close();
+  });
+
+  test('the agents page lists agents by their heartbeats, and vulnerabilities', T, async () => {
+    const agent = `e2e-agent-${randomUUID().slice(0, 8)}`;
+    const heartbeat = (ageS) => ({
+      id: randomUUID(),
+      time: new Date(Date.now() - ageS * 1000).toISOString(),
+      kind: 'log',
+      source: 'vigil-agent',
+      host: agent,
+      severity: 'info',
+      message: 'heartbeat',
+      raw: { type: 'heartbeat', agent_id: agent, version: '9.9.9-e2e', capabilities: { ebpf: true, xdp: false } },
+    });
+    // An online agent (heard from now) and an offline one (10 minutes ago).
+    await ingest([heartbeat(0), { ...heartbeat(600), host: `${agent}-old`, raw: { ...heartbeat(600).raw, agent_id: `${agent}-old` } }]);
+    const page = await stack.newPage('analyst', '#/agents');
+    const row = page.getByTestId('agent-row').filter({ hasText: agent }).filter({ hasNotText: `${agent}-old` });
+    await row.waitFor();
+    const text = await row.innerText();
+    assert.match(text, /9\.9\.9-e2e/);
+    assert.match(text, /ebpf/);
+    assert.doesNotMatch(text, /xdp/, 'a capability that is off is not listed');
+    assert.equal((await row.getByTestId('agent-online').innerText()).trim(), 'online');
+    const old = page.getByTestId('agent-row').filter({ hasText: `${agent}-old` });
+    assert.equal((await old.getByTestId('agent-online').innerText()).trim(), 'offline');
+    await page.getByTestId('vulns-table').waitFor();
+    const vulns = await api('/api/v1/vulnerabilities', stack.tokens.analyst);
+    assert.equal(vulns.status, 200);
+    // (The graph worker may still be adding findings: compare what is stable.)
+    const all = vulns.body.vulnerabilities;
+    if (all.length > 0) {
+      await page.getByTestId('vuln-row').first().waitFor();
+      // Running ones first.
+      if (all.some((v) => v.status === 'running')) assert.equal(await page.getByTestId('vuln-row').first().locator('td').nth(6).innerText(), 'running');
+      // The status filter asks the API again.
+      const asked = page.waitForResponse((r) => r.url().includes('/api/v1/vulnerabilities?') && r.url().includes('status=dormant'));
+      await page.getByTestId('vuln-status-dormant').click();
+      const dormant = (await (await asked).json()).vulnerabilities.length;
+      if (dormant > 0) {
+        await page.waitForFunction(() => {
+          const cells = [...document.querySelectorAll('[data-testid=vuln-row] td:nth-child(7)')];
+          return cells.length > 0 && cells.every((td) => td.textContent === 'dormant');
+        });
+      } else await page.getByTestId('vulns-table').getByText('No vulnerable packages with status dormant').waitFor();
+    } else await page.getByTestId('vulns-table').getByText('No vulnerable packages').waitFor();
+    await screenshot(page, 'agents');
     await page.context().close();
   });
 

@@ -13,6 +13,7 @@ import { AlertsPage } from './pages/AlertsPage';
 import { HuntsPage } from './pages/HuntsPage';
 import { OverviewPage } from './pages/OverviewPage';
 import { TailPage } from './pages/TailPage';
+import { AgentsPage } from './pages/AgentsPage';
 
 // The graph page carries cytoscape; it loads when first opened.
 const GraphPage = lazy(() => import('./pages/GraphPage').then((m) => ({ default: m.GraphPage })));
@@ -129,6 +130,8 @@ function Page({ page, params }: { page: string; params: URLSearchParams }) {
       return <OverviewPage />;
     case 'tail':
       return <TailPage params={params} />;
+    case 'agents':
+      return <AgentsPage />;
     default:
       return <SearchPage params={params} />;
   }

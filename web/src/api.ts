@@ -300,7 +300,7 @@ export const api = {
   assign: (id: string, assignee: string) => request<Alert>('POST', `/api/v1/alerts/${enc(id)}/assign`, { assignee }),
   close: (id: string, reason: string) => request<Alert>('POST', `/api/v1/alerts/${enc(id)}/close`, { reason }),
 
-  agents: () => request<Record<string, unknown>>('GET', '/api/v1/agents'),
+  agents: (days?: number) => request<Record<string, unknown>>('GET', `/api/v1/agents${qs({ days })}`),
   vulnerabilities: (p: { status?: string; host?: string; limit?: number }) =>
     request<Record<string, unknown>>('GET', `/api/v1/vulnerabilities${qs(p)}`),
 };

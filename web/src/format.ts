@@ -47,3 +47,13 @@ export function severityName(v: unknown): string {
   if (typeof v === 'number') return names[v] ?? String(v);
   return String(v ?? '');
 }
+
+/** Capabilities as short words: `{"ebpf": true, "xdp": false}` → ["ebpf"]. */
+export function capabilityList(c: unknown): string[] {
+  if (Array.isArray(c)) return c.map(String);
+  if (c && typeof c === 'object')
+    return Object.entries(c as Record<string, unknown>)
+      .filter(([, v]) => v !== false && v !== null && v !== undefined && v !== '')
+      .map(([k, v]) => (v === true ? k : `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`));
+  return [];
+}

@@ -15,6 +15,7 @@ export const NAV: NavItem[] = [
   { page: 'hunts', label: 'Hunts', needs: 'hunts:read' },
   { page: 'graph', label: 'Graph', needs: 'graph' },
   { page: 'tail', label: 'Live tail', needs: 'tail' },
+  { page: 'agents', label: 'Agents', needs: 'inventory' },
 ];
 
 /** Whether a session may use the UI at all (an ingest token may not). */

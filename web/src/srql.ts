@@ -146,3 +146,34 @@ export function byteToIndex(s: string, byte: number): number {
   }
   return i;
 }
+
+/**
+ * The editor range [from, to) (UTF-16 indices) of the API's byte span in
+ * `text`, clamped to the text; an empty span is widened to one character so
+ * an underline shows (the next one, or the last one at the end).
+ */
+export function spanToRange(text: string, span: { start: number; end: number }): { from: number; to: number } {
+  let from = Math.min(byteToIndex(text, span.start), text.length);
+  let to = Math.min(Math.max(byteToIndex(text, span.end), from), text.length);
+  if (from === to) {
+    if (to < text.length) to += 1;
+    else if (from > 0) from -= 1;
+  }
+  return { from, to };
+}
+
+/**
+ * The time window covered by the histogram buckets `a`..`b` (indices into the
+ * sorted bucket starts, either order, clamped): from the first bucket's start
+ * to the last one's start plus one bucket span. Null when there are no buckets.
+ */
+export function bucketRange(buckets: string[], spanMs: number, a: number, b: number): { from: Date; to: Date } | null {
+  if (buckets.length === 0) return null;
+  const clamp = (i: number) => Math.max(0, Math.min(buckets.length - 1, Math.round(i)));
+  const lo = clamp(Math.min(a, b));
+  const hi = clamp(Math.max(a, b));
+  const from = new Date(buckets[lo]);
+  const to = new Date(new Date(buckets[hi]).getTime() + spanMs);
+  if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime())) return null;
+  return { from, to };
+}

@@ -22,19 +22,25 @@ export class SseParser {
   private event = '';
   private data: string[] = [];
   private id: string | null = null;
+  private skipLf = false;
   lastEventId: string | null = null;
   retryMs: number | null = null;
 
   constructor(private readonly emit: (m: SseMessage) => void) {}
 
   push(chunk: string): void {
+    // The previous chunk ended in "\r": a "\n" starting this one belongs to it.
+    if (this.skipLf && chunk.startsWith('\n')) chunk = chunk.slice(1);
+    this.skipLf = false;
     this.buffer += chunk;
     let nl: number;
     while ((nl = this.buffer.search(/\r\n|\r|\n/)) >= 0) {
       const line = this.buffer.slice(0, nl);
       const sepLen = this.buffer.startsWith('\r\n', nl) ? 2 : 1;
-      // A lone "\r" at the end may be the first half of "\r\n": wait for more.
-      if (this.buffer[nl] === '\r' && sepLen === 1 && nl === this.buffer.length - 1) break;
+      // A "\r" at the end ends the line now (CR-only streams must not wait
+      // for the next chunk); it may be the first half of "\r\n", so a "\n"
+      // at the start of the next chunk is skipped.
+      if (this.buffer[nl] === '\r' && sepLen === 1 && nl === this.buffer.length - 1) this.skipLf = true;
       this.buffer = this.buffer.slice(nl + sepLen);
       this.line(line);
     }

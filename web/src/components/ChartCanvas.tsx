@@ -1,7 +1,7 @@
 // A chart.js chart in a React component; only the pieces used are registered
 // so the bundle stays small.
 
-import { useEffect, useRef } from 'react';
+import { useEffect, useRef, useState, type MouseEvent as ReactMouseEvent } from 'react';
 import {
   BarController,
   BarElement,
@@ -30,12 +30,23 @@ export interface ChartCanvasProps {
   /** Called with the clicked x index (bar or point). */
   onClickIndex?: (index: number) => void;
   testId?: string;
+  /** Drag across the chart to select x indices `from`..`to` (a brush); a click still calls `onClickIndex`. */
+  onBrush?: (from: number, to: number) => void;
 }
 
-export function ChartCanvas({ config, height = 220, onClickIndex, testId }: ChartCanvasProps) {
+/** Pixels the pointer must move before a press becomes a drag. */
+const BRUSH_MIN_PX = 6;
+
+export function ChartCanvas({ config, height = 220, onClickIndex, testId, onBrush }: ChartCanvasProps) {
   const canvas = useRef<HTMLCanvasElement>(null);
+  const chartRef = useRef<Chart | null>(null);
   const click = useRef(onClickIndex);
   click.current = onClickIndex;
+  const brush = useRef(onBrush);
+  brush.current = onBrush;
+  // The brush being dragged, in CSS pixels from the canvas' left edge.
+  const [sel, setSel] = useState<{ x0: number; x1: number } | null>(null);
+  const suppressClickUntil = useRef(0);
 
   useEffect(() => {
     if (!canvas.current) return undefined;
@@ -46,6 +57,7 @@ export function ChartCanvas({ config, height = 220, onClickIndex, testId }: Char
         responsive: true,
         maintainAspectRatio: false,
         onClick: (_evt, elements, c) => {
+          if (performance.now() < suppressClickUntil.current) return;
           if (!click.current) return;
           if (elements.length > 0) click.current(elements[0].index);
           else {
@@ -61,12 +73,45 @@ export function ChartCanvas({ config, height = 220, onClickIndex, testId }: Char
         },
       },
     } as ChartConfiguration);
-    return () => chart.destroy();
+    chartRef.current = chart;
+    return () => {
+      chart.destroy();
+      chartRef.current = null;
+    };
   }, [config]);
 
+  const onMouseDown = (e: ReactMouseEvent<HTMLDivElement>) => {
+    if (!brush.current || e.button !== 0 || !canvas.current) return;
+    const left = canvas.current.getBoundingClientRect().left;
+    const x0 = e.clientX - left;
+    let x1 = x0;
+    e.preventDefault(); // no text selection while dragging
+    const move = (m: MouseEvent) => {
+      x1 = m.clientX - left;
+      if (Math.abs(x1 - x0) >= BRUSH_MIN_PX) setSel({ x0, x1 });
+    };
+    const up = () => {
+      window.removeEventListener('mousemove', move);
+      window.removeEventListener('mouseup', up);
+      setSel(null);
+      const chart = chartRef.current;
+      const scale = chart?.scales.x;
+      if (!scale || Math.abs(x1 - x0) < BRUSH_MIN_PX) return;
+      // The mouseup ends in a click on the canvas (chart.js sees it on the
+      // next animation frame): that is not a bar click.
+      suppressClickUntil.current = performance.now() + 400;
+      const a = scale.getValueForPixel(Math.max(scale.left, Math.min(scale.right, x0)));
+      const b = scale.getValueForPixel(Math.max(scale.left, Math.min(scale.right, x1)));
+      if (typeof a === 'number' && typeof b === 'number') brush.current?.(Math.round(Math.min(a, b)), Math.round(Math.max(a, b)));
+    };
+    window.addEventListener('mousemove', move);
+    window.addEventListener('mouseup', up);
+  };
+
   return (
-    <div className="chart-box" style={{ height }} data-testid={testId}>
+    <div className={`chart-box${onBrush ? ' brushable' : ''}`} style={{ height }} data-testid={testId} onMouseDown={onBrush ? onMouseDown : undefined}>
       <canvas ref={canvas} />
+      {sel && <div className="brush-sel" data-testid="brush-selection" style={{ left: Math.min(sel.x0, sel.x1), width: Math.abs(sel.x1 - sel.x0) }} />}
     </div>
   );
 }

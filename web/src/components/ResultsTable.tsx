@@ -1,7 +1,8 @@
 // The results table: choose columns, expand a row to its JSON, click a value
-// to filter on it (or out), similarity scores drawn as bars.
+// to filter on it (or out), similarity scores drawn as bars. With `keyboard`,
+// j/k move a row cursor and Enter (or o) expands the row, as in mail readers.
 
-import { Fragment, useEffect, useMemo, useState } from 'react';
+import { Fragment, useEffect, useMemo, useRef, useState } from 'react';
 import type { Column, Row } from '../api';
 import { cellText, fmtTime } from '../format';
 
@@ -11,23 +12,36 @@ export interface ResultsTableProps {
   onFilter?: (field: string, value: unknown, negate: boolean) => void;
   /** Columns hidden by default (wide or redundant ones). */
   defaultHidden?: string[];
+  /** j/k/Enter navigation while the focus is not in a text field. */
+  keyboard?: boolean;
+}
+
+/** Whether a key event belongs to a text field (the editor, an input). */
+function inTextField(t: EventTarget | null): boolean {
+  const el = t as HTMLElement | null;
+  return !!el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
 }
 
 const HIDE_BY_DEFAULT = new Set(['raw', 'tenant', 'severity_id', 'status_id', 'ingested_at', 'class_uid', 'category_uid', 'activity_id', 'event_id', 'tags', 'embedding']);
 
-export function ResultsTable({ columns, rows, onFilter, defaultHidden }: ResultsTableProps) {
+export function ResultsTable({ columns, rows, onFilter, defaultHidden, keyboard }: ResultsTableProps) {
   const key = columns.map((c) => c.name).join(',');
   const [hidden, setHidden] = useState<Set<string>>(() => initialHidden(columns, defaultHidden));
   const [expanded, setExpanded] = useState<Set<number>>(new Set());
   const [picker, setPicker] = useState(false);
   const [cap, setCap] = useState(500);
+  const [cursor, setCursor] = useState(-1);
+  const body = useRef<HTMLTableSectionElement>(null);
 
   useEffect(() => {
     setHidden(initialHidden(columns, defaultHidden));
     setExpanded(new Set());
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [key]);
-  useEffect(() => setExpanded(new Set()), [rows]);
+  useEffect(() => {
+    setExpanded(new Set());
+    setCursor(-1);
+  }, [rows]);
 
   const visible = useMemo(() => columns.filter((c) => !hidden.has(c.name)), [columns, hidden]);
   const maxScore = useMemo(() => Math.max(1e-9, ...rows.map((r) => (typeof r.score === 'number' ? r.score : 0))), [rows]);
@@ -39,6 +53,36 @@ export function ResultsTable({ columns, rows, onFilter, defaultHidden }: Results
       else n.add(i);
       return n;
     });
+
+  // j/k/Enter, read through refs so the listener is registered once.
+  const nav = useRef({ cursor, count: Math.min(rows.length, cap), toggle });
+  nav.current = { cursor, count: Math.min(rows.length, cap), toggle };
+  useEffect(() => {
+    if (!keyboard) return undefined;
+    const onKey = (e: KeyboardEvent) => {
+      if (e.ctrlKey || e.metaKey || e.altKey || inTextField(e.target)) return;
+      const { cursor: c, count, toggle: t } = nav.current;
+      if (count === 0) return;
+      let next = c;
+      if (e.key === 'j') next = Math.min(count - 1, c + 1);
+      else if (e.key === 'k') next = Math.max(0, c - 1);
+      else if ((e.key === 'Enter' || e.key === 'o') && c >= 0) {
+        // Enter on a focused button (▸, +, −) keeps its own meaning.
+        if ((e.target as HTMLElement | null)?.tagName === 'BUTTON') return;
+        e.preventDefault();
+        t(c);
+        return;
+      } else return;
+      e.preventDefault();
+      setCursor(next);
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [keyboard]);
+  useEffect(() => {
+    if (cursor < 0) return;
+    body.current?.querySelector<HTMLElement>(`tr[data-row="${cursor}"]`)?.scrollIntoView({ block: 'nearest' });
+  }, [cursor]);
 
   return (
     <div className="results-table-wrap">
@@ -80,10 +124,17 @@ export function ResultsTable({ columns, rows, onFilter, defaultHidden }: Results
               ))}
             </tr>
           </thead>
-          <tbody>
+          <tbody ref={body}>
             {rows.slice(0, cap).map((r, i) => (
               <Fragment key={i}>
-                <tr className={`result-row ${expanded.has(i) ? 'open' : ''}`} data-testid="result-row" onDoubleClick={() => toggle(i)}>
+                <tr
+                  className={`result-row ${expanded.has(i) ? 'open' : ''}${cursor === i ? ' cursor' : ''}`}
+                  data-testid="result-row"
+                  data-row={i}
+                  aria-selected={keyboard ? cursor === i : undefined}
+                  onDoubleClick={() => toggle(i)}
+                  onClick={keyboard ? () => setCursor(i) : undefined}
+                >
                   <td className="toggle-col">
                     <button className="row-toggle" onClick={() => toggle(i)} aria-label="Show the row as JSON" data-testid="row-toggle">
                       {expanded.has(i) ? '▾' : '▸'}

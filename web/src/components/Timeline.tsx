@@ -1,10 +1,11 @@
 // The timeline histogram over a search's window: the query's filters counted
-// per bucket (`| timechart count()`); clicking a bar zooms the query to it.
+// per bucket (`| timechart count()`); clicking a bar zooms the query to it,
+// dragging across bars (a brush) zooms to the buckets selected.
 
 import { useEffect, useMemo, useState } from 'react';
 import type { ChartConfiguration } from 'chart.js';
 import { searchAll, type SearchResult } from '../api';
-import { histogramQuery } from '../srql';
+import { bucketRange, histogramQuery } from '../srql';
 import { fmtBucket } from '../format';
 import { ChartCanvas } from './ChartCanvas';
 import { bucketSpan } from './ResultChart';
@@ -45,15 +46,17 @@ export function Timeline({ query, now, onZoom }: { query: string; now: string; o
 
   if (failed || !model) return null;
   return (
-    <div className="timeline" data-testid="timeline" title="Click a bar to zoom to it">
+    <div className="timeline" data-testid="timeline" data-span-ms={model.span} data-buckets={model.uniq.length} title="Click a bar to zoom to it, or drag across bars to zoom to a range">
       <ChartCanvas
         config={model.config}
         height={90}
         onClickIndex={(i) => {
-          const b = model.uniq[i];
-          if (!b) return;
-          const from = new Date(b);
-          onZoom(from, new Date(from.getTime() + model.span));
+          const r = bucketRange(model.uniq, model.span, i, i);
+          if (r) onZoom(r.from, r.to);
+        }}
+        onBrush={(a, b) => {
+          const r = bucketRange(model.uniq, model.span, a, b);
+          if (r) onZoom(r.from, r.to);
         }}
       />
     </div>

@@ -10,7 +10,7 @@ import { autocompletion, closeBrackets, closeBracketsKeymap, completionKeymap, c
 import { setDiagnostics, type Diagnostic } from '@codemirror/lint';
 import { bracketMatching } from '@codemirror/language';
 import type { ApiErrorBody, FieldsResponse } from '../api';
-import { byteToIndex } from '../srql';
+import { spanToRange } from '../srql';
 import { srqlHighlight, srqlStreamLanguage } from './srqlLanguage';
 import { srqlCompletion } from './completion';
 import { loadHistory } from './history';
@@ -127,16 +127,7 @@ export function SrqlEditor(props: SrqlEditorProps) {
     const diags: Diagnostic[] = [];
     const e = props.error;
     if (e?.span) {
-      const text = v.state.doc.toString();
-      let from = byteToIndex(text, e.span.start);
-      let to = byteToIndex(text, e.span.end);
-      from = Math.min(from, text.length);
-      to = Math.min(Math.max(to, from), text.length);
-      if (from === to) {
-        // An empty span (e.g. at the end): mark one character so it shows.
-        if (to < text.length) to += 1;
-        else if (from > 0) from -= 1;
-      }
+      const { from, to } = spanToRange(v.state.doc.toString(), e.span);
       const hint = e.suggestions?.length ? ` Did you mean ${e.suggestions.map((s) => `\`${s}\``).join(', ')}?` : '';
       diags.push({ from, to, severity: 'error', message: e.message + hint, source: e.code });
     }

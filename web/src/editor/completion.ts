@@ -66,7 +66,8 @@ export function srqlCompletion(get: () => FieldsResponse | null) {
     }
 
     // `field:<value>`
-    m = /(?:^|[\s(!-])([A-Za-z_@][\w.@]*):([\w\-.*]*)$/.exec(before);
+    // (a comparison such as `>=` may lead the value: `severity:>=h`)
+    m = /(?:^|[\s(!-])([A-Za-z_@][\w.@]*):((?:[<>]=?|=)?[\w\-.*]*)$/.exec(before);
     if (m) {
       const name = m[1].toLowerCase();
       const partial = m[2];

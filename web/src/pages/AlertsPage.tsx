@@ -1,11 +1,12 @@
 // Alerts inbox: filter by status, severity, assignee, hunt; acknowledge,
 // assign and close (only for roles that may); open one for its details.
 
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { api, errorMessage, type Alert } from '../api';
 import { useApp } from '../session';
 import { pivot } from '../router';
 import { fmtTime, severityName } from '../format';
+import { MetaView, SigmaBadge } from '../components/MetaView';
 
 const STATUSES = ['open', 'acknowledged', 'closed', ''];
 const SEVERITIES = ['', 'low', 'medium', 'high', 'critical'];
@@ -22,15 +23,20 @@ export function AlertsPage({ params }: { params: URLSearchParams }) {
   const [error, setError] = useState<string | null>(null);
   const [openId, setOpenId] = useState<string | null>(null);
 
+  // Filters change faster than answers come back: only the latest request's
+  // answer is shown (an older, slower one must not overwrite it).
+  const seq = useRef(0);
   const load = useCallback(
     async (append: string | null = null) => {
+      const mine = ++seq.current;
       try {
         const r = await api.alerts({ status: status || undefined, severity: severity || undefined, assignee: assignee || undefined, hunt: hunt || undefined, limit: 100, cursor: append ?? undefined });
+        if (mine !== seq.current) return;
         setAlerts((a) => (append && a ? [...a, ...r.alerts] : r.alerts));
         setCursor(r.next_cursor);
         setError(null);
       } catch (e) {
-        setError(errorMessage(e));
+        if (mine === seq.current) setError(errorMessage(e));
       }
     },
     [status, severity, assignee, hunt],
@@ -141,7 +147,10 @@ function AlertRow({ alert, writer, me, open, onToggle, onChanged }: { alert: Ale
       <tr className={`clickable alert-row status-${alert.status}`} data-testid="alert-row" onClick={onToggle}>
         <td className="nowrap">{fmtTime(alert.time)}</td>
         <td className={`sev sev-${sev}`}>{sev}</td>
-        <td className="strong">{alert.title}</td>
+        <td className="strong">
+          {alert.title}
+          <SigmaBadge meta={alert.meta} />
+        </td>
         <td>{alert.host ?? ''}</td>
         <td className="dim">{alert.rule}</td>
         <td>{alert.count ?? ''}</td>
@@ -218,6 +227,7 @@ function AlertRow({ alert, writer, me, open, onToggle, onChanged }: { alert: Ale
                   </button>
                 )}
               </div>
+              <MetaView meta={(detail ?? alert).meta} skip={[]} testId="alert-meta" />
               <pre className="json">{JSON.stringify(detail ?? alert, null, 2)}</pre>
             </div>
           </td>

@@ -7,6 +7,8 @@ import { SrqlEditor } from '../editor/SrqlEditor';
 import { useApp } from '../session';
 import { href, pivot } from '../router';
 import { fmtTime } from '../format';
+import { MetaView, SigmaBadge } from '../components/MetaView';
+import { webhookUrls, withWebhooks } from '../meta';
 
 const SCHEDULES: [string, string][] = [
   ['*/5 * * * *', 'every 5 minutes'],
@@ -99,7 +101,10 @@ export function HuntsPage({ params }: { params: URLSearchParams }) {
           <tbody>
             {hunts?.map((h) => (
               <tr key={h.id} className={`clickable ${h.id === selected ? 'selected' : ''}`} onClick={() => setSelected(h.id)} data-testid="hunt-row">
-                <td className="strong">{h.name}</td>
+                <td className="strong">
+                  {h.name}
+                  <SigmaBadge meta={h.meta} />
+                </td>
                 <td className="mono ellipsis" title={h.query}>
                   {h.query}
                 </td>
@@ -133,6 +138,7 @@ function HuntForm({ existing, initialQuery, onCancel, onCreated }: { existing: H
   const [severity, setSeverity] = useState(existing?.severity ?? 'medium');
   const [groupBy, setGroupBy] = useState(existing ? existing.group_by.join(', ') : 'host');
   const [suppression, setSuppression] = useState(existing ? `${existing.suppression_s}s` : '1h');
+  const [webhooks, setWebhooks] = useState<string[]>(() => webhookUrls(existing?.actions));
   const [error, setError] = useState<ApiErrorBody | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -149,6 +155,8 @@ function HuntForm({ existing, initialQuery, onCancel, onCreated }: { existing: H
         severity,
         group_by: groupBy.split(',').map((s) => s.trim()).filter(Boolean),
         suppression: /^\d+s$/.test(suppression) ? Number(suppression.slice(0, -1)) : suppression,
+        // Webhooks are edited here; other actions (AWX) are kept as they are.
+        actions: withWebhooks(existing?.actions, webhooks),
       };
       const h = existing ? await api.updateHunt(existing.id, specOf(existing, spec)) : await api.createHunt({ ...spec, enabled: true });
       onCreated(h);
@@ -202,6 +210,31 @@ function HuntForm({ existing, initialQuery, onCancel, onCreated }: { existing: H
           <span>Suppression</span>
           <input value={suppression} onChange={(e) => setSuppression(e.target.value)} className="mono" />
         </label>
+        <div className="field wide" data-testid="hunt-webhooks">
+          <span>Webhooks (POSTed for each new alert; http(s) URLs)</span>
+          <div className="webhooks">
+            {webhooks.map((u, i) => (
+              <div className="webhook-row" key={i}>
+                <input
+                  value={u}
+                  onChange={(e) => setWebhooks((w) => w.map((x, j) => (j === i ? e.target.value : x)))}
+                  className={`mono${error?.field === 'actions' ? ' invalid' : ''}`}
+                  placeholder="https://chat.example/hooks/soc"
+                  aria-label={`Webhook URL ${i + 1}`}
+                  data-testid="hunt-webhook-url"
+                />
+                <button className="btn small ghost" type="button" onClick={() => setWebhooks((w) => w.filter((_, j) => j !== i))} aria-label="Remove this webhook" data-testid="hunt-webhook-remove">
+                  ✕
+                </button>
+              </div>
+            ))}
+            <div>
+              <button className="btn small" type="button" onClick={() => setWebhooks((w) => [...w, ''])} data-testid="hunt-webhook-add">
+                + Add webhook
+              </button>
+            </div>
+          </div>
+        </div>
       </div>
       {error && (
         <div className="error-box" data-testid="hunt-error">
@@ -318,6 +351,17 @@ function HuntDetail({ hunt, writer, onChanged, onEdit, onDeleted }: { hunt: Hunt
       <div className="dim small">
         schedule <code>{hunt.schedule}</code> · group by {hunt.group_by.join(', ') || '—'} · suppression {hunt.suppression_s}s · searched up to {fmtTime(hunt.watermark)}
       </div>
+      {hunt.actions.length > 0 && (
+        <div className="small hunt-actions" data-testid="hunt-actions">
+          <span className="dim">actions:</span>{' '}
+          {hunt.actions.map((a, i) => (
+            <span key={i} className="tag mono" data-testid="hunt-action">
+              {actionText(a)}
+            </span>
+          ))}
+        </div>
+      )}
+      <MetaView meta={hunt.meta} testId="hunt-meta" />
       {message && (
         <div className="info-box" data-testid="hunt-message">
           {message}
@@ -359,4 +403,13 @@ function HuntDetail({ hunt, writer, onChanged, onEdit, onDeleted }: { hunt: Hunt
       </table>
     </div>
   );
+}
+
+/** One action, as text: `webhook https://…`, `awx job 42`. */
+function actionText(a: unknown): string {
+  if (!a || typeof a !== 'object') return JSON.stringify(a);
+  const o = a as Record<string, unknown>;
+  if (o.type === 'webhook') return `webhook ${String(o.url ?? '')}`;
+  if (o.type === 'awx') return `awx job ${String(o.job_template_id ?? '?')}${o.base_url ? ` @ ${String(o.base_url)}` : ''}`;
+  return JSON.stringify(a);
 }

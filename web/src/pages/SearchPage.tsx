@@ -281,7 +281,7 @@ export function SearchPage({ params }: { params: URLSearchParams }) {
           {vis === 'cluster' ? (
             <ClusterList result={result} />
           ) : (
-            <ResultsTable columns={vis === 'similarity' ? scoreFirst(result.columns) : result.columns} rows={result.rows} onFilter={vis === 'table' || vis === 'similarity' ? filter : undefined} />
+            <ResultsTable columns={vis === 'similarity' ? scoreFirst(result.columns) : result.columns} rows={result.rows} onFilter={vis === 'table' || vis === 'similarity' ? filter : undefined} keyboard />
           )}
           {result.next_cursor && (
             <button className="btn load-more" onClick={() => void loadMore()} disabled={more} data-testid="load-more">
