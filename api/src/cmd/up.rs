@@ -98,9 +98,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let sign_in = local_admin_token(&pool, &args.data_dir).await?;
 
-    if !args.no_demo {
-        load_demo(&pool, args.demo_events).await?;
-    }
+    let demo_hunts = if args.no_demo { Vec::new() } else { load_demo(&pool, args.demo_events).await? };
 
     let metrics = std::sync::Arc::new(vigil_ingest::metrics::Metrics::new());
     let (trigger, stop) = vigil_ingest::shutdown::Shutdown::new();
@@ -114,6 +112,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     vigil_api::maintenance::start(&pool, derived.text_index.clone(), stop.clone())?;
     let hunts_stop = stop.clone();
     vigil_hunts::scheduler::spawn(pool.clone(), async move { hunts_stop.wait().await });
+    if !demo_hunts.is_empty() {
+        first_demo_hunt_runs(pool.clone(), demo_hunts, stop.clone());
+    }
     let commands_client = match &nats_url {
         Some(url) => Some(vigil_ingest::nats::connect(url).await?),
         None => None,
@@ -200,15 +201,18 @@ async fn local_admin_token(pool: &Pool, data_dir: &std::path::Path) -> anyhow::R
     Ok(token)
 }
 
-/// Loads the demo dataset once: only into a database with no events.
-async fn load_demo(pool: &Pool, generated: u64) -> anyhow::Result<()> {
+/// Loads the demo dataset once: only into a database with no events. The
+/// demo hunts are created first, so their first window covers the load;
+/// returns their ids.
+async fn load_demo(pool: &Pool, generated: u64) -> anyhow::Result<Vec<uuid::Uuid>> {
     let client = pool.get().await?;
     let has_events = client.query_opt("SELECT 1 FROM events LIMIT 1", &[]).await?.is_some();
     drop(client);
     if has_events {
         println!("Demo data: database already has events; nothing loaded");
-        return Ok(());
+        return Ok(Vec::new());
     }
+    let hunts = create_demo_hunts(pool).await?;
     let started = Instant::now();
     let shared = vigil_ingest::demo::find_shared_data();
     let (events, summary) = vigil_ingest::demo::build(shared.as_deref(), chrono::Utc::now(), generated);
@@ -218,12 +222,93 @@ async fn load_demo(pool: &Pool, generated: u64) -> anyhow::Result<()> {
         stored += writer.write(batch).await.context("loading demo data")?.inserted;
     }
     println!("Demo data: {stored} events stored in {:.1}s", started.elapsed().as_secs_f64());
-    println!("  {} generated (seeded synthetic telemetry from 50 hosts, last 24 h)", summary.generated);
+    println!("  {} generated (seeded synthetic telemetry from {} hosts, last 24 h)", summary.generated, summary.hosts);
+    println!(
+        "  {} package inventory, {} running daemon and {} Trivy finding events for them",
+        summary.packages, summary.daemons, summary.vulns
+    );
     for (name, n) in &summary.datasets {
         println!("  {n} from {name}");
     }
     if shared.is_none() {
         println!("  (shared/data not found: set VIGIL_DEMO_DATA to add the real datasets)");
     }
-    Ok(())
+    if !hunts.is_empty() {
+        println!("Demo hunts: {} created; first run in ~{} s", hunts.len(), demo_first_run_delay().as_secs());
+    }
+    Ok(hunts)
+}
+
+/// The demo's hunts ([`vigil_ingest::demo::hunts`]) as hunt specs.
+fn demo_hunt_specs() -> anyhow::Result<Vec<vigil_hunts::HuntSpec>> {
+    vigil_ingest::demo::hunts().into_iter().map(|h| serde_json::from_value(h).context("reading a demo hunt")).collect()
+}
+
+/// Creates the demo hunts (enabled, `meta.demo = true`); one whose name is
+/// taken already is left as it is.
+async fn create_demo_hunts(pool: &Pool) -> anyhow::Result<Vec<uuid::Uuid>> {
+    let settings = vigil_hunts::Settings::from_env();
+    let now = chrono::Utc::now();
+    let mut ids = Vec::new();
+    for spec in demo_hunt_specs()? {
+        let v = spec.validate(settings.row_limit).with_context(|| format!("demo hunt {:?}", spec.name))?;
+        match vigil_hunts::hunt::create(pool, &v, Some("vigil up (demo)"), now, settings.settle).await {
+            Ok(h) => ids.push(h.id),
+            Err(vigil_hunts::HuntError::Conflict(_)) => {}
+            Err(e) => return Err(e).with_context(|| format!("creating demo hunt {:?}", spec.name)),
+        }
+    }
+    Ok(ids)
+}
+
+/// How long after the load the demo hunts first run: a run searches up to
+/// `now − settle`, so the loaded events are all inside its window by then.
+fn demo_first_run_delay() -> std::time::Duration {
+    let settle = vigil_hunts::Settings::from_env().settle.to_std().unwrap_or_default();
+    settle + std::time::Duration::from_secs(3)
+}
+
+/// Runs each demo hunt once, [`demo_first_run_delay`] from now, instead of
+/// waiting for its schedule, so the alerts inbox fills right after start.
+fn first_demo_hunt_runs(pool: Pool, hunts: Vec<uuid::Uuid>, stop: vigil_ingest::shutdown::Shutdown) {
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::time::sleep(demo_first_run_delay()) => {}
+            _ = stop.wait() => return,
+        }
+        let runner = vigil_hunts::Runner::new(
+            pool,
+            vigil_hunts::Settings::from_env(),
+            std::sync::Arc::new(vigil_hunts::SystemClock),
+        );
+        let (mut matches, mut alerts) = (0, 0);
+        for id in hunts {
+            match runner.run_now(id).await {
+                Ok(r) => {
+                    matches += r.matches;
+                    alerts += r.alerts_created;
+                }
+                Err(e) => tracing::warn!("demo hunt {id}: first run failed: {e}"),
+            }
+        }
+        println!("Demo hunts: first run matched {matches} events, raised {alerts} alerts");
+    });
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_hunts_validate() {
+        let specs = demo_hunt_specs().unwrap();
+        assert!(specs.len() >= 3);
+        for spec in &specs {
+            let v = spec.validate(10_000).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+            assert!(v.enabled, "{}", spec.name);
+            assert_eq!(v.meta["demo"], true, "{}", spec.name);
+            assert!(v.severity_id >= 4, "{}: high or critical", spec.name);
+        }
+    }
 }
