@@ -27,6 +27,7 @@ pub mod rate;
 mod search_http;
 mod server;
 mod session_http;
+pub mod sigma_http;
 mod tail_http;
 pub mod web;
 

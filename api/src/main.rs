@@ -31,12 +31,14 @@ enum Command {
     Token(cmd::token::Args),
     /// Run an SRQL query against DATABASE_URL (or --explain it).
     Query(cmd::query::Args),
-    /// Import event files (Vigil JSON, Zeek conn.log TSV/JSON, syslog) into DATABASE_URL.
+    /// Import event files (Vigil JSON, Zeek conn.log TSV/JSON, syslog, Falco, Suricata, Trivy, evtx JSON) into DATABASE_URL.
     Import(cmd::import::Args),
     /// Print performance figures measured on this machine.
     Bench(cmd::bench::Args),
     /// Rebuild the BM25 full-text index from PostgreSQL.
     Reindex(cmd::reindex::Args),
+    /// Sigma rules: `import` converts rule files into scheduled hunts.
+    Sigma(cmd::sigma::Args),
     /// Retention and metric rollups: `run` one pass (`--dry-run`), or print the `policy`.
     Retention(cmd::retention::Args),
 }
@@ -60,6 +62,7 @@ async fn main() -> std::process::ExitCode {
         Command::Bench(args) => cmd::bench::run(args).await,
         Command::Reindex(args) => cmd::reindex::run(args).await,
         Command::Retention(args) => cmd::retention::run(args).await,
+        Command::Sigma(args) => cmd::sigma::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

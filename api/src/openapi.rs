@@ -34,6 +34,7 @@ use crate::auth::{ApiError, Caller};
         crate::hunts_http::delete,
         crate::hunts_http::runs,
         crate::hunts_http::run_now,
+        crate::sigma_http::import,
         crate::alerts_http::list,
         crate::alerts_http::get,
         crate::alerts_http::acknowledge,

@@ -116,6 +116,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/hunts/{id}/runs", get(crate::hunts_http::runs))
         .route("/api/v1/hunts/{id}/run", axum::routing::post(crate::hunts_http::run_now))
+        .route(
+            "/api/v1/sigma/import",
+            axum::routing::post(crate::sigma_http::import)
+                .layer(axum::extract::DefaultBodyLimit::max(crate::sigma_http::MAX_BODY_BYTES)),
+        )
         .route("/api/v1/alerts", get(crate::alerts_http::list))
         .route("/api/v1/alerts/{id}", get(crate::alerts_http::get))
         .route("/api/v1/alerts/{id}/acknowledge", axum::routing::post(crate::alerts_http::acknowledge))

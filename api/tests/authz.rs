@@ -87,6 +87,16 @@ fn matrix() -> Vec<Row> {
         row("DELETE", "/api/v1/hunts/{id}", &format!("/api/v1/hunts/{nobody}"), None, CHANGE, 404),
         row("GET", "/api/v1/hunts/{id}/runs", &format!("/api/v1/hunts/{nobody}/runs"), None, READ, 404),
         row("POST", "/api/v1/hunts/{id}/run", &format!("/api/v1/hunts/{nobody}/run"), None, CHANGE, 404),
+        row(
+            "POST",
+            "/api/v1/sigma/import",
+            "/api/v1/sigma/import",
+            Some(
+                json!({"rules": ["title: authz\nlogsource: {product: linux, service: sshd}\ndetection:\n  k: [x]\n  condition: k\n"], "dry_run": true}),
+            ),
+            CHANGE,
+            200,
+        ),
         row("GET", "/api/v1/alerts", "/api/v1/alerts?status=open", None, READ, 200),
         row("GET", "/api/v1/alerts/{id}", &format!("/api/v1/alerts/{nobody}"), None, READ, 404),
         row(

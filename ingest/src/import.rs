@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike, Utc};
 use vigil_event::Event;
 use vigil_store::{EventWriter, StoreError};
 
-use crate::formats::{falco, native, suricata, syslog, trivy, zeek, Format, ParseError};
+use crate::formats::{evtx, falco, native, suricata, syslog, trivy, zeek, Format, ParseError};
 
 /// Turns lines of one format into events.
 #[derive(Debug)]
@@ -42,6 +42,7 @@ impl LineParser {
             Format::Trivy => {
                 Err(ParseError::new(line_no, "a Trivy report is one JSON document; import the whole file"))
             }
+            Format::Evtx => evtx::parse_line(line, line_no).map(Some),
             Format::Syslog => {
                 let year = syslog::parse_timestamp(line, 2000)
                     .map(|(t, _)| syslog::infer_year((t.month(), t.day()), self.reference))
@@ -73,7 +74,7 @@ pub const MAX_KEPT_ERRORS: usize = 100;
 pub enum ImportError {
     #[error("reading input: {0}")]
     Io(#[from] std::io::Error),
-    #[error("could not detect the input format from its first line; expected Vigil JSON, Zeek conn.log (TSV or JSON) or syslog")]
+    #[error("could not detect the input format from its first line; expected Vigil JSON, Zeek conn.log (TSV or JSON), syslog, Falco, Suricata, Trivy or Windows evtx JSON")]
     UnknownFormat,
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -121,12 +122,18 @@ async fn import_lines<R: BufRead>(
         Some(f) => f,
         None => Format::detect(&first).ok_or(ImportError::UnknownFormat)?,
     };
-    if format == Format::Trivy {
-        // One document: read it whole.
+    if format == Format::Trivy || (format == Format::Evtx && !is_single_line_json(&first)) {
+        // One document: read it whole. A pretty-printed `{` opens a Trivy
+        // report or Windows event records; the content tells which.
         let mut text = first;
         input.read_to_string(&mut text)?;
         summary.lines = 1;
-        match trivy::parse_report(&text, Utc::now()) {
+        let format = if evtx::looks_like(&text) { Format::Evtx } else { format };
+        let parsed = match format {
+            Format::Evtx => evtx::parse_document(&text),
+            _ => trivy::parse_report(&text, Utc::now()),
+        };
+        match parsed {
             Ok(events) => {
                 for chunk in events.chunks(batch_size.max(1)) {
                     let mut batch = chunk.to_vec();
@@ -192,6 +199,12 @@ async fn import_lines<R: BufRead>(
     flush(writer, &mut batch, &mut summary).await?;
     progress(&summary);
     Ok((format, summary))
+}
+
+/// Whether `line` holds a whole JSON value (NDJSON) rather than the start of
+/// a pretty-printed document.
+fn is_single_line_json(line: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(line.trim()).is_ok()
 }
 
 async fn flush(writer: &EventWriter, batch: &mut Vec<Event>, summary: &mut ImportSummary) -> Result<(), StoreError> {

@@ -9,6 +9,7 @@ pub mod query;
 pub mod reindex;
 pub mod retention;
 pub mod serve;
+pub mod sigma;
 pub mod token;
 pub mod up;
 

@@ -1,5 +1,6 @@
 //! Input formats and their mapping to [`vigil_event::Event`].
 
+pub mod evtx;
 pub mod falco;
 pub mod native;
 pub mod suricata;
@@ -41,6 +42,9 @@ pub enum Format {
     Suricata,
     /// A Trivy JSON report: one document, not lines.
     Trivy,
+    /// Windows event records as JSON (`{"Event": {"System": …, "EventData": …}}`):
+    /// one per line, or a document of several (pretty-printed or an array).
+    Evtx,
 }
 
 impl fmt::Display for Format {
@@ -53,6 +57,7 @@ impl fmt::Display for Format {
             Format::Falco => "falco-json",
             Format::Suricata => "suricata-eve",
             Format::Trivy => "trivy-json",
+            Format::Evtx => "evtx-json",
         })
     }
 }
@@ -64,7 +69,14 @@ impl Format {
         if line.starts_with("#separator") || line.starts_with("#fields") {
             return Some(Format::ZeekConnTsv);
         }
+        if line.starts_with('[') {
+            // A JSON array: Windows event records (the only array format).
+            return Some(Format::Evtx);
+        }
         if line.starts_with('{') {
+            if evtx::looks_like(line) {
+                return Some(Format::Evtx);
+            }
             let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
                 // A pretty-printed document (Trivy) does not fit on its first line.
                 return (line.trim() == "{" || line.contains("\"SchemaVersion\"")).then_some(Format::Trivy);
