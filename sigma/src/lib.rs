@@ -425,6 +425,52 @@ impl DetectionCtx<'_, '_> {
         }
     }
 
+    /// The Vigil field a Sigma field maps to under this rule's logsource.
+    fn target(&self, field: &str) -> Result<String, SigmaError> {
+        match self.resolved.field(field) {
+            Some(Target::Field(f)) => Ok(f),
+            Some(Target::Unmapped) => Err(SigmaError::UnmappedField {
+                field: field.into(),
+                message: format!("the mapping says {} has no Vigil equivalent", self.resolved.logsource),
+            }),
+            None => Err(SigmaError::UnmappedField {
+                field: field.into(),
+                message: format!("no field map or fallback for {}", self.resolved.logsource),
+            }),
+        }
+    }
+
+    /// `Field|fieldref: Other`: the field equals another field of the same
+    /// event, SRQL's `field:$other` (exact, as pySigma compares references).
+    /// Several names are alternatives; `all` makes them all required.
+    fn field_refs(&self, field: &str, modifiers: &[String], items: &[Yaml]) -> Result<String, SigmaError> {
+        if let Some(other) = modifiers.iter().find(|m| *m != "fieldref" && *m != "all") {
+            return Err(SigmaError::UnsupportedModifier { modifier: format!("fieldref|{other}"), field: field.into() });
+        }
+        let target = self.target(field)?;
+        let mut parts = Vec::new();
+        for item in items {
+            let Yaml::String(other) = item else {
+                return Err(SigmaError::UnsupportedValue {
+                    field: field.into(),
+                    message: "`fieldref` takes field names".into(),
+                });
+            };
+            parts.push(format!("{target}:${}", self.target(other)?));
+        }
+        if parts.is_empty() {
+            return Err(SigmaError::UnsupportedValue {
+                field: field.into(),
+                message: "an empty list of values".into(),
+            });
+        }
+        if modifiers.iter().any(|m| m == "all") {
+            and(parts)
+        } else {
+            or(parts)
+        }
+    }
+
     fn map(&self, m: &serde_yaml::Mapping) -> Result<String, SigmaError> {
         let mut parts = Vec::new();
         for (k, v) in m {
@@ -450,24 +496,14 @@ impl DetectionCtx<'_, '_> {
                 parts.push(self.keywords(&modifiers, &items)?);
                 continue;
             }
+            if modifiers.iter().any(|m| m == "fieldref") {
+                parts.push(self.field_refs(&field, &modifiers, &items)?);
+                continue;
+            }
             // Modifiers are checked before the mapping so that a rule using
             // an unsupported one says so whatever its fields.
             let (vals, flags) = value::apply(&field, &modifiers, &items)?;
-            let target = match self.resolved.field(&field) {
-                Some(Target::Field(f)) => f,
-                Some(Target::Unmapped) => {
-                    return Err(SigmaError::UnmappedField {
-                        field,
-                        message: format!("the mapping says {} has no Vigil equivalent", self.resolved.logsource),
-                    })
-                }
-                None => {
-                    return Err(SigmaError::UnmappedField {
-                        field,
-                        message: format!("no field map or fallback for {}", self.resolved.logsource),
-                    })
-                }
-            };
+            let target = self.target(&field)?;
             let kind = emit::kind_of(&target, &field)?;
             let seq = self.seq.get();
             self.seq.set(seq + 1);

@@ -340,8 +340,8 @@ pub fn apply(field: &str, modifiers: &[String], raw: &[serde_yaml::Value]) -> Re
                 }
                 vals = out;
             }
-            // fieldref compares two fields of one event: SRQL has no such
-            // comparison. expand needs placeholder values Vigil does not keep.
+            // fieldref is planned per field (`Converter::field_refs`); expand
+            // needs placeholder values Vigil does not keep.
             other => return Err(unsupported(other)),
         }
     }

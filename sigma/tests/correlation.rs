@@ -151,7 +151,7 @@ fn correlation_failures_are_named() {
         ["bad_correlation"]
     );
     // A base rule that fails makes its correlation fail too, naming it.
-    let broken = BASE.replace("EventID: 4625", "EventID|fieldref: X");
+    let broken = BASE.replace("EventID: 4625", "EventID|expand: X");
     let yaml = format!("{broken}---\ntitle: C\ncorrelation:\n    type: event_count\n    rules: [failed_logon]\n    timespan: 5m\n    condition: {{gte: 1}}\n");
     let r = convert_all(&[Source { origin: "x", yaml: &yaml }], &Mapping::builtin(), &Options::default());
     let mut reasons: Vec<_> = r.failed.iter().map(|f| f.error.reason()).collect();

@@ -27,12 +27,14 @@ async fn modifiers_match_what_sigma_says() {
             "a1",
             "User Root logged",
             json!({"type": "EXECVE", "a0": "Wget", "a1": "http://x/100%_done", "path": "C:\\Tmp\\A_b.exe",
-                   "n": 5, "ip": "10.1.2.3"}),
+                   "n": 5, "ip": "10.1.2.3",
+                   "u": "alice", "pu": "alice"}),
         ),
         event(
             "a2",
             "user root logged in",
-            json!({"type": "execve", "a0": "wget", "a1": "-O", "path": "C:\\tmp\\aXb.exe", "n": 50, "ip": "172.20.0.1"}),
+            json!({"type": "execve", "a0": "wget", "a1": "-O", "path": "C:\\tmp\\aXb.exe", "n": 50, "ip": "172.20.0.1",
+                   "u": "Root", "pu": "root"}),
         ),
         event(
             "a3",
@@ -75,6 +77,9 @@ async fn modifiers_match_what_sigma_says() {
         ("['user*in']", &["a2"]),
         ("{a0: [wget, curl]}", &["a1", "a2", "a3"]),
         ("{a0|contains|all: [w, t]}", &["a1", "a2"]),
+        // fieldref: equal to another field of the event, exactly; a missing one never equals.
+        ("{u|fieldref: pu}", &["a1"]),
+        ("{u|fieldref: missing}", &[]),
     ];
     let mut failures = Vec::new();
     for (detection, want) in cases {

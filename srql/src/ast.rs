@@ -133,6 +133,8 @@ pub enum Value {
     Regex(String, Span),
     /// `*`: the field is present.
     Exists(Span),
+    /// `$other_field`: equal to another field of the same row.
+    Field(Ident, Span),
 }
 
 impl Value {
@@ -144,7 +146,8 @@ impl Value {
             | Value::Range(_, _, s)
             | Value::Compare(_, _, s)
             | Value::Regex(_, s)
-            | Value::Exists(s) => *s,
+            | Value::Exists(s)
+            | Value::Field(_, s) => *s,
         }
     }
 }
@@ -290,6 +293,7 @@ impl fmt::Display for Value {
             Value::Compare(op, l, _) => write!(f, "{}{l}", op.as_str()),
             Value::Regex(r, _) => write!(f, "/{r}/"),
             Value::Exists(_) => f.write_str("*"),
+            Value::Field(i, _) => write!(f, "${}", i.name),
         }
     }
 }

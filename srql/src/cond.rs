@@ -91,6 +91,7 @@ fn kind_of(v: &Value) -> &'static str {
         Value::Compare(..) => "a comparison",
         Value::Regex(..) => "a regex",
         Value::Exists(_) => "`*`",
+        Value::Field(..) => "a field reference",
     }
 }
 
@@ -121,6 +122,41 @@ pub(crate) fn term_condition(
     }
 }
 
+/// `a:$b`: the two fields of one row are equal (both present). Same-typed
+/// columns compare natively; otherwise their text forms are compared, exactly
+/// (case-sensitive, like keyword equality).
+pub(crate) fn fields_equal(a: &Resolved, b: &Resolved, span: Span) -> Result<String, SrqlError> {
+    if a.json_path.is_none() && b.json_path.is_none() && a.ty == b.ty && comparable(a.ty) {
+        return Ok(format!("{} = {}", a.sql, b.sql));
+    }
+    Ok(format!("{} = {}", text_form(a, span)?, text_form(b, span)?))
+}
+
+/// Field references are planned by the caller ([`fields_equal`]); a type's
+/// value parser never sees one.
+fn field_ref_elsewhere(span: Span) -> SrqlError {
+    SrqlError::new(ErrorKind::BadOperator, "a field reference `$field` is only an equality: `a:$b`", span)
+}
+
+fn comparable(ty: FieldType) -> bool {
+    matches!(
+        ty,
+        FieldType::Keyword | FieldType::Text | FieldType::Int | FieldType::Float | FieldType::Ip | FieldType::Uuid
+    )
+}
+
+fn text_form(f: &Resolved, span: Span) -> Result<String, SrqlError> {
+    if f.json_path.is_some() {
+        return Ok(f.text_expr());
+    }
+    match f.ty {
+        FieldType::Keyword | FieldType::Text => Ok(f.sql.clone()),
+        FieldType::Int | FieldType::Float | FieldType::Uuid => Ok(format!("({})::text", f.sql)),
+        FieldType::Ip => Ok(format!("host({})", f.sql)),
+        _ => Err(bad_op(f, "a field reference `$field`", span)),
+    }
+}
+
 fn exists(f: &Resolved) -> String {
     format!("{} IS NOT NULL", f.sql)
 }
@@ -140,6 +176,7 @@ fn bracket_items(items: &[Option<Literal>], span: Span) -> Result<Vec<Literal>, 
 
 fn keyword(v: &Value, f: &Resolved, params: &mut Params) -> Result<String, SrqlError> {
     Ok(match v {
+        Value::Field(_, s) => return Err(field_ref_elsewhere(*s)),
         Value::Exists(_) => exists(f),
         Value::Literal(l) if has_wildcard(l) => {
             format!("{} ILIKE {}", f.sql, params.add(Param::Text(like_pattern(&l.text, l.quoted, false))))
@@ -177,6 +214,7 @@ fn text(v: &Value, f: &Resolved, params: &mut Params) -> Result<String, SrqlErro
         format!("{} ILIKE {}", f.sql, params.add(Param::Text(like_pattern(&l.text, l.quoted, true))))
     };
     Ok(match v {
+        Value::Field(_, s) => return Err(field_ref_elsewhere(*s)),
         Value::Exists(_) => exists(f),
         Value::Literal(l) => contains(l, params),
         Value::List(items, _) => any_of(items.iter().map(|l| contains(l, params)).collect()),
@@ -205,6 +243,7 @@ fn parse_number(l: &Literal, f: &Resolved) -> Result<Param, SrqlError> {
 
 fn number(v: &Value, f: &Resolved, params: &mut Params) -> Result<String, SrqlError> {
     Ok(match v {
+        Value::Field(_, s) => return Err(field_ref_elsewhere(*s)),
         Value::Exists(_) => exists(f),
         // `http_status:4%`: match the digits as text.
         Value::Literal(l) if has_wildcard(l) => {
@@ -271,6 +310,7 @@ fn time_field(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<String, SrqlError> {
     Ok(match v {
+        Value::Field(_, s) => return Err(field_ref_elsewhere(*s)),
         Value::Exists(_) => exists(f),
         Value::Literal(l) => {
             let day = time::is_date(&l.text).then(|| time::parse_instant(&l.text, now)).flatten();
@@ -361,6 +401,7 @@ fn ip(v: &Value, f: &Resolved, params: &mut Params) -> Result<String, SrqlError>
         Ok(if network { format!("{} <<= {p}::inet", f.sql) } else { format!("{} = {p}::inet", f.sql) })
     };
     Ok(match v {
+        Value::Field(_, s) => return Err(field_ref_elsewhere(*s)),
         Value::Exists(_) => exists(f),
         Value::Literal(l) => one(l, params)?,
         Value::List(items, _) => ip_list(items, f, params, one)?,
@@ -443,6 +484,7 @@ fn enumeration(
     params: &mut Params,
 ) -> Result<String, SrqlError> {
     Ok(match v {
+        Value::Field(_, s) => return Err(field_ref_elsewhere(*s)),
         Value::Exists(_) => exists(f),
         Value::Literal(l) => format!("{} = {}", f.sql, params.add(Param::Int(enum_value(l, f, labels)?))),
         Value::List(items, _) => {
@@ -484,6 +526,7 @@ fn json_path_condition(v: &Value, f: &Resolved, params: &mut Params) -> Result<S
     let path = f.json_path.clone().unwrap_or_default();
     let text = f.text_expr();
     Ok(match v {
+        Value::Field(_, s) => return Err(field_ref_elsewhere(*s)),
         Value::Exists(_) => format!("{} #> {path} IS NOT NULL", f.sql),
         Value::Literal(l) if has_wildcard(l) => {
             format!("{text} ILIKE {}", params.add(Param::Text(like_pattern(&l.text, l.quoted, false))))

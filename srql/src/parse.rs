@@ -285,6 +285,10 @@ fn value_of(p: Pair<'_, Rule>) -> Value {
             let body = p.into_inner().next().map(|b| b.as_str().replace("\\/", "/")).unwrap_or_default();
             Value::Regex(body, span)
         }
+        Rule::fieldref => match p.into_inner().next() {
+            Some(f) => Value::Field(ident(f), span),
+            None => Value::Exists(span),
+        },
         _ => Value::Literal(literal(p)),
     }
 }
@@ -503,6 +507,7 @@ fn rule_name(r: &Rule) -> Option<&'static str> {
         Rule::bracket => "a range `[a TO b]`",
         Rule::compare | Rule::cmp_op => "a comparison `>` `>=` `<` `<=`",
         Rule::regex => "a regex `/…/`",
+        Rule::fieldref => "a field reference `$field`",
         Rule::exists => "`*`",
         Rule::or_op => "`OR`",
         Rule::and_op => "`AND`",

@@ -117,7 +117,8 @@ fn literals(q: &vigil_srql::ast::Query) -> Vec<String> {
                 Value::Bracket(v, _) => out.extend(v.iter().flatten().map(|l| l.text.clone())),
                 Value::Range(a, b, _) => out.extend([a.text.clone(), b.text.clone()]),
                 Value::Regex(r, _) => out.push(r.clone()),
-                Value::Exists(_) => {}
+                // A field reference names a registry field, not a value.
+                Value::Exists(_) | Value::Field(..) => {}
             },
             Expr::Stats(_) => {}
         }

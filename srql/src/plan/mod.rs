@@ -647,7 +647,13 @@ impl Planner<'_> {
             Expr::Not(inner, _) => format!("({}) IS NOT TRUE", self.expr(inner, stage)?),
             Expr::Term(t) => {
                 let f = self.resolve(&t.field, stage)?;
-                let c = cond::term_condition(t, &f, &mut self.params, self.now)?;
+                let c = match &t.value {
+                    crate::ast::Value::Field(other, span) => {
+                        let o = self.resolve(other, stage)?;
+                        cond::fields_equal(&f, &o, *span)?
+                    }
+                    _ => cond::term_condition(t, &f, &mut self.params, self.now)?,
+                };
                 if t.negated {
                     format!("({c}) IS NOT TRUE")
                 } else {
