@@ -8,6 +8,7 @@
 //! `raw.dataset`. [`hunts`] are the hunts a SOC would run over it.
 
 pub mod inventory;
+pub mod story;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -69,6 +70,8 @@ pub struct DemoSummary {
     pub generated: usize,
     /// Hosts of the generated telemetry.
     pub hosts: usize,
+    /// Events of the scripted intrusion ([`story`]).
+    pub story: usize,
     /// `package` events (inventory snapshots and upgrades).
     pub packages: usize,
     /// Process launches of the agents' start-up snapshot (sshd, nginx, …).
@@ -93,6 +96,9 @@ pub fn build(shared: Option<&Path>, now: DateTime<Utc>, generated: u64) -> (Vec<
     events.extend(inv.packages);
     events.extend(inv.processes);
     events.extend(inv.vulns);
+    let story = story::build(&hosts, now);
+    summary.story = story.len();
+    events.extend(story);
     if let Some(dir) = shared {
         for (i, ds) in DATASETS.iter().enumerate() {
             let Ok(text) = fs::read_to_string(dir.join(ds.path)) else {
@@ -190,6 +196,26 @@ fn load_rebased(text: &str, ds: &Dataset, end: DateTime<Utc>) -> Vec<Event> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
+    /// Even the smallest demo holds the whole intrusion the demo hunts look for.
+    #[test]
+    fn a_small_demo_still_holds_the_scripted_intrusion() {
+        let now = chrono::Utc::now();
+        let (events, _) = build(None, now, 10);
+        let story: Vec<&Event> = events.iter().filter(|e| e.raw["story"] == "demo intrusion").collect();
+        let failures: Vec<&&Event> =
+            story.iter().filter(|e| e.kind == vigil_event::Kind::Auth && e.status_id == Some(2)).collect();
+        assert!(failures.len() >= 20, "{} failed logons", failures.len());
+        let first = failures.iter().map(|e| e.time).min().unwrap();
+        let last = failures.iter().map(|e| e.time).max().unwrap();
+        assert!(last - first < Duration::hours(1) && last < now, "the guessing fits the brute-force hunt's hour");
+        let src = |e: &Event| e.src.as_ref().map(|s| s.ip);
+        assert!(failures.iter().all(|e| src(e) == src(failures[0])), "one source");
+        let cmdlines: Vec<String> =
+            story.iter().filter_map(|e| e.process.as_ref()?.cmdline.clone()).filter(|c| !c.is_empty()).collect();
+        assert!(cmdlines.iter().any(|c| c.contains("/dev/tcp/")) && cmdlines.iter().any(|c| c.contains("/etc/shadow")));
+        assert!(story.iter().any(|e| e.dst.as_ref().and_then(|d| d.port) == Some(4444)));
+    }
+
     use super::*;
 
     use std::collections::{HashMap, HashSet};
@@ -199,7 +225,7 @@ mod tests {
     fn generated_only_when_no_shared_data() {
         let (events, summary) = build(None, Utc::now(), 1_000);
         assert_eq!(summary.generated, 1_000);
-        assert_eq!(events.len(), 1_000 + summary.packages + summary.daemons + summary.vulns);
+        assert_eq!(events.len(), 1_000 + summary.packages + summary.daemons + summary.vulns + summary.story);
         assert!(summary.datasets.is_empty());
         assert_eq!(summary.hosts, 50);
     }

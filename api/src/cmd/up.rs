@@ -227,6 +227,7 @@ async fn load_demo(pool: &Pool, generated: u64) -> anyhow::Result<Vec<uuid::Uuid
         "  {} package inventory, {} running daemon and {} Trivy finding events for them",
         summary.packages, summary.daemons, summary.vulns
     );
+    println!("  {} events of a scripted intrusion (SSH guessing, reverse shell, /etc/shadow read)", summary.story);
     for (name, n) in &summary.datasets {
         println!("  {n} from {name}");
     }
