@@ -208,7 +208,7 @@ pub async fn run_now(
     let entry = Entry::new("hunt.run").target(&id);
     let result = async {
         let id = parse_id(&id, "hunt")?;
-        runner(&state).run_now(id).await.map_err(|e| hunt_error(e, ""))
+        runner(&state).run_now_deliver_later(id).await.map_err(|e| hunt_error(e, ""))
     }
     .await;
     let entry = match &result {

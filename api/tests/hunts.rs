@@ -269,3 +269,60 @@ async fn correlation_hunt_over_http_alerts_on_the_group_that_crossed_the_count()
     assert_eq!(alerts[0]["host"], "web-01");
     assert_eq!(alerts[0]["meta"]["correlation"]["count"], 6, "{}", alerts[0]);
 }
+
+/// A manual run answers with its report while the hunt's webhook is still
+/// hanging: delivery (and its retries) happens in the background.
+#[tokio::test]
+async fn run_now_answers_without_waiting_for_a_hanging_webhook() {
+    let db = TempDatabase::create().await.unwrap();
+    let (_server, base) = common::serve(&db.url, &[("VIGIL_HUNT_SETTLE_S", "0")]).await;
+    let analyst = common::token(&db.url, "analyst", "alice");
+    let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build().unwrap();
+
+    // Accepts connections and never answers them.
+    let hook = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", hook.local_addr().unwrap());
+    let (called, mut was_called) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = hook.accept().await {
+            held.push(conn);
+            let _ = called.send(()).await;
+        }
+    });
+
+    let spec = json!({"name": "hanging hook", "query": "kind:auth user:root", "schedule": "0 0 1 1 *",
+        "actions": [{"type": "webhook", "url": hook_url}]});
+    let h: Value = http
+        .post(format!("{base}/api/v1/hunts"))
+        .bearer_auth(&analyst)
+        .json(&spec)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (pg, conn) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    pg.execute(
+        "INSERT INTO events (time, event_id, kind, source, host, class_uid, category_uid, message, user_name, schema_version)
+         VALUES (now(), $1, 'auth', 'sshd', 'web-07', 3002, 3, 'Accepted password for root', 'root', 1)",
+        &[&Uuid::new_v4()],
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+
+    let run = format!("{base}/api/v1/hunts/{}/run", h["id"].as_str().unwrap());
+    let r: Value = http.post(&run).bearer_auth(&analyst).send().await.unwrap().json().await.unwrap();
+    assert_eq!(r["alerts_created"], 1, "{r}");
+    // The answer came before any delivery attempt finished (each waits up to
+    // 10 s on this webhook, five times), and the webhook is called.
+    let attempts: i32 = pg.query_one("SELECT attempts FROM alert_actions", &[]).await.unwrap().get(0);
+    assert_eq!(attempts, 0);
+    tokio::time::timeout(std::time::Duration::from_secs(20), was_called.recv())
+        .await
+        .expect("the webhook was never called")
+        .unwrap();
+}

@@ -92,6 +92,9 @@ pub struct RunReport {
     pub skipped: bool,
     /// Alerts this run raised.
     pub new_alerts: Vec<Uuid>,
+    /// The actions this run queued for its new alerts (`alert_actions` ids).
+    #[serde(skip)]
+    pub queued_actions: Vec<i64>,
 }
 
 /// Runs hunts.
@@ -185,8 +188,44 @@ impl Runner {
         Ok(report)
     }
 
-    /// One run of `h` for `slot` (covering `slots` schedule slots).
+    /// [`Runner::run_now`] for a caller that must answer at once (the API):
+    /// new alerts' actions are delivered in the background, so a slow or
+    /// unreachable webhook, with its retries, does not hold the answer. They
+    /// are queued in the run's transaction, so the scheduler's next tick
+    /// delivers whatever this misses.
+    pub async fn run_now_deliver_later(&self, hunt_id: Uuid) -> Result<RunReport, HuntError> {
+        let h = hunt::get(&self.pool, hunt_id).await?;
+        let report = self.run_and_queue(&h, self.clock.now(), 0, true).await?;
+        if !report.queued_actions.is_empty() {
+            let (pool, delivery, ids) =
+                (self.pool.clone(), self.settings.delivery.clone(), report.queued_actions.clone());
+            tokio::spawn(async move {
+                if let Err(e) = actions::deliver_pending(&pool, &delivery, Some(&ids)).await {
+                    tracing::warn!("delivering a manual run's actions failed: {e}");
+                }
+            });
+        }
+        Ok(report)
+    }
+
+    /// One run of `h` for `slot` (covering `slots` schedule slots), then the
+    /// delivery of the actions it queued.
     pub async fn run(&self, h: &Hunt, slot: DateTime<Utc>, slots: u32, manual: bool) -> Result<RunReport, HuntError> {
+        let report = self.run_and_queue(h, slot, slots, manual).await?;
+        if !report.queued_actions.is_empty() {
+            actions::deliver_pending(&self.pool, &self.settings.delivery, Some(&report.queued_actions)).await?;
+        }
+        Ok(report)
+    }
+
+    /// One run, recorded with its alerts and their queued actions, undelivered.
+    async fn run_and_queue(
+        &self,
+        h: &Hunt,
+        slot: DateTime<Utc>,
+        slots: u32,
+        manual: bool,
+    ) -> Result<RunReport, HuntError> {
         let started = self.clock.now();
         let window_start = h.watermark;
         let window_end = (slot - self.settings.settle).max(window_start);
@@ -402,9 +441,7 @@ impl Runner {
         add(&COUNTERS.matches, u64::from(report.matches));
         add(&COUNTERS.alerts_created, u64::from(report.alerts_created));
         add(&COUNTERS.alerts_suppressed, u64::from(report.alerts_updated));
-        if !action_ids.is_empty() {
-            actions::deliver_pending(&self.pool, &self.settings.delivery, Some(&action_ids)).await?;
-        }
+        report.queued_actions = action_ids;
         Ok(report)
     }
 
