@@ -30,11 +30,11 @@ level: high
 "#;
 
 const BAD: &str = r#"
-title: Cross user
+title: Expanded placeholder
 id: 0000aaaa-1111-4222-8333-944455556666
 logsource: {product: windows, category: process_creation}
 detection:
-    selection: {User|fieldref: ParentUser}
+    selection: {CommandLine|expand: '%admin_users%'}
     condition: selection
 level: medium
 "#;
@@ -57,7 +57,7 @@ async fn sigma_import_over_http_and_cli() {
     // Dry run: converted and validated, nothing stored.
     let mut dry = body.clone();
     dry["dry_run"] = json!(true);
-    let r: Value = http.post(&url).bearer_auth(&analyst).json(&dry).send().await.unwrap().json().await.unwrap();
+    let r: Value = common::post_json(&url, &analyst, &dry).await;
     assert_eq!(r["summary"]["converted"], 1, "{r}");
     assert_eq!(r["converted"][0]["action"], "validated");
     assert!(common::get_json(&format!("{base}/api/v1/hunts"), &analyst).await["hunts"].as_array().unwrap().is_empty());
@@ -70,8 +70,8 @@ async fn sigma_import_over_http_and_cli() {
     assert_eq!(r["summary"]["by_reason"], json!({"unsupported_modifier": 1}));
     let f = &r["failed"][0];
     assert_eq!((f["rule"].as_str(), f["reason"].as_str()), (Some("rules[1]"), Some("unsupported_modifier")));
-    assert!(f["message"].as_str().unwrap().contains("fieldref"), "{f}");
-    assert_eq!(f["title"], "Cross user");
+    assert!(f["message"].as_str().unwrap().contains("expand"), "{f}");
+    assert_eq!(f["title"], "Expanded placeholder");
     let c = &r["converted"][0];
     assert_eq!(
         (c["action"].as_str(), c["sigma_id"].as_str()),
@@ -90,7 +90,7 @@ async fn sigma_import_over_http_and_cli() {
 
     // Importing again replaces the hunt with the same Sigma id.
     let again = json!({"rules": [RULE.replace("level: high", "level: critical")], "schedule": "0 0 1 1 *"});
-    let r: Value = http.post(&url).bearer_auth(&analyst).json(&again).send().await.unwrap().json().await.unwrap();
+    let r: Value = common::post_json(&url, &analyst, &again).await;
     assert_eq!(r["converted"][0]["action"], "replaced");
     assert_eq!(r["converted"][0]["id"].as_str(), Some(id.as_str()));
     assert_eq!(common::get_json(&format!("{base}/api/v1/hunts/{id}"), &analyst).await["severity"], "critical");
@@ -102,16 +102,7 @@ async fn sigma_import_over_http_and_cli() {
         "{}name: whoami_exec\n---\ntitle: Whoami burst\nid: cccccccc-1111-4222-8333-944455556666\ncorrelation:\n  type: event_count\n  rules: [whoami_exec]\n  group-by: [Computer]\n  timespan: 10m\n  condition: {{gte: 3}}\nlevel: medium\n",
         RULE.replace("e2c3a1b0-1111", "bbbbbbbb-1111")
     );
-    let r: Value = http
-        .post(&url)
-        .bearer_auth(&analyst)
-        .json(&json!({"rules": [corr], "schedule": "0 0 1 1 *"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = common::post_json(&url, &analyst, &json!({"rules": [corr], "schedule": "0 0 1 1 *"})).await;
     assert_eq!(r["summary"]["converted"], 1, "{r}");
     assert_eq!(r["summary"]["referenced_only"], 1, "{r}");
     assert_eq!(r["converted"][0]["correlation"], true);
