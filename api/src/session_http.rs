@@ -10,33 +10,24 @@ use crate::auth::{Caller, Role};
 /// What a role may do, in the words clients check for. Kept beside the
 /// handlers' `require` lists; `api/tests/authz.rs` holds both to the matrix.
 pub fn permissions(role: Role) -> &'static [&'static str] {
-    const READ: [&str; 6] = ["search", "tail", "graph", "alerts:read", "hunts:read", "inventory"];
+    // Each role's list extends the one before it.
+    const ALL: [&str; 11] = [
+        "search",
+        "tail",
+        "graph",
+        "alerts:read",
+        "hunts:read",
+        "inventory",
+        "alerts:write",
+        "hunts:write",
+        "agents:command",
+        "ingest",
+        "admin",
+    ];
     match role {
-        Role::Viewer => &READ,
-        Role::Analyst => &[
-            "search",
-            "tail",
-            "graph",
-            "alerts:read",
-            "hunts:read",
-            "inventory",
-            "alerts:write",
-            "hunts:write",
-            "agents:command",
-        ],
-        Role::Admin => &[
-            "search",
-            "tail",
-            "graph",
-            "alerts:read",
-            "hunts:read",
-            "inventory",
-            "alerts:write",
-            "hunts:write",
-            "agents:command",
-            "ingest",
-            "admin",
-        ],
+        Role::Viewer => &ALL[..6],
+        Role::Analyst => &ALL[..9],
+        Role::Admin => &ALL,
         Role::Ingest => &["ingest"],
     }
 }

@@ -138,32 +138,15 @@ async fn hunts_and_alerts_over_http() {
     let a: Value =
         http.post(format!("{a_url}/acknowledge")).bearer_auth(&analyst).send().await.unwrap().json().await.unwrap();
     assert_eq!((a["status"].as_str(), a["acknowledged_by"].as_str()), (Some("acknowledged"), Some("alice")));
-    let a: Value = http
-        .post(format!("{a_url}/assign"))
-        .bearer_auth(&analyst)
-        .json(&json!({"assignee": "bob"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let a: Value = common::post_json(format!("{a_url}/assign"), &analyst, &json!({"assignee": "bob"})).await;
     assert_eq!(a["assignee"], "bob");
     let bobs: Value = common::get_json(&format!("{alerts_url}?assignee=bob"), &viewer).await;
     assert_eq!(bobs["alerts"].as_array().unwrap().len(), 1);
     let r = http.post(format!("{a_url}/close")).bearer_auth(&analyst).json(&json!({})).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "reason_required");
-    let a: Value = http
-        .post(format!("{a_url}/close"))
-        .bearer_auth(&analyst)
-        .json(&json!({"reason": "authorised admin work"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let a: Value =
+        common::post_json(format!("{a_url}/close"), &analyst, &json!({"reason": "authorised admin work"})).await;
     assert_eq!((a["status"].as_str(), a["close_reason"].as_str()), (Some("closed"), Some("authorised admin work")));
     let r = http
         .post(format!("{a_url}/close"))
@@ -293,16 +276,7 @@ async fn run_now_answers_without_waiting_for_a_hanging_webhook() {
 
     let spec = json!({"name": "hanging hook", "query": "kind:auth user:root", "schedule": "0 0 1 1 *",
         "actions": [{"type": "webhook", "url": hook_url}]});
-    let h: Value = http
-        .post(format!("{base}/api/v1/hunts"))
-        .bearer_auth(&analyst)
-        .json(&spec)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h: Value = common::post_json(format!("{base}/api/v1/hunts"), &analyst, &spec).await;
     let (pg, conn) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
     tokio::spawn(conn);
     pg.execute(

@@ -569,20 +569,20 @@ fn paren(s: &str) -> String {
     }
 }
 
-/// Whether the outer parentheses of `s` enclose all of it (a `(a) OR (b)` does not).
-fn balanced_inner(s: &str) -> bool {
-    let mut depth = 0i32;
-    let mut in_quote = false;
-    let mut in_regex = false;
-    let mut chars = s.char_indices().peekable();
-    let mut prev = ' ';
-    while let Some((i, c)) = chars.next() {
-        if c == '\\' && (in_quote || in_regex) {
-            chars.next();
+/// The characters of an SRQL text outside quoted values and regexes, with
+/// their byte offsets (escapes inside those are skipped with them).
+fn outside_values(s: &str) -> impl Iterator<Item = (usize, char)> + '_ {
+    let (mut in_quote, mut in_regex, mut prev, mut escaped) = (false, false, ' ', false);
+    s.char_indices().filter(move |&(_, c)| {
+        if escaped {
+            escaped = false;
             prev = 'x';
-            continue;
+            return false;
         }
-        if in_quote {
+        let was_outside = !in_quote && !in_regex;
+        if c == '\\' && !was_outside {
+            escaped = true;
+        } else if in_quote {
             in_quote = c != '"';
         } else if in_regex {
             in_regex = c != '/';
@@ -590,7 +590,17 @@ fn balanced_inner(s: &str) -> bool {
             in_quote = true;
         } else if c == '/' && prev == ':' {
             in_regex = true;
-        } else if c == '(' {
+        }
+        prev = c;
+        was_outside && !in_quote && !in_regex && c != '"'
+    })
+}
+
+/// Whether the outer parentheses of `s` enclose all of it (a `(a) OR (b)` does not).
+fn balanced_inner(s: &str) -> bool {
+    let mut depth = 0i32;
+    for (i, c) in outside_values(s) {
+        if c == '(' {
             depth += 1;
         } else if c == ')' {
             depth -= 1;
@@ -598,7 +608,6 @@ fn balanced_inner(s: &str) -> bool {
                 return false;
             }
         }
-        prev = c;
     }
     depth == 0
 }
@@ -629,30 +638,7 @@ fn paren_if_op(p: &str) -> String {
 
 /// Whether `p` is one `field:value` term (its spaces inside quotes or a regex).
 fn single_term(p: &str) -> bool {
-    let mut in_quote = false;
-    let mut in_regex = false;
-    let mut prev = ' ';
-    let mut chars = p.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' && (in_quote || in_regex) {
-            chars.next();
-            prev = 'x';
-            continue;
-        }
-        if in_quote {
-            in_quote = c != '"';
-        } else if in_regex {
-            in_regex = c != '/';
-        } else if c == '"' {
-            in_quote = true;
-        } else if c == '/' && prev == ':' {
-            in_regex = true;
-        } else if c == ' ' {
-            return false;
-        }
-        prev = c;
-    }
-    true
+    !outside_values(p).any(|(_, c)| c == ' ')
 }
 
 fn and(parts: Vec<String>) -> Result<String, SigmaError> {

@@ -59,6 +59,11 @@ pub async fn serve(db_url: &str, env: &[(&str, &str)]) -> (Server, String) {
     (server, base)
 }
 
+/// `POST url` with `token` and a JSON `body`, the answer as JSON.
+pub async fn post_json(url: impl reqwest::IntoUrl, token: &str, body: &serde_json::Value) -> serde_json::Value {
+    reqwest::Client::new().post(url).bearer_auth(token).json(body).send().await.unwrap().json().await.unwrap()
+}
+
 /// `GET url` with `token`, the answer as JSON (the caller checks its fields).
 pub async fn get_json(url: &str, token: &str) -> serde_json::Value {
     reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap()
