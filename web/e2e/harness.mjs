@@ -84,8 +84,11 @@ async function waitForHealth(base, child, deadline) {
   throw new Error('e2e: vigil did not become healthy in time; see test-output/vigil.log');
 }
 
-/** Starts everything; returns { base, tokens, browser, newPage(role), stop() }. */
-export async function startStack() {
+/**
+ * Starts everything; returns { base, tokens, browser, newPage(role), stop() }.
+ * `demoEvents` (default 5000, what the tests use) sizes `vigil up --demo-events`.
+ */
+export async function startStack({ demoEvents = 5000 } = {}) {
   checkPrerequisites();
   const vigil = findVigil();
   mkdirSync(screenshotDir, { recursive: true });
@@ -141,7 +144,7 @@ export async function startStack() {
     const log = createWriteStream(join(outputDir, 'vigil.log'));
     const child = spawn(
       vigil,
-      ['up', '--database-url', url, '--listen', `127.0.0.1:${port}`, '--demo-events', '5000', '--data-dir', dataDir],
+      ['up', '--database-url', url, '--listen', `127.0.0.1:${port}`, '--demo-events', String(demoEvents), '--data-dir', dataDir],
       {
         // A 1 s hunt settle lets a test ingest events and see a hunt match them at once.
         env: { ...process.env, VIGIL_WEB_DIR: join(webDir, 'dist'), VIGIL_HUNT_SETTLE_S: '1', RUST_LOG: process.env.RUST_LOG ?? 'warn' },
