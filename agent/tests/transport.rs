@@ -297,7 +297,13 @@ async fn spools_while_nats_is_down_then_drains_exactly_once() {
     let stats = t.stats();
     let evs = events(5_000);
     send_all(&t, &evs).await;
-    wait_for(Duration::from_secs(30), "5k events spooled", || stats.snapshot().spooled_events == 5_000).await;
+    // Both counters: the pending gauge moves when a batch reaches its segment,
+    // a moment after the spooled counter.
+    wait_for(Duration::from_secs(30), "5k events spooled", || {
+        let s = stats.snapshot();
+        s.spooled_events == 5_000 && s.spool_pending_events == 5_000
+    })
+    .await;
     let files = segment_files(spool.path());
     assert!(!files.is_empty(), "segments on disk");
     assert!(files.iter().map(|f| f.1).sum::<u64>() > 5_000 * 100, "{files:?}");
