@@ -4,14 +4,15 @@
 //! the validation of each field.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, DurationRound, TimeDelta, TimeZone, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
-use vigil_hunts::{alerts, hunt, HuntError, HuntSpec, ManualClock, Runner, Settings};
-use vigil_store::testing::{migrated, TempDatabase};
-use vigil_store::{Pool, TimescaleChoice};
+use vigil_hunts::{alerts, hunt, HuntError, HuntSpec, Runner, Settings};
+use vigil_store::Pool;
 
 /// Ingestion (and schedule) times: the hand-moved clock.
 fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
@@ -52,18 +53,6 @@ async fn store(pool: &Pool, e: Ev<'_>, time: DateTime<Utc>, ingested: DateTime<U
     id
 }
 
-async fn setup(spec: Value) -> (TempDatabase, Pool, Runner, Arc<ManualClock>, Uuid) {
-    let (db, pool) = migrated(TimescaleChoice::Auto).await;
-    let created = t(12, 0, 0);
-    let clock = Arc::new(ManualClock::new(created));
-    let settings = Settings { settle: TimeDelta::seconds(10), ..Default::default() };
-    let runner = Runner::new(pool.clone(), settings, clock.clone());
-    let spec: HuntSpec = serde_json::from_value(spec).unwrap();
-    let v = spec.validate(10_000).unwrap();
-    let h = hunt::create(&pool, &v, Some("test"), created, TimeDelta::seconds(10)).await.unwrap();
-    (db, pool, runner, clock, h.id)
-}
-
 fn hunt_spec(name: &str, correlation: Value) -> Value {
     let query = correlation["rules"][0]["query"].clone();
     json!({"name": name, "query": query, "schedule": "*/5 * * * *", "severity": "high",
@@ -99,7 +88,7 @@ fn minutes(m: i64) -> TimeDelta {
 
 #[tokio::test]
 async fn event_count_fires_at_n_within_the_timespan_once_per_burst() {
-    let (_db, pool, runner, clock, id) = setup(brute_force(3)).await;
+    let (_db, pool, runner, clock, id) = common::setup(brute_force(3), t(12, 0, 0)).await;
     let h = hunt::get(&pool, id).await.unwrap();
     let c = h.correlation.as_ref().expect("stored correlation");
     assert_eq!((c.group_by.clone(), c.timespan_s, c.condition.threshold()), (vec!["host".to_string()], 300, 3));
@@ -173,7 +162,7 @@ async fn event_count_fires_at_n_within_the_timespan_once_per_burst() {
 #[tokio::test]
 async fn a_burst_is_seen_whatever_the_order_events_arrive_in() {
     // Late arrival: the older events of a burst come in after a newer one.
-    let (_db, pool, runner, clock, id) = setup(brute_force(3)).await;
+    let (_db, pool, runner, clock, id) = common::setup(brute_force(3), t(12, 0, 0)).await;
     let b = base();
     let e3 = store(&pool, auth("web-01"), b + minutes(4), t(12, 1, 0)).await;
     clock.set(t(12, 5, 0));
@@ -207,7 +196,7 @@ async fn value_count_counts_distinct_values_per_group() {
         json!({"type": "value_count", "rules": [{"name": "connections", "query": "kind:network"}],
                "group_by": ["host"], "timespan": "10m", "condition": {"gt": 2}, "field": "dport"}),
     );
-    let (_db, pool, runner, clock, id) = setup(spec).await;
+    let (_db, pool, runner, clock, id) = common::setup(spec, t(12, 0, 0)).await;
     assert_eq!(hunt::get(&pool, id).await.unwrap().correlation.unwrap().field.as_deref(), Some("dst_port"));
     let b = base();
     let net = |host, port| Ev { kind: "network", host, user: "u", process: "nc", port: Some(port) };
@@ -250,7 +239,7 @@ fn whoami(host: &str) -> Ev<'_> {
 
 #[tokio::test]
 async fn temporal_fires_only_when_every_rule_matched_for_the_group_within_the_timespan() {
-    let (_db, pool, runner, clock, id) = setup(chain("temporal", json!({}))).await;
+    let (_db, pool, runner, clock, id) = common::setup(chain("temporal", json!({})), t(12, 0, 0)).await;
     let b = base();
     // web-01: both rules, 5 minutes apart (login first: order does not matter).
     let l1 = store(&pool, auth("web-01"), b, t(12, 1, 0)).await;
@@ -283,7 +272,7 @@ async fn temporal_fires_only_when_every_rule_matched_for_the_group_within_the_ti
 
 #[tokio::test]
 async fn temporal_ordered_fires_for_a_then_b_not_b_then_a() {
-    let (_db, pool, runner, clock, id) = setup(chain("temporal_ordered", json!({}))).await;
+    let (_db, pool, runner, clock, id) = common::setup(chain("temporal_ordered", json!({})), t(12, 0, 0)).await;
     let b = base();
     let w = store(&pool, whoami("web-01"), b, t(12, 1, 0)).await;
     let l = store(&pool, auth("web-01"), b + minutes(3), t(12, 1, 0)).await;
@@ -327,7 +316,7 @@ async fn webhook_payload_carries_the_correlation() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let mut spec = brute_force(2);
     spec["actions"] = json!([{"type": "webhook", "url": format!("http://{addr}/hook")}]);
-    let (_db, pool, runner, clock, _id) = setup(spec).await;
+    let (_db, pool, runner, clock, _id) = common::setup(spec, t(12, 0, 0)).await;
     let b = base();
     store(&pool, auth("web-01"), b, t(12, 1, 0)).await;
     store(&pool, auth("web-01"), b + TimeDelta::seconds(30), t(12, 1, 0)).await;
@@ -344,7 +333,7 @@ async fn webhook_payload_carries_the_correlation() {
 
 #[tokio::test]
 async fn a_capped_search_is_flagged_on_the_run() {
-    let (_db, pool, _runner, clock, id) = setup(brute_force(3)).await;
+    let (_db, pool, _runner, clock, id) = common::setup(brute_force(3), t(12, 0, 0)).await;
     let settings = Settings { settle: TimeDelta::seconds(10), row_limit: 4, ..Default::default() };
     let runner = Runner::new(pool.clone(), settings, clock.clone());
     let b = base();
@@ -363,7 +352,7 @@ async fn a_capped_search_is_flagged_on_the_run() {
 #[tokio::test]
 async fn a_plain_hunt_has_no_correlation_and_an_update_can_add_one() {
     let spec = json!({"name": "plain", "query": "kind:auth", "schedule": "*/5 * * * *"});
-    let (_db, pool, _runner, _clock, id) = setup(spec).await;
+    let (_db, pool, _runner, _clock, id) = common::setup(spec, t(12, 0, 0)).await;
     let h = hunt::get(&pool, id).await.unwrap();
     assert!(h.correlation.is_none());
     assert_eq!(serde_json::to_value(&h).unwrap()["correlation"], Value::Null);

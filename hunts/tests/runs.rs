@@ -3,14 +3,13 @@
 //! late run, a repeated window, grouping, suppression and links to events.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+mod common;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde_json::json;
 use uuid::Uuid;
-use vigil_hunts::{alerts, hunt, HuntSpec, ManualClock, Runner, Schedule, Settings};
-use vigil_store::testing::{migrated, TempDatabase};
-use vigil_store::{Pool, TimescaleChoice};
+use vigil_hunts::{alerts, hunt, HuntSpec, Runner, Schedule, Settings};
+use vigil_store::Pool;
 
 fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, h, m, s).unwrap()
@@ -31,20 +30,6 @@ async fn event(pool: &Pool, host: &str, user: &str, ingested: DateTime<Utc>) -> 
         .await
         .unwrap();
     id
-}
-
-async fn setup(
-    spec: serde_json::Value,
-    created: DateTime<Utc>,
-) -> (TempDatabase, Pool, Runner, Arc<ManualClock>, Uuid) {
-    let (db, pool) = migrated(TimescaleChoice::Auto).await;
-    let clock = Arc::new(ManualClock::new(created));
-    let settings = Settings { settle: TimeDelta::seconds(10), ..Default::default() };
-    let runner = Runner::new(pool.clone(), settings, clock.clone());
-    let spec: HuntSpec = serde_json::from_value(spec).unwrap();
-    let v = spec.validate(10_000).unwrap();
-    let h = hunt::create(&pool, &v, Some("test"), created, TimeDelta::seconds(10)).await.unwrap();
-    (db, pool, runner, clock, h.id)
 }
 
 fn ssh_hunt() -> serde_json::Value {
@@ -78,7 +63,7 @@ fn cron_fires_at_exact_slots() {
 
 #[tokio::test]
 async fn runs_cover_every_window_once_across_downtime_and_late_runs() {
-    let (_db, pool, runner, clock, id) = setup(ssh_hunt(), t(12, 0, 0)).await;
+    let (_db, pool, runner, clock, id) = common::setup(ssh_hunt(), t(12, 0, 0)).await;
     let e1 = event(&pool, "web-01", "root", t(12, 1, 0)).await;
 
     // Before the first slot nothing runs.
@@ -147,7 +132,7 @@ async fn runs_cover_every_window_once_across_downtime_and_late_runs() {
 
 #[tokio::test]
 async fn a_repeated_window_creates_no_duplicate_alerts_or_counts() {
-    let (_db, pool, runner, clock, id) = setup(ssh_hunt(), t(12, 0, 0)).await;
+    let (_db, pool, runner, clock, id) = common::setup(ssh_hunt(), t(12, 0, 0)).await;
     event(&pool, "web-01", "root", t(12, 1, 0)).await;
     let stale = hunt::get(&pool, id).await.unwrap();
     clock.set(t(12, 5, 0));
@@ -177,7 +162,7 @@ async fn a_repeated_window_creates_no_duplicate_alerts_or_counts() {
 async fn matches_group_by_keys_and_are_suppressed_inside_the_window() {
     let spec = json!({"name": "ssh by host", "query": "kind:auth", "schedule": "*/5 * * * *",
                       "group_by": ["host", "user"], "suppression": "10m", "meta": {"sigma": {"id": "abc"}}});
-    let (_db, pool, runner, clock, id) = setup(spec, t(12, 0, 0)).await;
+    let (_db, pool, runner, clock, id) = common::setup(spec, t(12, 0, 0)).await;
     let a1 = event(&pool, "web-01", "root", t(12, 1, 0)).await;
     let a2 = event(&pool, "web-01", "root", t(12, 2, 0)).await;
     let b1 = event(&pool, "web-02", "root", t(12, 3, 0)).await;
@@ -237,7 +222,7 @@ async fn matches_group_by_keys_and_are_suppressed_inside_the_window() {
 #[tokio::test]
 async fn triage_acknowledge_assign_close_and_paging() {
     let spec = json!({"name": "per user", "query": "kind:auth", "schedule": "*/5 * * * *", "group_by": ["user"]});
-    let (_db, pool, runner, clock, _id) = setup(spec, t(12, 0, 0)).await;
+    let (_db, pool, runner, clock, _id) = common::setup(spec, t(12, 0, 0)).await;
     for u in ["u1", "u2", "u3", "u4", "u5"] {
         event(&pool, "web-01", u, t(12, 1, 0)).await;
     }
@@ -320,7 +305,7 @@ fn validation_names_what_is_wrong() {
 
 #[tokio::test]
 async fn a_failed_run_is_recorded_and_its_window_is_covered_by_the_next() {
-    let (_db, pool, runner, clock, id) = setup(ssh_hunt(), t(12, 0, 0)).await;
+    let (_db, pool, runner, clock, id) = common::setup(ssh_hunt(), t(12, 0, 0)).await;
     event(&pool, "web-01", "root", t(12, 1, 0)).await;
     // The query cannot run (the table is away): an error run, the watermark stays.
     let client = pool.get().await.unwrap();
@@ -352,7 +337,7 @@ async fn a_failed_run_is_recorded_and_its_window_is_covered_by_the_next() {
 
 #[tokio::test]
 async fn the_scheduler_loop_runs_due_hunts_until_shutdown() {
-    let (_db, pool, _runner, clock, id) = setup(ssh_hunt(), t(12, 0, 0)).await;
+    let (_db, pool, _runner, clock, id) = common::setup(ssh_hunt(), t(12, 0, 0)).await;
     event(&pool, "web-01", "root", t(12, 1, 0)).await;
     clock.set(t(12, 5, 1));
     let settings = Settings { tick: std::time::Duration::from_millis(20), ..Default::default() };
