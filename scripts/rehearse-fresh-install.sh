@@ -83,7 +83,7 @@ stamped() {
   "$@" 2>&1 | while IFS= read -r line; do printf '%(%s)T %s\n' -1 "$line"; done >"$logf"
   return "${PIPESTATUS[0]}"
 }
-first_stamp() { grep -m1 -F "$2" "$1" | cut -d' ' -f1; }
+first_stamp() { grep -m1 -E "$2" "$1" | cut -d' ' -f1; }  # first_stamp LOG ERE
 
 WORKDIR=$(mktemp -d /tmp/vigil-rehearsal/XXXX 2>/dev/null || { mkdir -p /tmp/vigil-rehearsal && mktemp -d /tmp/vigil-rehearsal/XXXX; })
 remove_installed
@@ -120,7 +120,7 @@ if [ -n "$up" ]; then
   pkill -INT -f 'target/release/vigil up' || true
 fi
 wait "$runner" || true
-setup1=$(first_stamp "$WORKDIR/run.log" '[setup] done in')
+setup1=$(first_stamp "$WORKDIR/run.log" 'setup\].* done in [0-9]+s')
 built=$(first_stamp "$WORKDIR/run.log" 'Finished `release`')
 
 # 2. ./scripts/test.sh: set-up again (everything present), every test.
@@ -129,21 +129,32 @@ t1=$(date +%s)
 test_rc=0
 stamped "$WORKDIR/test.log" ./scripts/test.sh || test_rc=$?
 t2=$(date +%s)
-setup2=$(first_stamp "$WORKDIR/test.log" '[setup] done in')
+setup2=$(first_stamp "$WORKDIR/test.log" 'setup\].* done in [0-9]+s')
 
 secs() { [ -n "$2" ] && [ -n "$1" ] && echo "$(( $2 - $1 )) s" || echo "—"; }
+mark() { first_stamp "$WORKDIR/test.log" "^[0-9]+ == $1"; }
+fmt_at=$(mark 'cargo fmt'); clippy_at=$(mark 'cargo clippy'); test_at=$(mark 'cargo test')
+unit_at=$(mark 'web unit'); e2e_at=$(mark 'web e2e')
+cargo_counts=$(awk '/test result:/ { for (i = 2; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+  END { printf "%d passed, %d failed", p, f }' "$WORKDIR/test.log")
 {
   echo
   echo "fresh-install rehearsal of $(git rev-parse --short HEAD) ($([ "$WARM" = 1 ] && echo warm || echo empty) download caches)"
-  printf '%-44s %s\n' "./scripts/run.sh: set-up" "$(secs "$t0" "$setup1")"
-  printf '%-44s %s\n' "./scripts/run.sh: release build" "$(secs "$setup1" "$built")"
-  printf '%-44s %s\n' "./scripts/run.sh: vigil up to serving the demo" "$(secs "$built" "$up")"
-  printf '%-44s %s\n' "./scripts/run.sh: total until serving" "$(secs "$t0" "$up")"
-  printf '%-44s %s\n' "./scripts/test.sh: set-up (second run)" "$(secs "$t1" "$setup2")"
-  printf '%-44s %s\n' "./scripts/test.sh: total" "$(secs "$t1" "$t2")"
-  printf '%-44s %s\n' "run.sh served the UI" "$([ "$run_ok" = 1 ] && echo yes || echo NO)"
-  printf '%-44s %s\n' "test.sh exit code" "$test_rc"
-  echo "tests: $(grep -E 'test result:|passed|failed' "$WORKDIR/test.log" | grep -cE 'test result: ok') cargo test binaries ok, $(grep -cE 'test result: FAILED' "$WORKDIR/test.log") failed"
+  printf '%-46s %s\n' "./scripts/run.sh: set-up" "$(secs "$t0" "$setup1")"
+  printf '%-46s %s\n' "./scripts/run.sh: release build" "$(secs "$setup1" "$built")"
+  printf '%-46s %s\n' "./scripts/run.sh: vigil up until serving the demo" "$(secs "$built" "$up")"
+  printf '%-46s %s\n' "./scripts/run.sh: total until serving" "$(secs "$t0" "$up")"
+  printf '%-46s %s\n' "./scripts/test.sh: set-up (second run)" "$(secs "$t1" "$setup2")"
+  printf '%-46s %s\n' "./scripts/test.sh: fmt" "$(secs "$fmt_at" "$clippy_at")"
+  printf '%-46s %s\n' "./scripts/test.sh: clippy (builds in check mode)" "$(secs "$clippy_at" "$test_at")"
+  printf '%-46s %s\n' "./scripts/test.sh: cargo test (build and run)" "$(secs "$test_at" "$unit_at")"
+  printf '%-46s %s\n' "./scripts/test.sh: web unit tests" "$(secs "$unit_at" "$e2e_at")"
+  printf '%-46s %s\n' "./scripts/test.sh: web e2e (Chromium)" "$(secs "$e2e_at" "$t2")"
+  printf '%-46s %s\n' "./scripts/test.sh: total" "$(secs "$t1" "$t2")"
+  printf '%-46s %s\n' "run.sh served the demo and the UI" "$([ "$run_ok" = 1 ] && echo yes || echo NO)"
+  printf '%-46s %s\n' "test.sh exit code" "$test_rc"
+  printf '%-46s %s\n' "cargo tests" "$cargo_counts"
+  printf '%-46s %s\n' "web tests" "$(grep -E '( Tests  |ℹ (pass|fail) )' "$WORKDIR/test.log" | cut -d' ' -f2- | tr '\n' ' ')"
   echo "logs: $WORKDIR/run.log $WORKDIR/test.log"
 } | tee "$WORKDIR/summary.txt"
 [ "$KEEP" = 1 ] || rm -rf "$WORKDIR/main/target" "$WORKDIR/cargo-home" "$WORKDIR/npm-cache"
