@@ -44,7 +44,7 @@ PG_SHARE="/usr/share/postgresql/${PG_MAJOR}"
 RECORD=/var/lib/vigil-setup/installed-packages
 # Used when the record is missing (a set-up older than the record): the
 # packages the set-up adds to this kind of machine.
-DEFAULT_PKGS=(postgresql-server-dev-${PG_MAJOR} cmake clang libbpf-dev bpftool iputils-ping
+DEFAULT_PKGS=("postgresql-server-dev-${PG_MAJOR}" cmake clang libbpf-dev bpftool iputils-ping
   chromium fonts-liberation fonts-dejavu-core)
 
 remove_installed() {
@@ -121,6 +121,7 @@ if [ -n "$up" ]; then
 fi
 wait "$runner" || true
 setup1=$(first_stamp "$WORKDIR/run.log" 'setup\].* done in [0-9]+s')
+# shellcheck disable=SC2016 # the backquotes are cargo's, not an expansion
 built=$(first_stamp "$WORKDIR/run.log" 'Finished `release`')
 
 # 2. ./scripts/test.sh: set-up again (everything present), every test.

@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
+# shellcheck disable=SC1091 # rustup's, where it exists
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 
 cargo build --release --locked --bin vigil

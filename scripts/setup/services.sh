@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # PostgreSQL configuration and the services the tests use (sourced by setup.sh):
 # PostgreSQL $PG_MAJOR on 127.0.0.1:5432 with TimescaleDB preloaded, and the
 # NATS server with JetStream on 127.0.0.1:4222.

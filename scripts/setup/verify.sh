@@ -8,7 +8,6 @@ SETUP_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$SETUP_DIR/../.." && pwd)"
 # shellcheck source=embedding.sh
 . "$SETUP_DIR/embedding.sh"
-PG_MAJOR=15
 MODEL_HOME="${VIGIL_MODEL_HOME:-/opt/vigil/models}"
 
 FAILED=()
@@ -137,6 +136,8 @@ check_web_build() {
 # Debian's chromium wrapper prints shell noise before the version on some machines.
 chromium_version() { chromium --version 2>/dev/null | grep -m1 -i '^chromium'; }
 
+shellcheck_version() { shellcheck --version | grep -m1 '^version'; }
+
 check_postgres && check_extensions
 check_nats
 check_model
@@ -147,6 +148,7 @@ check_web_build
 check_command "cargo" cargo --version
 check_command "clang (eBPF programs)" clang --version
 check_command "bpftool" bpftool version
+check_command "shellcheck" shellcheck_version
 
 printf '\n%-4s  %-30s  %s\n' "" "check" "detail" >&2
 printf '%s\n' "${ROWS[@]}" >&2

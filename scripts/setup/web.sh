@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Chromium for the UI's browser tests, Node.js, and the web UI build (sourced by setup.sh).
 #
 # web/ is a Vite + TypeScript app; `vigil` serves its build (web/dist) at /.
