@@ -64,13 +64,17 @@ async fn embedded_event_count(data_dir: &Path) -> i64 {
     embedded_count(data_dir, "SELECT count(*) FROM events").await
 }
 
-/// The count a `SELECT count(*) …` gives in the embedded database.
-async fn embedded_count(data_dir: &Path, sql: &str) -> i64 {
+/// The connection string of the embedded database of a running `vigil up`.
+fn embedded_url(data_dir: &Path) -> String {
     // The cluster's port is chosen at start; postmaster.pid names it (4th line).
     let pid_file = std::fs::read_to_string(data_dir.join("postgres/data/postmaster.pid")).unwrap();
     let port = pid_file.lines().nth(3).unwrap().trim();
-    let conn = format!("host={} port={port} user=postgres dbname=vigil", data_dir.join("postgres").display());
-    let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await.unwrap();
+    format!("host={} port={port} user=postgres dbname=vigil", data_dir.join("postgres").display())
+}
+
+/// The count a `SELECT count(*) …` gives in the embedded database.
+async fn embedded_count(data_dir: &Path, sql: &str) -> i64 {
+    let (client, connection) = tokio_postgres::connect(&embedded_url(data_dir), tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
     client.query_one(sql, &[]).await.unwrap().get(0)
 }
@@ -85,6 +89,29 @@ async fn eventually_positive(data_dir: &Path, sql: &str, timeout: Duration) -> b
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     false
+}
+
+/// Runs `vigil retention run --json` (default policy) against the embedded
+/// database of a running `vigil up` and returns its report. A pass the
+/// server happens to be running at that moment holds the lock: wait and retry.
+fn retention_pass(data_dir: &Path) -> serde_json::Value {
+    let dir = data_dir.to_str().unwrap();
+    for _ in 0..30 {
+        let out = vigil(&["retention", "run", "--json", "--data-dir", dir])
+            .env("DATABASE_URL", embedded_url(data_dir))
+            .env_remove("VIGIL_RETENTION")
+            .env_remove("VIGIL_INDEX_DIR")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() && stderr.contains("another maintenance pass is running") {
+            std::thread::sleep(Duration::from_secs(1));
+            continue;
+        }
+        assert!(out.status.success(), "vigil retention run failed: {stderr}");
+        return serde_json::from_slice(&out.stdout).unwrap();
+    }
+    panic!("the server's maintenance pass kept the lock for 30 s");
 }
 
 /// Kills the child if a test fails before stopping it, so nothing is left running.
@@ -148,6 +175,18 @@ async fn vigil_up_starts_answers_health_stops_cleanly_and_reuses_its_data() {
     assert_eq!(embedded_count(&dir, "SELECT count(*) FROM hunts WHERE meta->>'demo' = 'true' AND enabled").await, 4);
     let hunt_alerts = "SELECT count(*) FROM alerts WHERE hunt_id IS NOT NULL";
     assert!(eventually_positive(&dir, hunt_alerts, Duration::from_secs(30)).await, "the demo hunts raised alerts");
+
+    // The demo fits the default retention: a maintenance pass right after the
+    // load (the server's own first pass comes a minute after start) removes
+    // nothing, so every event the demo stored is still there.
+    assert_eq!(embedded_event_count(&dir).await, first, "nothing came or went since the load");
+    let report = retention_pass(&dir);
+    let steps = report["steps"].as_array().unwrap();
+    assert!(steps.iter().any(|s| s["target"] == "events[kind=log]"), "the pass covers the kinds: {report}");
+    let removed: Vec<&serde_json::Value> =
+        steps.iter().filter(|s| s["rows"] != 0 || s["chunks"] != 0 || s["related"] != 0).collect();
+    assert!(removed.is_empty(), "a retention pass right after `vigil up` removed demo data: {removed:#?}");
+    assert_eq!(embedded_event_count(&dir).await, first, "the retention pass left every demo event");
 
     // The landing page is served.
     let page = reqwest::get(format!("http://{listen}/")).await.unwrap().text().await.unwrap();

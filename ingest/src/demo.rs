@@ -6,6 +6,16 @@
 //! Trivy findings ([`inventory`]), so vulnerabilities come out `running`,
 //! `dormant` or `fixed`. Each real record keeps its dataset and licence in
 //! `raw.dataset`. [`hunts`] are the hunts a SOC would run over it.
+//!
+//! A real dataset can span far more than the demo's day (Linux_2k covers six
+//! weeks), and what lay more than 30 days back would go in the first
+//! retention pass; so [`rebase`] fits each one into the last
+//! [`REAL_WINDOW`]: the timing of events closer together than a cap is kept
+//! exactly (bursts of password guesses, C2 beacons), longer idle gaps are
+//! shortened to that cap (the largest that makes the dataset fit; none when
+//! it fits as it is), and the order is kept. `raw.dataset` records each event's `original_time`, the
+//! shift applied to it (`time_shifted_by_s`) and the cap
+//! (`idle_gaps_capped_at_s`, when gaps were shortened).
 
 pub mod inventory;
 pub mod story;
@@ -13,11 +23,11 @@ pub mod story;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, SecondsFormat, Utc};
 use serde_json::json;
 use vigil_event::Event;
 
-use crate::formats::Format;
+use crate::formats::{syslog, Format};
 use crate::generate::{Generator, GeneratorConfig};
 use crate::import::LineParser;
 
@@ -78,6 +88,28 @@ pub struct DemoSummary {
     pub daemons: usize,
     /// `vuln` events (Trivy findings).
     pub vulns: usize,
+    /// How each real dataset (with events) was moved in time.
+    pub rebased: Vec<Rebased>,
+}
+
+/// The real datasets are fitted into this much time before `now`: inside the
+/// generated day with an hour to spare (so a "last 24 h" view opened a while
+/// later still shows all of them), and far inside the shortest default event
+/// retention (30 days).
+pub const REAL_WINDOW: Duration = Duration::hours(23);
+
+/// How a real dataset was moved in time ([`rebase`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rebased {
+    /// [`Dataset::name`].
+    pub name: String,
+    /// Its first and last event time as recorded (for syslog, with the year inferred).
+    pub original: (DateTime<Utc>, DateTime<Utc>),
+    /// Its first and last event time in the demo.
+    pub moved: (DateTime<Utc>, DateTime<Utc>),
+    /// `None` when the dataset was only shifted; otherwise every gap between
+    /// consecutive event times longer than this was shortened to it.
+    pub idle_gap_cap: Option<Duration>,
 }
 
 /// Builds the demo events: `generated` synthetic events over the last 24 h
@@ -104,10 +136,12 @@ pub fn build(shared: Option<&Path>, now: DateTime<Utc>, generated: u64) -> (Vec<
             let Ok(text) = fs::read_to_string(dir.join(ds.path)) else {
                 continue;
             };
-            // Each dataset ends a few minutes before now, staggered so they interleave.
+            // Each dataset ends a few minutes before now, staggered so they
+            // interleave, and starts no earlier than REAL_WINDOW before now.
             let end = now - Duration::minutes(5 + 7 * i as i64);
-            let real = load_rebased(&text, ds, end);
+            let (real, rebased) = load_rebased(&text, ds, now - REAL_WINDOW, end);
             summary.datasets.push((ds.name.to_string(), real.len()));
+            summary.rebased.extend(rebased);
             events.extend(real);
         }
     }
@@ -173,24 +207,118 @@ pub fn hunts() -> Vec<serde_json::Value> {
     ]
 }
 
-fn load_rebased(text: &str, ds: &Dataset, end: DateTime<Utc>) -> Vec<Event> {
-    let mut parser = LineParser::new(ds.format, end);
-    let mut events: Vec<Event> =
-        text.lines().enumerate().filter_map(|(i, l)| parser.line(l, i + 1).ok().flatten()).collect();
-    let Some(last) = events.iter().map(|e| e.time).max() else {
-        return events;
+/// Parses a real dataset and moves it into `[start, end]` ([`rebase`]).
+fn load_rebased(text: &str, ds: &Dataset, start: DateTime<Utc>, end: DateTime<Utc>) -> (Vec<Event>, Option<Rebased>) {
+    let mut events: Vec<Event> = if ds.format == Format::Syslog {
+        let lines: Vec<&str> = text.lines().collect();
+        let years = syslog_years(&lines, end);
+        lines
+            .iter()
+            .zip(years)
+            .enumerate()
+            .filter(|(_, (l, _))| !l.trim().is_empty())
+            .filter_map(|(i, (l, year))| syslog::parse_line(l, i + 1, year).ok())
+            .collect()
+    } else {
+        let mut parser = LineParser::new(ds.format, end);
+        text.lines().enumerate().filter_map(|(i, l)| parser.line(l, i + 1).ok().flatten()).collect()
     };
-    let shift = end - last;
-    for e in &mut events {
-        e.time += shift;
+    let rebased = rebase(&mut events, ds, start, end);
+    (events, rebased)
+}
+
+/// The year of each syslog line, which syslog leaves out: counted along the
+/// file (one more at each New Year, where the month goes back by more than
+/// half a year), ending in the latest year that does not put the last line
+/// after `end`. Inferring each line's year from `end` on its own would split
+/// a file that spans `end`'s month and day into two years and reorder it.
+fn syslog_years(lines: &[&str], end: DateTime<Utc>) -> Vec<i32> {
+    let (mut wraps, mut prev_month, mut last) = (0, None, None);
+    let offsets: Vec<i32> = lines
+        .iter()
+        .map(|l| {
+            // 2000 is a leap year: Feb 29 parses.
+            if let Some((t, _)) = syslog::parse_timestamp(l, 2000) {
+                if prev_month.is_some_and(|p| t.month() + 6 < p) {
+                    wraps += 1;
+                }
+                prev_month = Some(t.month());
+                last = Some((t.month(), t.day()));
+            }
+            wraps
+        })
+        .collect();
+    let base = last.map_or(end.year(), |md| syslog::infer_year(md, end)) - wraps;
+    offsets.into_iter().map(|w| base + w).collect()
+}
+
+/// Moves a real dataset's `events` in time so that the latest is at `end`
+/// and the earliest no earlier than `start`, and records in each event's
+/// `raw.dataset` the dataset, its licence, the event's `original_time` and
+/// the shift applied to it. `None` when there are no events.
+///
+/// A dataset that fits is shifted as a whole. One that does not also has its
+/// idle gaps shortened: every gap between consecutive (distinct) event times
+/// longer than a cap becomes the cap, the largest cap (in whole seconds when
+/// it is one or more) that makes the dataset fit; recorded as
+/// `raw.dataset.idle_gaps_capped_at_s`. So the spacing of events closer
+/// together than the cap is exactly as recorded (a brute-force run, a C2
+/// beacon), two events less than the cap apart in the demo were exactly that
+/// far apart in the data, and the order is kept (a later original time never
+/// becomes an earlier one; equal times stay equal).
+pub fn rebase(events: &mut [Event], ds: &Dataset, start: DateTime<Utc>, end: DateTime<Utc>) -> Option<Rebased> {
+    let mut times: Vec<DateTime<Utc>> = events.iter().map(|e| e.time).collect();
+    times.sort_unstable();
+    times.dedup();
+    let (first, last) = (*times.first()?, *times.last()?);
+    let micros = |d: Duration| d.num_microseconds().unwrap_or(i64::MAX);
+    let gaps: Vec<i64> = times.windows(2).map(|w| micros(w[1] - w[0])).collect();
+    let budget = micros(end - start).max(0);
+    let span = |cap: i64| gaps.iter().fold(0i64, |sum, g| sum.saturating_add((*g).min(cap)));
+    let cap = if span(i64::MAX) <= budget {
+        None
+    } else {
+        // span(0) = 0 fits, span(max gap) does not: the largest cap that fits.
+        let (mut lo, mut hi) = (0i64, gaps.iter().copied().max().unwrap_or(0));
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if span(mid) <= budget {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Some(if lo >= 1_000_000 { lo / 1_000_000 * 1_000_000 } else { lo })
+    };
+    // Each distinct original time's new time, from the end backwards.
+    let mut moved = vec![end; times.len()];
+    for k in (0..gaps.len()).rev() {
+        moved[k] = moved[k + 1] - Duration::microseconds(cap.map_or(gaps[k], |c| gaps[k].min(c)));
+    }
+    for e in events.iter_mut() {
+        let original = e.time;
+        let Ok(k) = times.binary_search(&original) else { continue };
+        e.time = moved[k];
         if let Some(raw) = e.raw.as_object_mut() {
-            raw.insert(
-                "dataset".into(),
-                json!({"name": ds.name, "license": ds.license, "time_shifted_by_s": shift.num_seconds()}),
-            );
+            let mut dataset = json!({
+                "name": ds.name,
+                "license": ds.license,
+                "original_time": original.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+                "time_shifted_by_s": (e.time - original).num_seconds(),
+            });
+            if let Some(c) = cap {
+                dataset["idle_gaps_capped_at_s"] =
+                    if c % 1_000_000 == 0 { json!(c / 1_000_000) } else { json!(c as f64 / 1e6) };
+            }
+            raw.insert("dataset".into(), dataset);
         }
     }
-    events
+    Some(Rebased {
+        name: ds.name.to_string(),
+        original: (first, last),
+        moved: (moved[0], end),
+        idle_gap_cap: cap.map(Duration::microseconds),
+    })
 }
 
 #[cfg(test)]
@@ -337,11 +465,172 @@ mod tests {
         assert_eq!(names.len(), 3, "{names:?}");
         assert!(summary.datasets.iter().any(|(n, c)| n.contains("OpenSSH") && *c == 2_000));
         assert!(summary.datasets.iter().any(|(n, c)| n.contains("NjRAT") && *c == 992));
-        assert!(events.iter().all(|e| e.time <= now && e.time > now - Duration::days(400)));
+        let real_events = events.iter().filter(|e| e.raw.get("dataset").is_some());
+        assert!(real_events.clone().all(|e| e.time <= now - Duration::minutes(5) && e.time >= now - REAL_WINDOW));
         let c2 = events.iter().filter(|e| e.dst.map(|d| d.ip.to_string()) == Some("41.108.179.197".into())).count();
         assert!(c2 >= 237, "the NjRAT C2 flows are there: {c2}");
         let real: usize = summary.datasets.iter().map(|(_, n)| n).sum();
         let named = events.iter().filter(|e| e.raw.get("dataset").is_some()).count();
         assert_eq!(named, real, "every real record names its dataset");
+        // Each says where it came from: its original time plus its shift is its time.
+        for e in real_events {
+            let d = &e.raw["dataset"];
+            let original: DateTime<Utc> = d["original_time"].as_str().unwrap().parse().unwrap();
+            let shift = Duration::seconds(d["time_shifted_by_s"].as_i64().unwrap());
+            assert!((original + shift - e.time).abs() < Duration::seconds(1), "{d}");
+        }
+        assert_eq!(summary.rebased.len(), 3);
+        for r in &summary.rebased {
+            eprintln!(
+                "{}: {} .. {} ({:.1} h) -> {} .. {} ({:.1} h), idle gaps capped at {:?} s",
+                r.name,
+                r.original.0,
+                r.original.1,
+                (r.original.1 - r.original.0).num_seconds() as f64 / 3600.0,
+                r.moved.0,
+                r.moved.1,
+                (r.moved.1 - r.moved.0).num_seconds() as f64 / 3600.0,
+                r.idle_gap_cap.map(|c| c.num_seconds())
+            );
+        }
+        // The samples that fit in the window are only shifted; the Linux one
+        // (six weeks) has its idle gaps shortened and keeps its order.
+        let by = |s: &str| summary.rebased.iter().find(|r| r.name.contains(s)).unwrap();
+        assert_eq!(by("OpenSSH").idle_gap_cap, None);
+        assert_eq!(by("NjRAT").idle_gap_cap, None);
+        let linux = by("Linux_2k");
+        assert!(linux.original.1 - linux.original.0 > Duration::days(30), "{linux:?}");
+        assert!(linux.idle_gap_cap.is_some_and(|c| c >= Duration::minutes(1)), "{linux:?}");
+        let mut linux_events: Vec<&Event> =
+            events.iter().filter(|e| e.raw["dataset"]["name"].as_str() == Some(linux.name.as_str())).collect();
+        linux_events
+            .sort_by_key(|e| e.raw["dataset"]["original_time"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap());
+        assert!(linux_events.windows(2).all(|w| w[0].time <= w[1].time), "the Linux sample keeps its order");
+    }
+
+    /// Everything `vigil up` loads (with the real datasets when they are
+    /// here) is inside the generated day and outlives a week of maintenance
+    /// passes under the default retention policy: a pass never deletes what
+    /// the demo just stored.
+    #[test]
+    fn every_demo_event_is_in_the_window_and_inside_the_default_retention() {
+        let now = Utc::now();
+        let shared = find_shared_data();
+        if shared.is_none() {
+            eprintln!("shared/data not found (set VIGIL_DEMO_DATA): checking the generated demo only");
+        }
+        let (events, summary) = build(shared.as_deref(), now, 2_000);
+        assert_eq!(summary.datasets.len(), if shared.is_some() { 3 } else { 0 });
+        let policy = vigil_store::retention::RetentionPolicy::default();
+        let pass = now + Duration::days(7);
+        let cutoffs: HashMap<Kind, DateTime<Utc>> = policy.kind_cutoffs(pass).into_iter().collect();
+        let days_cutoff = policy.events_cutoff(pass).unwrap();
+        for e in &events {
+            assert!(e.time <= now && e.time >= now - Duration::hours(24), "outside the demo's day: {e:?}");
+            assert!(e.time >= days_cutoff, "{e:?}");
+            if let Some(cutoff) = cutoffs.get(&e.kind) {
+                assert!(e.time >= *cutoff, "a pass a week from now would delete this {} event: {e:?}", e.kind);
+            }
+        }
+        assert!(cutoffs.contains_key(&Kind::Log) && cutoffs.contains_key(&Kind::Auth), "{cutoffs:?}");
+    }
+
+    fn test_dataset() -> Dataset {
+        Dataset { path: "test", format: Format::Syslog, name: "test data", license: "test licence" }
+    }
+
+    /// Events at the given offsets (seconds) from a time long ago, in that (file) order.
+    fn events_at(offsets: &[i64]) -> Vec<Event> {
+        let t0: DateTime<Utc> = "2005-06-14T15:16:01Z".parse().unwrap();
+        offsets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut e = Event::new(Kind::Auth, "test", t0 + Duration::seconds(*s), &i.to_be_bytes());
+                e.raw = json!({ "line": i });
+                e
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_burst_keeps_its_spacing_while_long_idle_gaps_are_shortened() {
+        // Two brute-force runs (30 guesses 2 s apart, 25 guesses 1 s apart)
+        // ten days apart, with a quiet host logging every 3 h for five days
+        // in between, a line written out of order and two at the same second.
+        let day = 86_400;
+        let mut offsets: Vec<i64> = (0..30).map(|i| i * 2).collect();
+        offsets.extend((0..40).map(|i| 2 * day + i * 3 * 3600));
+        offsets.extend((0..25).map(|i| 10 * day + i));
+        offsets.extend([10 * day - 7_200, 10 * day + 5, 3 * day]);
+        let original = events_at(&offsets);
+        let mut events = original.clone();
+        let end: DateTime<Utc> = "2026-12-07T18:00:00Z".parse().unwrap();
+        let start = end - REAL_WINDOW;
+        let r = rebase(&mut events, &test_dataset(), start, end).unwrap();
+
+        // It fits, ends at `end`, and only gaps longer than the cap changed.
+        assert!(events.iter().all(|e| e.time >= start && e.time <= end));
+        assert_eq!(events.iter().map(|e| e.time).max(), Some(end));
+        assert_eq!(r.moved.1, end);
+        assert_eq!(r.original, (original[0].time, original[0].time + Duration::days(10) + Duration::seconds(24)));
+        let cap = r.idle_gap_cap.expect("ten days do not fit in a day without shortening");
+        assert!(cap >= Duration::minutes(5) && cap < Duration::hours(3), "cap {cap}");
+        // The bursts are intact: same spacing between their events.
+        let spacing = |es: &[Event], range: std::ops::Range<usize>| {
+            es[range].windows(2).map(|w| w[1].time - w[0].time).collect::<Vec<_>>()
+        };
+        assert_eq!(spacing(&events, 0..30), spacing(&original, 0..30));
+        assert_eq!(spacing(&events, 70..95), spacing(&original, 70..95));
+        assert_eq!(events[96].time - events[70].time, Duration::seconds(5), "the late line's place in its burst");
+        // Order is kept: a later original time is later, equal times stay equal.
+        for (a, oa) in events.iter().zip(&original) {
+            for (b, ob) in events.iter().zip(&original) {
+                assert_eq!(a.time.cmp(&b.time), oa.time.cmp(&ob.time), "{} vs {}", oa.time, ob.time);
+            }
+        }
+        // Long gaps (3 h between the quiet host's lines) became the cap.
+        assert_eq!(events[31].time - events[30].time, cap);
+        // Each event tells how it was moved.
+        for (e, o) in events.iter().zip(&original) {
+            let d = &e.raw["dataset"];
+            assert_eq!(d["name"], "test data");
+            assert_eq!(d["license"], "test licence");
+            assert_eq!(d["original_time"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap(), o.time);
+            assert_eq!(d["time_shifted_by_s"], (e.time - o.time).num_seconds());
+            assert_eq!(d["idle_gaps_capped_at_s"], cap.num_seconds());
+            assert_eq!(e.raw["line"], o.raw["line"], "the rest of raw is kept");
+        }
+    }
+
+    #[test]
+    fn a_dataset_that_fits_is_only_shifted() {
+        let mut events = events_at(&[0, 1, 2, 3_600, 4 * 3_600, 4 * 3_600 + 30]);
+        let original = events.clone();
+        let end: DateTime<Utc> = "2026-12-07T18:00:00Z".parse().unwrap();
+        let r = rebase(&mut events, &test_dataset(), end - REAL_WINDOW, end).unwrap();
+        assert_eq!(r.idle_gap_cap, None);
+        let shift = end - original[5].time;
+        for (e, o) in events.iter().zip(&original) {
+            assert_eq!(e.time - o.time, shift);
+            assert!(e.raw["dataset"].get("idle_gaps_capped_at_s").is_none(), "{}", e.raw);
+        }
+        assert!(rebase(&mut [], &test_dataset(), end - REAL_WINDOW, end).is_none());
+    }
+
+    #[test]
+    fn syslog_years_follow_the_file_not_todays_date() {
+        // A file spanning today's month and day stays in one year, in order.
+        let text = "Jun 14 15:16:01 combo sshd[1]: Failed password for root from 203.0.113.9 port 1 ssh2\n\
+                    Jul 27 14:42:00 combo kernel: Real Time Clock Driver v1.12\n";
+        let end: DateTime<Utc> = "2026-07-01T12:00:00Z".parse().unwrap();
+        let (events, r) = load_rebased(text, &test_dataset(), end - REAL_WINDOW, end);
+        let r = r.unwrap();
+        assert_eq!(r.original.0.to_rfc3339(), "2025-06-14T15:16:01+00:00");
+        assert_eq!(r.original.1.to_rfc3339(), "2025-07-27T14:42:00+00:00");
+        assert!(events[0].time < events[1].time && events[1].time == end);
+        // A file running over New Year moves on to the next year.
+        let lines = ["Dec 31 23:59:58 h sshd[1]: a", "", "Jan  1 00:00:01 h sshd[1]: b", "Feb 29 00:00:01 h cron: c"];
+        assert_eq!(syslog_years(&lines, "2028-06-01T00:00:00Z".parse().unwrap()), [2027, 2027, 2028, 2028]);
     }
 }
