@@ -454,7 +454,15 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
     };
     let count_sql = (similarity.is_none() && cluster.is_none() && blast.is_none())
         .then(|| format!("SELECT 1 FROM ({}) AS counted", stage.select));
-    let count_params = p.params.0.len();
+    // The count reads the rows without their final order, so a parameter
+    // only the order uses (a JSON sort key, `sort:raw.orig_bytes:desc`) is
+    // not in its SQL: it takes the parameters up to the last one it names,
+    // and there is no count when it skips one before that (PostgreSQL cannot
+    // type a parameter its statement never mentions).
+    let (count_sql, count_params) = match count_sql.map(|sql| (placeholders(&sql), sql)) {
+        Some((used, sql)) if used.iter().enumerate().all(|(i, n)| *n == i + 1) => (Some(sql), used.len()),
+        _ => (None, 0),
+    };
     let sql = p.finish(&stage, limit);
     let columns =
         stage.cols.iter().map(|c| Column { name: c.name.clone(), alias: c.alias.clone(), ty: c.ty.name() }).collect();
@@ -474,6 +482,22 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
         count_sql,
         count_params,
     })
+}
+
+/// The distinct `$n` placeholders of generated SQL, in increasing order (the
+/// SQL holds no literals: values are parameters, names come from the registry).
+fn placeholders(sql: &str) -> Vec<usize> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut rest = sql;
+    while let Some(i) = rest.find('$') {
+        rest = &rest[i + 1..];
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if let Ok(n) = rest[..digits].parse::<usize>() {
+            found.insert(n);
+        }
+        rest = &rest[digits..];
+    }
+    found.into_iter().collect()
 }
 
 /// A quoted SQL alias: registry names and generated `aN` only.
