@@ -231,6 +231,16 @@ async fn load_demo(pool: &Pool, generated: u64) -> anyhow::Result<Vec<uuid::Uuid
     for (name, n) in &summary.datasets {
         println!("  {n} from {name}");
     }
+    for r in summary.rebased.iter().filter(|r| r.idle_gap_cap.is_some()) {
+        let hours = |(a, b): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)| (b - a).num_minutes() / 60;
+        println!(
+            "  {}: its {} h fitted into {} h of the demo day (idle gaps over {} s shortened; raw.dataset.original_time keeps each event's time)",
+            r.name,
+            hours(r.original),
+            hours(r.moved),
+            r.idle_gap_cap.map_or(0, |c| c.num_seconds()),
+        );
+    }
     if shared.is_none() {
         println!("  (shared/data not found: set VIGIL_DEMO_DATA to add the real datasets)");
     }
