@@ -140,7 +140,7 @@ fn start_vectorizer(pool: &Pool, selection: Selection, stop: Shutdown) -> Derive
     Derived { embedder: Some(embedder), vectorize: Some(stats), ..Default::default() }
 }
 
-/// Parses `--embed-select`; empty means the default rules.
+/// Parses `--embed-selection` (`VIGIL_EMBED_SELECT`); empty means the default rules.
 pub fn parse_selection(spec: &str) -> Result<Selection, String> {
     if spec.trim().is_empty() {
         return Ok(Selection::default());

@@ -1,5 +1,13 @@
-//! The event batch writer: binary COPY into a per-connection staging table,
-//! then one idempotent INSERT into `events`, all in one transaction.
+//! The event batch writer. For each batch, in order: drop events repeated
+//! within it (same id and time); make sure a partition exists for every day
+//! it covers (native partitioning; a no-op on TimescaleDB); then, in one
+//! transaction, set a savepoint and stream the rows with binary COPY straight
+//! into `events`. That is the whole work of a batch of new events. When the
+//! COPY hits a unique violation (some events are already stored: a
+//! redelivered batch), roll back to the savepoint, COPY the rows into a
+//! per-connection temporary staging table instead and move them with one
+//! `INSERT … ON CONFLICT (event_id, time) DO NOTHING`, which skips what is
+//! stored. Either way the batch is committed whole or not at all.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
