@@ -85,7 +85,11 @@ stamped() {
 }
 first_stamp() { grep -m1 -E "$2" "$1" | cut -d' ' -f1; }  # first_stamp LOG ERE
 
-WORKDIR=$(mktemp -d /tmp/vigil-rehearsal/XXXX 2>/dev/null || { mkdir -p /tmp/vigil-rehearsal && mktemp -d /tmp/vigil-rehearsal/XXXX; })
+mkdir -p /tmp/vigil-rehearsal
+WORKDIR=$(mktemp -d /tmp/vigil-rehearsal/XXXX)
+# Like a clone in a world-readable place: `vigil up` as root runs its own
+# PostgreSQL as the postgres user, which must reach the data directory.
+chmod 755 "$WORKDIR"
 remove_installed
 say "cloning $REF into $WORKDIR/main"
 git clone -q "$ROOT" "$WORKDIR/main"
