@@ -11,4 +11,12 @@ cd "$(dirname "$0")/.."
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 
 cargo build --release --locked --bin vigil
+
+# As root, `vigil up` runs its PostgreSQL as the postgres user, who cannot
+# reach a clone under /root: keep the data where it can, unless told where.
+if [ "$(id -u)" -eq 0 ] && [ -z "${VIGIL_DATA_DIR:-}" ] && [ -z "${DATABASE_URL:-}" ] \
+  && ! runuser -u postgres -- test -x "$PWD" 2>/dev/null; then
+  export VIGIL_DATA_DIR=/var/lib/vigil
+  echo "run.sh: the postgres user cannot reach $PWD, so Vigil keeps its data in $VIGIL_DATA_DIR (set VIGIL_DATA_DIR or --data-dir to choose)"
+fi
 exec ./target/release/vigil up "$@"
