@@ -10,7 +10,10 @@ cd "$(dirname "$0")/.."
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 
 echo "== shellcheck"
-shellcheck -S warning scripts/*.sh scripts/setup/*.sh .ci/run
+shellcheck -S warning scripts/*.sh scripts/setup/*.sh scripts/tests/*.sh .ci/run
+
+echo "== set-up tests"
+./scripts/tests/setup.test.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
