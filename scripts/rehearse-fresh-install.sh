@@ -14,21 +14,25 @@
 # by empty ones for the rehearsal (CARGO_HOME, npm_config_cache), as on a new
 # machine; --warm-caches keeps them.
 #
-#   scripts/rehearse-fresh-install.sh --yes [--warm-caches] [--ref REV] [--keep]
+#   scripts/rehearse-fresh-install.sh --yes [--warm-caches] [--ref REV] [--keep] [--under DIR]
 #
-# The clone goes to a new directory under /tmp/vigil-rehearsal with a symlink
-# to ../shared beside it; logs with timestamps go there too.
+# The clone goes to a new directory under DIR (default /tmp/vigil-rehearsal;
+# /root/vigil-rehearsal tries a root user's home, which the postgres user
+# cannot reach) with a symlink to ../shared beside it; logs with timestamps go
+# there too. /var/lib/vigil, where run.sh keeps the data in that case, is
+# removed first.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-YES=0 WARM=0 REF=HEAD KEEP=0
+YES=0 WARM=0 REF=HEAD KEEP=0 UNDER=/tmp/vigil-rehearsal
 while [ $# -gt 0 ]; do
   case $1 in
     --yes) YES=1 ;;
     --warm-caches) WARM=1 ;;
     --ref) REF=$2; shift ;;
     --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --under) UNDER=$2; shift ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -73,7 +77,7 @@ remove_installed() {
   pg_ctlcluster --skip-systemctl-redirect "$PG_MAJOR" main restart
 
   say "removing /opt/vigil and the set-up's caches"
-  rm -rf /opt/vigil /var/cache/vigil-setup "${TMPDIR:-/tmp}/vigil-setup-apt.log"
+  rm -rf /opt/vigil /var/cache/vigil-setup "${TMPDIR:-/tmp}/vigil-setup-apt.log" /var/lib/vigil
 }
 
 # Runs a command with each output line timestamped (epoch seconds) into a log.
@@ -85,10 +89,9 @@ stamped() {
 }
 first_stamp() { grep -m1 -E "$2" "$1" | cut -d' ' -f1; }  # first_stamp LOG ERE
 
-mkdir -p /tmp/vigil-rehearsal
-WORKDIR=$(mktemp -d /tmp/vigil-rehearsal/XXXX)
-# Like a clone in a world-readable place: `vigil up` as root runs its own
-# PostgreSQL as the postgres user, which must reach the data directory.
+mkdir -p "$UNDER"
+WORKDIR=$(mktemp -d "$UNDER/XXXX")
+# mktemp makes it 0700; a clone is as readable as the place it is in.
 chmod 755 "$WORKDIR"
 remove_installed
 say "cloning $REF into $WORKDIR/main"
@@ -157,6 +160,7 @@ cargo_counts=$(awk '/test result:/ { for (i = 2; i <= NF; i++) { if ($i ~ /^pass
   printf '%-50s %s\n' "./scripts/test.sh: web e2e (Chromium)" "$(secs "$e2e_at" "$t2")"
   printf '%-50s %s\n' "./scripts/test.sh: total" "$(secs "$t1" "$t2")"
   printf '%-50s %s\n' "run.sh served the demo and the UI" "$([ "$run_ok" = 1 ] && echo yes || echo NO)"
+  printf '%-50s %s\n' "run.sh: where vigil up kept its data" "$(grep -q 'keeps its data in' "$WORKDIR/run.log" && echo /var/lib/vigil || echo "$WORKDIR/main/.vigil")"
   printf '%-50s %s\n' "test.sh exit code" "$test_rc"
   printf '%-50s %s\n' "cargo tests" "$cargo_counts"
   printf '%-50s %s\n' "web tests" "$(sed 's/\x1b\[[0-9;]*m//g' "$WORKDIR/test.log" | grep -E '( Tests  |ℹ (pass|fail) )' | cut -d' ' -f2- | tr -s ' ' | tr '\n' ' ')"
