@@ -10,9 +10,9 @@
 # chromium and its fonts, …) and what they alone pulled in, the built
 # pgvector and TimescaleDB files, Vigil's PostgreSQL configuration, the
 # model in /opt/vigil, the set-up's caches. The clean clone has no target/,
-# web/node_modules or web/dist. Cargo's and npm's download caches are replaced
-# by empty ones for the rehearsal (CARGO_HOME, npm_config_cache), as on a new
-# machine; --warm-caches keeps them.
+# web/node_modules or web/dist. Cargo's, npm's and pip's download caches are
+# replaced by empty ones for the rehearsal (CARGO_HOME, npm_config_cache,
+# PIP_CACHE_DIR), as on a new machine; --warm-caches keeps them.
 #
 #   scripts/rehearse-fresh-install.sh --yes [--warm-caches] [--ref REV] [--keep] [--under DIR]
 #
@@ -99,9 +99,9 @@ git clone -q "$ROOT" "$WORKDIR/main"
 git -C "$WORKDIR/main" checkout -q "$(git -C "$ROOT" rev-parse "$REF")"
 [ -d "$ROOT/../shared" ] && ln -s "$(cd "$ROOT/../shared" && pwd)" "$WORKDIR/shared"
 if [ "$WARM" = 0 ]; then
-  export CARGO_HOME="$WORKDIR/cargo-home" npm_config_cache="$WORKDIR/npm-cache"
+  export CARGO_HOME="$WORKDIR/cargo-home" npm_config_cache="$WORKDIR/npm-cache" PIP_CACHE_DIR="$WORKDIR/pip-cache"
   mkdir -p "$CARGO_HOME"
-  say "empty download caches: CARGO_HOME=$CARGO_HOME npm_config_cache=$npm_config_cache"
+  say "empty download caches: CARGO_HOME=$CARGO_HOME npm_config_cache=$npm_config_cache PIP_CACHE_DIR=$PIP_CACHE_DIR"
 fi
 cd "$WORKDIR/main"
 
@@ -166,5 +166,5 @@ cargo_counts=$(awk '/test result:/ { for (i = 2; i <= NF; i++) { if ($i ~ /^pass
   printf '%-50s %s\n' "web tests" "$(sed 's/\x1b\[[0-9;]*m//g' "$WORKDIR/test.log" | grep -E '( Tests  |ℹ (pass|fail) )' | cut -d' ' -f2- | tr -s ' ' | tr '\n' ' ')"
   echo "logs: $WORKDIR/run.log $WORKDIR/test.log"
 } | tee "$WORKDIR/summary.txt"
-[ "$KEEP" = 1 ] || rm -rf "$WORKDIR/main/target" "$WORKDIR/cargo-home" "$WORKDIR/npm-cache"
+[ "$KEEP" = 1 ] || rm -rf "$WORKDIR/main/target" "$WORKDIR/cargo-home" "$WORKDIR/npm-cache" "$WORKDIR/pip-cache"
 [ "$run_ok" = 1 ] && [ "$test_rc" = 0 ]
