@@ -219,31 +219,11 @@ fn url_queries(line: &str) -> Vec<String> {
         while let Some(i) = rest.find(key) {
             rest = &rest[i + key.len()..];
             let end = rest.find(|c: char| c.is_whitespace() || "\"'&#".contains(c)).unwrap_or(rest.len());
-            out.push(percent_decode(&rest[..end]));
+            out.push(percent_encoding::percent_decode_str(&rest[..end]).decode_utf8_lossy().into_owned());
             rest = &rest[end..];
         }
     }
     out
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (b[i], b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// One check of a claim (`doc_examples.claims`).
