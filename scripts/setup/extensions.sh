@@ -78,7 +78,6 @@ install_pg_extensions() {
   # shellcheck disable=SC2034 # read by services.sh
   [ "$APT_CHANGED" = 0 ] || PG_UPGRADED=1
   $SUDO mkdir -p "$WORK/src"
-  [ -z "$SUDO" ] || $SUDO chown "$(id -u):$(id -g)" "$WORK"
   BUILD_LOG="$WORK/build.log"
   : >"$BUILD_LOG"
   local conf

@@ -21,16 +21,19 @@ if [ "$(id -u)" -ne 0 ]; then
   SUDO="sudo"
 fi
 
+# die_with_log LOG MESSAGE [HINT…]: the last lines of LOG, then die().
+die_with_log() {
+  echo "---- last lines of $1 ----" >&2
+  tail -n 30 "$1" >&2
+  die "${@:2}" "full log: $1"
+}
+
 # run_step LOG DESCRIPTION CMD…: runs CMD with its output appended to LOG; on
 # failure prints the last lines of LOG and stops, naming the command.
 run_step() {
   local logf=$1 what=$2
   shift 2
-  if ! "$@" >>"$logf" 2>&1; then
-    echo "---- last lines of $logf ----" >&2
-    tail -n 30 "$logf" >&2
-    die "$what failed: $*" "full log: $logf"
-  fi
+  "$@" >>"$logf" 2>&1 || die_with_log "$logf" "$what failed: $*"
 }
 
 # ---------------------------------------------------------------- apt packages
@@ -75,9 +78,7 @@ apt_install() {
   # shellcheck disable=SC2086
   if ! DEBIAN_FRONTEND=noninteractive $SUDO env -u APT_CONFIG apt-get install -y -qq --no-install-recommends $need \
     >>"$APT_LOG" 2>&1; then
-    echo "---- last lines of $APT_LOG ----" >&2
-    tail -n 20 "$APT_LOG" >&2
-    die "apt-get install failed for: $need" \
+    die_with_log "$APT_LOG" "apt-get install failed for: $need" \
       "try it by hand: apt-get update && apt-get install --no-install-recommends $need" \
       "(an 'Unable to locate package' means the machine's apt sources lack Debian bookworm main)"
   fi
