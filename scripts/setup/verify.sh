@@ -116,8 +116,11 @@ check_model() {
 
 check_command() {  # check_command NAME CMD…: CMD prints a version
   local out
-  if out=$("${@:2}" 2>&1 | head -1) && [ -n "$out" ]; then
-    row ok "$1" "$out"
+  # Read all of the output before taking its first line: `| head -1` closes
+  # the pipe early, so a tool that prints more (bpftool) dies of SIGPIPE and
+  # pipefail reports a working tool as failed.
+  if out=$("${@:2}" 2>&1) && [ -n "$out" ]; then
+    row ok "$1" "${out%%$'\n'*}"
   else
     row FAIL "$1" "'${*:2}' failed: ${out:-not found}"
   fi
