@@ -10,8 +10,10 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
+use vigil_store::StoreError;
 
-use crate::auth::{ApiError, Caller, Role};
+use crate::auth::{Caller, Permission};
+use crate::error::ApiError;
 use crate::AppState;
 
 /// Commands an agent understands.
@@ -28,12 +30,8 @@ pub struct CommandBody {
     args: Value,
 }
 
-fn db_error(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("database: {e}"))
-}
-
 fn valid_agent_id(id: &str) -> Result<(), ApiError> {
-    vigil_event::valid_agent_id(id).map_err(|reason| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", reason))
+    vigil_event::valid_agent_id(id).map_err(ApiError::bad_request)
 }
 
 /// `POST /api/v1/agents/{id}/commands` `{"command": "block_ip", "args": {"ip": "203.0.113.9"}}`
@@ -48,7 +46,7 @@ pub async fn send(
     Path(agent): Path<String>,
     Json(body): Json<CommandBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(&[Role::Analyst, Role::Admin])?;
+    caller.require(Permission::AgentsCommand)?;
     valid_agent_id(&agent)?;
     if !COMMANDS.contains(&body.command.as_str()) {
         return Err(ApiError::new(
@@ -67,14 +65,14 @@ pub async fn send(
     let id = Uuid::new_v4();
     let args = if body.args.is_null() { json!({}) } else { body.args };
     let sent_by = caller.token.name.clone();
-    let client = state.pool.get().await.map_err(db_error)?;
+    let client = state.pool.get().await.map_err(StoreError::from)?;
     client
         .execute(
             "INSERT INTO agent_commands (id, agent_id, command, args, sent_by, token_id) VALUES ($1, $2, $3, $4, $5, $6)",
             &[&id, &agent, &body.command, &args, &sent_by, &caller.token.id],
         )
         .await
-        .map_err(db_error)?;
+        .map_err(StoreError::db("recording the command"))?;
     let request = json!({"id": id, "command": body.command, "args": args, "sent_by": sent_by});
     let subject = format!("vigil.commands.agent.{agent}");
     let answer = tokio::time::timeout(REPLY_TIMEOUT, nats.request(subject, request.to_string().into())).await;
@@ -103,7 +101,7 @@ pub async fn send(
             &[&id, &ok, &reply, &error],
         )
         .await
-        .map_err(db_error)?;
+        .map_err(StoreError::db("recording the agent's reply"))?;
     let entry = crate::audit::Entry::new("agent.command")
         .target(&agent)
         .detail(json!({"id": id, "command": request["command"], "args": request["args"]}))
@@ -130,9 +128,9 @@ pub async fn history(
     caller: Caller,
     Path(agent): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Viewer, Role::Analyst, Role::Admin])?;
+    caller.require(Permission::Inventory)?;
     valid_agent_id(&agent)?;
-    let client = state.pool.get().await.map_err(db_error)?;
+    let client = state.pool.get().await.map_err(StoreError::from)?;
     let rows = client
         .query(
             "SELECT id, command, args, sent_by, sent_at, replied_at, ok, reply, error
@@ -140,7 +138,7 @@ pub async fn history(
             &[&agent, &HISTORY],
         )
         .await
-        .map_err(db_error)?;
+        .map_err(StoreError::db("reading the command history"))?;
     let commands: Vec<Value> = rows
         .iter()
         .map(|r| {

@@ -4,19 +4,19 @@
 //! every change is in the audit log.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use vigil_hunts::{actions, alerts};
 
 use crate::audit::Entry;
-use crate::auth::{ApiError, Caller};
-use crate::hunts_http::{audited, hunt_error, parse_id, READERS, WRITERS};
+use crate::auth::{Caller, Permission};
+use crate::error::ApiError;
+use crate::shared::{audited, parse_id};
 use crate::AppState;
 
 fn bad(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    ApiError::bad_request(message)
 }
 
 #[derive(Debug, Deserialize)]
@@ -48,7 +48,7 @@ pub async fn list(
     caller: Caller,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(READERS)?;
+    caller.require(Permission::AlertsRead)?;
     if let Some(s) = &q.status {
         if !alerts::STATUSES.contains(&s.as_str()) {
             return Err(bad(format!("status {s:?} is not one of {}", alerts::STATUSES.join(", "))));
@@ -94,7 +94,7 @@ pub async fn list(
         cursor,
         limit,
     };
-    let page = alerts::list(&state.pool, &filter).await.map_err(|e| hunt_error(e, ""))?;
+    let page = alerts::list(&state.pool, &filter).await?;
     Ok(Json(json!(page)))
 }
 
@@ -106,11 +106,11 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(READERS)?;
+    caller.require(Permission::AlertsRead)?;
     let id = parse_id(&id, "alert")?;
-    let alert = alerts::get(&state.pool, id).await.map_err(|e| hunt_error(e, ""))?;
-    let events = alerts::events(&state.pool, id, 1000).await.map_err(|e| hunt_error(e, ""))?;
-    let acts = actions::for_alert(&state.pool, id).await.map_err(|e| hunt_error(e, ""))?;
+    let alert = alerts::get(&state.pool, id).await?;
+    let events = alerts::events(&state.pool, id, 1000).await?;
+    let acts = actions::for_alert(&state.pool, id).await?;
     let mut body = json!(alert);
     body["event_ids"] = json!(events.iter().map(|e| e.event_id).collect::<Vec<_>>());
     body["events"] = json!(events);
@@ -128,11 +128,11 @@ pub async fn acknowledge(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(WRITERS)?;
+    caller.require(Permission::AlertsWrite)?;
     let entry = Entry::new("alert.acknowledge").target(&id);
     let result = async {
         let id = parse_id(&id, "alert")?;
-        alerts::acknowledge(&state.pool, id, &caller.token.name).await.map_err(|e| hunt_error(e, ""))
+        alerts::acknowledge(&state.pool, id, &caller.token.name).await.map_err(ApiError::from)
     }
     .await;
     let a = audited(&state, &caller, entry.size(1), result).await?;
@@ -157,7 +157,7 @@ pub async fn assign(
     Path(id): Path<String>,
     body: Result<Json<AssignBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(WRITERS)?;
+    caller.require(Permission::AlertsWrite)?;
     let mut entry = Entry::new("alert.assign").target(&id);
     let result = async {
         let id = parse_id(&id, "alert")?;
@@ -167,7 +167,7 @@ pub async fn assign(
             return Err(bad("assignee is longer than 200 characters"));
         }
         entry = entry.clone().detail(json!({ "assignee": assignee }));
-        alerts::assign(&state.pool, id, assignee.as_deref()).await.map_err(|e| hunt_error(e, ""))
+        alerts::assign(&state.pool, id, assignee.as_deref()).await.map_err(ApiError::from)
     }
     .await;
     let a = audited(&state, &caller, entry.size(1), result).await?;
@@ -192,7 +192,7 @@ pub async fn close(
     Path(id): Path<String>,
     body: Result<Json<CloseBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(WRITERS)?;
+    caller.require(Permission::AlertsWrite)?;
     let mut entry = Entry::new("alert.close").target(&id);
     let result = async {
         let id = parse_id(&id, "alert")?;
@@ -202,7 +202,7 @@ pub async fn close(
             return Err(bad("reason is longer than 2000 characters"));
         }
         entry = entry.clone().detail(json!({ "reason": reason }));
-        alerts::close(&state.pool, id, &reason, &caller.token.name).await.map_err(|e| hunt_error(e, ""))
+        alerts::close(&state.pool, id, &reason, &caller.token.name).await.map_err(ApiError::from)
     }
     .await;
     let a = audited(&state, &caller, entry.size(1), result).await?;

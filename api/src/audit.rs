@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::Value;
 use vigil_store::Pool;
 
-use crate::auth::{Caller, Role};
+use crate::auth::Caller;
 
 /// Audit entries that could not be written (database down, say).
 pub static AUDIT_WRITE_ERRORS: AtomicU64 = AtomicU64::new(0);
@@ -61,7 +61,7 @@ impl Entry {
 
 /// Appends `entry` for `caller`.
 pub async fn record(pool: &Pool, caller: &Caller, entry: Entry) {
-    let role = Role::NAMES[caller.role as usize];
+    let role = caller.role.name();
     let res = async {
         let client = pool.get().await.map_err(|e| e.to_string())?;
         client

@@ -1,15 +1,14 @@
-//! Token authentication and roles. Every endpoint but `/health` (and the
-//! landing page) requires `Authorization: Bearer <token>`; the token's role
-//! decides what it may do.
+//! Token authentication and the one permission model. Every endpoint but
+//! `/health` (and the landing page) requires `Authorization: Bearer <token>`;
+//! the token's [`Role`] grants [`Permission`]s, each handler requires one
+//! ([`Caller::require`]), and `/api/v1/session` lists the same grants.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::json;
 use vigil_store::tokens::{self, TokenInfo};
 
+use crate::error::ApiError;
 use crate::AppState;
 
 /// What a token may do. Higher roles include the lower ones' rights, except
@@ -34,54 +33,80 @@ impl Role {
             _ => return None,
         })
     }
-}
 
-/// A JSON error with a stable code.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-    /// More fields of the error object (an SRQL error's span, say).
-    pub details: serde_json::Map<String, serde_json::Value>,
-    /// Seconds to wait before retrying (429).
-    pub retry_after: Option<u64>,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), details: Default::default(), retry_after: None }
+    /// The role's name, as tokens store it.
+    pub fn name(self) -> &'static str {
+        Role::NAMES[self as usize]
     }
 
-    /// Adds `key: value` to the error object.
-    pub fn with(mut self, key: &str, value: serde_json::Value) -> Self {
-        self.details.insert(key.to_string(), value);
-        self
-    }
-
-    /// A 400 for a query with an error: its stable code (the SRQL error kind), the
-    /// message, the byte span and the caret drawing.
-    pub fn srql(e: &vigil_srql::SrqlError, query: &str) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, e.kind.code(), e.message.clone())
-            .with("span", json!({"start": e.span.start, "end": e.span.end}))
-            .with("expected", json!(e.expected))
-            .with("suggestions", json!(e.suggestions))
-            .with("rendered", json!(e.render(query)))
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut error = self.details;
-        error.insert("code".into(), json!(self.code));
-        error.insert("message".into(), json!(self.message));
-        let mut resp = (self.status, Json(json!({ "error": error }))).into_response();
-        if let Some(s) = self.retry_after {
-            if let Ok(v) = axum::http::HeaderValue::from_str(&s.to_string()) {
-                resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
-            }
+    /// Whether a token of this role may do `p`.
+    pub fn grants(self, p: Permission) -> bool {
+        use Permission::*;
+        let reads = matches!(p, Search | Tail | Graph | AlertsRead | HuntsRead | Inventory);
+        match self {
+            Role::Viewer => reads,
+            Role::Analyst => reads || matches!(p, AlertsWrite | HuntsWrite | AgentsCommand),
+            Role::Admin => true,
+            Role::Ingest => p == Ingest,
         }
-        resp
+    }
+}
+
+/// Something a handler does that not every role may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Run SRQL: search, explain, fields.
+    Search,
+    /// Follow a live tail.
+    Tail,
+    /// Query the connection graph.
+    Graph,
+    AlertsRead,
+    HuntsRead,
+    /// Agents, their command history and vulnerabilities.
+    Inventory,
+    AlertsWrite,
+    /// Create, change, run and import (Sigma) hunts.
+    HuntsWrite,
+    /// Send a command to an agent.
+    AgentsCommand,
+    /// Send events.
+    Ingest,
+    /// Administer the server.
+    Admin,
+}
+
+impl Permission {
+    /// Every permission, in the order `/api/v1/session` lists them.
+    pub const ALL: [Permission; 11] = [
+        Permission::Search,
+        Permission::Tail,
+        Permission::Graph,
+        Permission::AlertsRead,
+        Permission::HuntsRead,
+        Permission::Inventory,
+        Permission::AlertsWrite,
+        Permission::HuntsWrite,
+        Permission::AgentsCommand,
+        Permission::Ingest,
+        Permission::Admin,
+    ];
+
+    /// The name clients check for.
+    pub fn name(self) -> &'static str {
+        match self {
+            Permission::Search => "search",
+            Permission::Tail => "tail",
+            Permission::Graph => "graph",
+            Permission::AlertsRead => "alerts:read",
+            Permission::HuntsRead => "hunts:read",
+            Permission::Inventory => "inventory",
+            Permission::AlertsWrite => "alerts:write",
+            Permission::HuntsWrite => "hunts:write",
+            Permission::AgentsCommand => "agents:command",
+            Permission::Ingest => "ingest",
+            Permission::Admin => "admin",
+        }
     }
 }
 
@@ -93,17 +118,22 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Refuses the request unless the caller has one of `roles`.
-    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if roles.contains(&self.role) {
+    /// Refuses the request unless the caller's role grants `p`.
+    pub fn require(&self, p: Permission) -> Result<(), ApiError> {
+        if self.role.grants(p) {
             Ok(())
         } else {
             Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
-                format!("a {} token may not do this", Role::NAMES[self.role as usize]),
+                format!("a {} token may not do this", self.role.name()),
             ))
         }
+    }
+
+    /// The permissions the caller's role grants, for `/api/v1/session`.
+    pub fn permissions(&self) -> impl Iterator<Item = Permission> + '_ {
+        Permission::ALL.into_iter().filter(|p| self.role.grants(*p))
     }
 }
 
@@ -120,9 +150,7 @@ impl FromRequestParts<AppState> for Caller {
         })?;
         let info = tokens::verify(&state.pool, token.trim())
             .await
-            .map_err(|e| {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("cannot check the token: {e}"))
-            })?
+            .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown or revoked token"))?;
         let role = Role::parse(&info.role)
             .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "forbidden", "the token has an unknown role"))?;

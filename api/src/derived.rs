@@ -17,6 +17,8 @@ use vigil_ingest::shutdown::Shutdown;
 use vigil_search::{VectorizeStats, Vectorizer};
 use vigil_store::Pool;
 
+use crate::config::ServerConfig;
+
 /// What started: the embedder (shared with searches) and the worker's counters.
 #[derive(Debug, Clone, Default)]
 pub struct Derived {
@@ -57,35 +59,13 @@ impl Derived {
     }
 }
 
-/// How far back the in-memory graph reaches unless `VIGIL_GRAPH_WINDOW_DAYS` says otherwise.
-pub const GRAPH_WINDOW_DAYS: i64 = 7;
-
-/// The in-memory graph's window: connections last seen within this many days
-/// (`VIGIL_GRAPH_WINDOW_DAYS`, default 7; raise it to explore old captures).
-pub fn graph_window() -> chrono::TimeDelta {
-    let days = match std::env::var("VIGIL_GRAPH_WINDOW_DAYS") {
-        Ok(v) => {
-            match v.trim().parse::<i64>() {
-                Ok(d) if (1..=36_500).contains(&d) => d,
-                _ => {
-                    eprintln!("VIGIL_GRAPH_WINDOW_DAYS={v:?} is not a number of days from 1 to 36500; using {GRAPH_WINDOW_DAYS}");
-                    GRAPH_WINDOW_DAYS
-                }
-            }
-        }
-        Err(_) => GRAPH_WINDOW_DAYS,
-    };
-    chrono::TimeDelta::days(days)
-}
-
 /// Starts the graph worker (events → edges, packages, running processes,
 /// vulnerabilities) and the in-memory graph's refresher.
-fn start_graph(pool: &Pool, stop: Shutdown) -> (Arc<LiveGraph>, Arc<SyncCounters>) {
+fn start_graph(pool: &Pool, window: chrono::TimeDelta, stop: Shutdown) -> (Arc<LiveGraph>, Arc<SyncCounters>) {
     let sync = GraphSync::new();
     let counters = sync.counters();
     let (p, s) = (pool.clone(), stop.clone());
     tokio::spawn(async move { sync.run(p, async move { s.wait().await }).await });
-    let window = graph_window();
     let graph = Arc::new(LiveGraph::new(window));
     let (g, p) = (graph.clone(), pool.clone());
     tokio::spawn(async move { g.run(p, Duration::from_secs(2), async move { stop.wait().await }).await });
@@ -111,11 +91,11 @@ fn start_text_index(pool: &Pool, dir: &Path, stop: Shutdown) -> Option<Arc<TextI
     Some(index)
 }
 
-/// Starts both workers.
-pub fn start(pool: &Pool, selection: Selection, index_dir: &Path, stop: Shutdown) -> Derived {
-    let mut d = start_vectorizer(pool, selection, stop.clone());
-    d.text_index = start_text_index(pool, index_dir, stop.clone());
-    let (graph, counters) = start_graph(pool, stop);
+/// Starts every worker, as `cfg` says.
+pub fn start(pool: &Pool, cfg: &ServerConfig, stop: Shutdown) -> Derived {
+    let mut d = start_vectorizer(pool, &cfg.model.embed_config(), cfg.embed_selection.clone(), stop.clone());
+    d.text_index = start_text_index(pool, &cfg.dirs.bm25(), stop.clone());
+    let (graph, counters) = start_graph(pool, cfg.graph.window(), stop);
     d.graph = Some(graph);
     d.graph_sync = Some(counters);
     d
@@ -123,8 +103,8 @@ pub fn start(pool: &Pool, selection: Selection, index_dir: &Path, stop: Shutdown
 
 /// Loads the embedding model and starts the embedding worker; without the
 /// model files, semantic search is off and the reason is printed.
-fn start_vectorizer(pool: &Pool, selection: Selection, stop: Shutdown) -> Derived {
-    let model = match Embedder::load(&EmbedConfig::from_env()) {
+fn start_vectorizer(pool: &Pool, model: &EmbedConfig, selection: Selection, stop: Shutdown) -> Derived {
+    let model = match Embedder::load(model) {
         Ok(m) => m,
         Err(e) => {
             println!("Semantic search: off ({e})");
@@ -138,12 +118,4 @@ fn start_vectorizer(pool: &Pool, selection: Selection, stop: Shutdown) -> Derive
     let pool = pool.clone();
     tokio::spawn(async move { worker.run(pool, Duration::from_secs(2), async move { stop.wait().await }).await });
     Derived { embedder: Some(embedder), vectorize: Some(stats), ..Default::default() }
-}
-
-/// Parses `--embed-selection` (`VIGIL_EMBED_SELECT`); empty means the default rules.
-pub fn parse_selection(spec: &str) -> Result<Selection, String> {
-    if spec.trim().is_empty() {
-        return Ok(Selection::default());
-    }
-    Selection::parse(spec).map_err(|e| e.to_string())
 }

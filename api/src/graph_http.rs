@@ -5,7 +5,6 @@
 use std::time::Instant;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -13,11 +12,10 @@ use serde_json::{json, Value};
 use vigil_graph::live::LiveGraph;
 use vigil_graph::{BlastQuery, Direction, GraphError, Start};
 
-use crate::auth::{ApiError, Caller, Role};
+use crate::auth::{Caller, Permission};
+use crate::error::ApiError;
 use crate::AppState;
 
-/// Roles that may read the graph.
-const READERS: [Role; 3] = [Role::Viewer, Role::Analyst, Role::Admin];
 /// Most nodes one answer lists.
 const MAX_LIMIT: usize = 5_000;
 
@@ -53,26 +51,15 @@ pub struct NeighbourhoodParams {
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
-}
-
-fn graph_error(e: GraphError) -> ApiError {
-    match e {
-        GraphError::UnknownStart(_) | GraphError::UnknownTarget(_) => {
-            ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
-        }
-        other => bad(other.to_string()),
-    }
+    ApiError::bad_request(message)
 }
 
 fn graph(state: &AppState) -> Result<&LiveGraph, ApiError> {
-    state.derived.graph.as_deref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "the connection graph is not running on this server",
-        )
-    })
+    state
+        .derived
+        .graph
+        .as_deref()
+        .ok_or_else(|| ApiError::unavailable("the connection graph is not running on this server"))
 }
 
 fn parse_start(what: &str, s: &str) -> Result<Start, ApiError> {
@@ -114,7 +101,7 @@ pub async fn blast_radius(
     caller: Caller,
     Query(p): Query<BlastParams>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&READERS)?;
+    caller.require(Permission::Graph)?;
     let g = graph(&state)?;
     let q = BlastQuery {
         start: parse_start("from", &p.from)?,
@@ -126,7 +113,7 @@ pub async fn blast_radius(
         limit: limit(p.limit, 500)?,
     };
     let t = Instant::now();
-    let result = g.read().blast_radius(&q).map_err(graph_error)?;
+    let result = g.read().blast_radius(&q)?;
     Ok(Json(json!({
         "from": q.start.to_string(),
         "hops": q.hops,
@@ -146,13 +133,13 @@ pub async fn paths(
     caller: Caller,
     Query(p): Query<PathParams>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&READERS)?;
+    caller.require(Permission::Graph)?;
     let g = graph(&state)?;
     let (from, to) = (parse_start("from", &p.from)?, parse_start("to", &p.to)?);
     let direction = parse_direction(p.direction.as_deref())?;
     let (k, max_hops) = (p.k.unwrap_or(3), p.max_hops.unwrap_or(6));
     let t = Instant::now();
-    let found = g.read().paths(&from, &to, k, max_hops, direction).map_err(graph_error)?;
+    let found = g.read().paths(&from, &to, k, max_hops, direction)?;
     Ok(Json(json!({
         "from": from.to_string(),
         "to": to.to_string(),
@@ -175,10 +162,10 @@ pub async fn neighbourhood(
     caller: Caller,
     Query(p): Query<NeighbourhoodParams>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&READERS)?;
+    caller.require(Permission::Graph)?;
     let g = graph(&state)?;
     let center = parse_start("node", &p.node)?;
-    let n = g.read().neighbourhood(&center, p.hops.unwrap_or(1), limit(p.limit, 200)?).map_err(graph_error)?;
+    let n = g.read().neighbourhood(&center, p.hops.unwrap_or(1), limit(p.limit, 200)?)?;
     Ok(Json(json!({"node": center.to_string(), "graph": summary(g), "result": n})))
 }
 

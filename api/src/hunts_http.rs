@@ -9,71 +9,32 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use uuid::Uuid;
-use vigil_hunts::{hunt, HuntError, HuntSpec, Runner, Settings, SystemClock};
+use vigil_hunts::{hunt, HuntSpec, Runner, SystemClock};
 
-use crate::audit::{self, Entry};
-use crate::auth::{ApiError, Caller, Role};
+use crate::audit::Entry;
+use crate::auth::{Caller, Permission};
+use crate::error::{ApiError, InQuery};
+use crate::shared::{audited, parse_id};
 use crate::AppState;
 
-/// Who may read hunts and alerts.
-pub(crate) const READERS: &[Role] = &[Role::Viewer, Role::Analyst, Role::Admin];
-/// Who may change them.
-pub(crate) const WRITERS: &[Role] = &[Role::Analyst, Role::Admin];
-
-/// A hunt or alert error as the API's JSON error; `query` draws SRQL carets.
-pub(crate) fn hunt_error(e: HuntError, query: &str) -> ApiError {
-    match e {
-        HuntError::Srql(e) => ApiError::srql(&e, query),
-        HuntError::Invalid { field, code, message } => {
-            ApiError::new(StatusCode::BAD_REQUEST, code, message).with("field", json!(field))
-        }
-        HuntError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
-        HuntError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-        e => {
-            tracing::error!("hunts: {e}");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string())
-        }
-    }
-}
-
-pub(crate) fn parse_id(id: &str, what: &str) -> Result<Uuid, ApiError> {
-    id.parse().map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no {what} {id}")))
-}
-
-/// Records `entry` with the outcome of `result`, and passes the result on.
-pub(crate) async fn audited<T>(
-    state: &AppState,
-    caller: &Caller,
-    entry: Entry,
-    result: Result<T, ApiError>,
-) -> Result<T, ApiError> {
-    let entry = match &result {
-        Ok(_) => entry,
-        Err(e) => entry.outcome(e.code),
-    };
-    audit::record(&state.pool, caller, entry).await;
-    result
-}
-
 fn runner(state: &AppState) -> Runner {
-    Runner::new(state.pool.clone(), Settings::from_env(), Arc::new(SystemClock))
+    Runner::new(state.pool.clone(), (*state.hunt_settings).clone(), Arc::new(SystemClock))
 }
 
-fn validate(spec: &HuntSpec) -> Result<hunt::Validated, ApiError> {
-    spec.validate(Settings::default().row_limit).map_err(|e| hunt_error(e, &spec.query))
+fn validate(state: &AppState, spec: &HuntSpec) -> Result<hunt::Validated, ApiError> {
+    spec.validate(state.hunt_settings.row_limit).map_err(|e| e.in_query(&spec.query))
 }
 
 fn body_of(body: Result<Json<HuntSpec>, axum::extract::rejection::JsonRejection>) -> Result<HuntSpec, ApiError> {
-    body.map(|Json(b)| b).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))
+    body.map(|Json(b)| b).map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
 /// `GET /api/v1/hunts`
 #[utoipa::path(get, path = "/api/v1/hunts", tag = "hunts",
     responses((status = 200, description = "Every hunt, by name", body = Object)), security(("token" = [])))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(READERS)?;
-    let hunts = hunt::list(&state.pool).await.map_err(|e| hunt_error(e, ""))?;
+    caller.require(Permission::HuntsRead)?;
+    let hunts = hunt::list(&state.pool).await?;
     Ok(Json(json!({ "hunts": hunts })))
 }
 
@@ -88,16 +49,16 @@ pub async fn create(
     caller: Caller,
     body: Result<Json<HuntSpec>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(WRITERS)?;
+    caller.require(Permission::HuntsWrite)?;
     let mut entry = Entry::new("hunt.create");
     let result = async {
         let spec = body_of(body)?;
         entry = entry.clone().detail(json!({"name": spec.name, "query": spec.query, "schedule": spec.schedule}));
-        let v = validate(&spec)?;
-        let r = runner(&state);
-        let h = hunt::create(&state.pool, &v, Some(&caller.token.name), chrono::Utc::now(), r.settings().settle)
+        let v = validate(&state, &spec)?;
+        let settle = state.hunt_settings.settle;
+        let h = hunt::create(&state.pool, &v, Some(&caller.token.name), chrono::Utc::now(), settle)
             .await
-            .map_err(|e| hunt_error(e, &spec.query))?;
+            .map_err(|e| e.in_query(&spec.query))?;
         entry = entry.clone().target(h.id);
         Ok(h)
     }
@@ -114,9 +75,9 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(READERS)?;
+    caller.require(Permission::HuntsRead)?;
     let id = parse_id(&id, "hunt")?;
-    let h = hunt::get(&state.pool, id).await.map_err(|e| hunt_error(e, ""))?;
+    let h = hunt::get(&state.pool, id).await?;
     Ok(Json(json!(h)))
 }
 
@@ -131,15 +92,15 @@ pub async fn update(
     Path(id): Path<String>,
     body: Result<Json<HuntSpec>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(WRITERS)?;
+    caller.require(Permission::HuntsWrite)?;
     let mut entry = Entry::new("hunt.update").target(&id);
     let result = async {
         let id = parse_id(&id, "hunt")?;
         let spec = body_of(body)?;
         entry = entry.clone().detail(json!({"name": spec.name, "query": spec.query, "schedule": spec.schedule,
             "enabled": spec.enabled}));
-        let v = validate(&spec)?;
-        hunt::update(&state.pool, id, &v).await.map_err(|e| hunt_error(e, &spec.query))
+        let v = validate(&state, &spec)?;
+        hunt::update(&state.pool, id, &v).await.map_err(|e| e.in_query(&spec.query))
     }
     .await;
     let h = audited(&state, &caller, entry.size(1), result).await?;
@@ -154,12 +115,12 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(WRITERS)?;
+    caller.require(Permission::HuntsWrite)?;
     let entry = Entry::new("hunt.delete").target(&id);
     let result = async {
         let id = parse_id(&id, "hunt")?;
-        let h = hunt::get(&state.pool, id).await.map_err(|e| hunt_error(e, ""))?;
-        hunt::delete(&state.pool, id).await.map_err(|e| hunt_error(e, ""))?;
+        let h = hunt::get(&state.pool, id).await?;
+        hunt::delete(&state.pool, id).await?;
         Ok(h)
     }
     .await;
@@ -186,11 +147,10 @@ pub async fn runs(
     Path(id): Path<String>,
     Query(q): Query<RunsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(READERS)?;
+    caller.require(Permission::HuntsRead)?;
     let id = parse_id(&id, "hunt")?;
-    hunt::get(&state.pool, id).await.map_err(|e| hunt_error(e, ""))?;
-    let runs =
-        hunt::runs(&state.pool, id, q.limit.unwrap_or(50).clamp(1, 1000)).await.map_err(|e| hunt_error(e, ""))?;
+    hunt::get(&state.pool, id).await?;
+    let runs = hunt::runs(&state.pool, id, q.limit.unwrap_or(50).clamp(1, 1000)).await?;
     Ok(Json(json!({ "runs": runs })))
 }
 
@@ -204,11 +164,11 @@ pub async fn run_now(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(WRITERS)?;
+    caller.require(Permission::HuntsWrite)?;
     let entry = Entry::new("hunt.run").target(&id);
     let result = async {
         let id = parse_id(&id, "hunt")?;
-        runner(&state).run_now_deliver_later(id).await.map_err(|e| hunt_error(e, ""))
+        runner(&state).run_now_deliver_later(id).await.map_err(ApiError::from)
     }
     .await;
     let entry = match &result {

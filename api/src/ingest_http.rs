@@ -2,13 +2,13 @@
 //! letters and writer as the NATS pipeline, with an answer per refused line.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::Json;
 use serde_json::json;
 use vigil_ingest::decode::decode;
 use vigil_store::deadletter::{self, DeadLetter};
 
-use crate::auth::{ApiError, Caller, Role};
+use crate::auth::{Caller, Permission};
+use crate::error::ApiError;
 use crate::AppState;
 
 /// Largest request body accepted.
@@ -24,7 +24,7 @@ pub async fn ingest(
     caller: Caller,
     body: axum::body::Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    caller.require(&[Role::Ingest, Role::Admin])?;
+    caller.require(Permission::Ingest)?;
     let mut events = Vec::new();
     let mut letters = Vec::new();
     let mut rejected = Vec::new();
@@ -55,20 +55,14 @@ pub async fn ingest(
         }
     }
     state.ingest_metrics.received("http", lines);
-    let unavailable =
-        |e: vigil_store::StoreError| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string());
     let stats = state.writer.write(&events).await.map_err(|e| {
         state.ingest_metrics.write_error("http");
-        if e.is_transient() {
-            unavailable(e)
-        } else {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "rejected_by_database", e.to_string())
-        }
+        ApiError::batch_refused(e)
     })?;
     if !events.is_empty() {
         state.ingest_metrics.batch("http", events.len() as u64, stats.inserted, stats.duplicates);
     }
-    deadletter::store(&state.pool, &letters).await.map_err(unavailable)?;
+    deadletter::store(&state.pool, &letters).await?;
     let entry = crate::audit::Entry::new("ingest")
         .detail(json!({"received": lines, "duplicates": stats.duplicates, "rejected": rejected.len()}))
         .size(stats.inserted as usize);

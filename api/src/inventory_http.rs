@@ -10,19 +10,14 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use vigil_store::StoreError;
 
-use crate::auth::{ApiError, Caller, Role};
+use crate::auth::{Caller, Permission};
+use crate::error::ApiError;
 use crate::AppState;
-
-const READERS: &[Role] = &[Role::Viewer, Role::Analyst, Role::Admin];
 
 /// An agent silent for longer than this is reported offline (3 missed heartbeats at the default 30 s).
 const OFFLINE_AFTER_S: i64 = 90;
-
-fn db_error(e: impl std::fmt::Display) -> ApiError {
-    tracing::error!("inventory query failed: {e}");
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("the database did not answer: {e}"))
-}
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -41,12 +36,12 @@ pub async fn agents(
     caller: Caller,
     Query(q): Query<AgentsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(READERS)?;
+    caller.require(Permission::Inventory)?;
     let days = q.days.unwrap_or(7);
     if !(1..=90).contains(&days) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_days", format!("`days` must be 1..=90, not {days}")));
     }
-    let client = state.pool.get().await.map_err(db_error)?;
+    let client = state.pool.get().await.map_err(StoreError::from)?;
     let rows = client
         .query(
             "SELECT DISTINCT ON (raw->>'agent_id') raw->>'agent_id', host, raw->>'version', raw->'capabilities', time
@@ -57,7 +52,7 @@ pub async fn agents(
             &[&(days as i32)],
         )
         .await
-        .map_err(db_error)?;
+        .map_err(StoreError::db("listing agents"))?;
     let now = Utc::now();
     let agents: Vec<Value> = rows
         .iter()
@@ -98,7 +93,7 @@ pub async fn vulnerabilities(
     caller: Caller,
     Query(q): Query<VulnQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(READERS)?;
+    caller.require(Permission::Inventory)?;
     if let Some(s) = &q.status {
         if !["running", "dormant", "fixed"].contains(&s.as_str()) {
             return Err(ApiError::new(
@@ -116,7 +111,7 @@ pub async fn vulnerabilities(
     if !(1..=5_000).contains(&limit) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_limit", "`limit` must be 1..=5000"));
     }
-    let client = state.pool.get().await.map_err(db_error)?;
+    let client = state.pool.get().await.map_err(StoreError::from)?;
     let rows = client
         .query(
             "SELECT host, cve, package, installed_version, fixed_version, severity_id, status, first_seen, last_seen
@@ -127,7 +122,7 @@ pub async fn vulnerabilities(
             &[&q.host, &q.status, &min, &limit],
         )
         .await
-        .map_err(db_error)?;
+        .map_err(StoreError::db("listing vulnerabilities"))?;
     let out: Vec<Value> = rows
         .iter()
         .map(|r| {

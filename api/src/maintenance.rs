@@ -35,16 +35,13 @@ pub struct MaintenanceConfig {
 }
 
 impl MaintenanceConfig {
-    /// From `VIGIL_RETENTION` (the policy, see [`RetentionPolicy::parse`]) and
-    /// `VIGIL_MAINTENANCE_EVERY` (default `1h`; `off` disables the loop).
-    pub fn from_env() -> anyhow::Result<Self> {
-        let spec = std::env::var("VIGIL_RETENTION").unwrap_or_default();
-        let policy = RetentionPolicy::parse(&spec).map_err(|e| anyhow::anyhow!("VIGIL_RETENTION: {e}"))?;
-        let every = match std::env::var("VIGIL_MAINTENANCE_EVERY") {
-            Ok(v) => parse_every(&v).map_err(|e| anyhow::anyhow!("VIGIL_MAINTENANCE_EVERY: {e}"))?,
-            Err(_) => Some(Duration::from_secs(3600)),
-        };
-        Ok(MaintenanceConfig { policy, every, batch: retention::DEFAULT_BATCH })
+    /// From the server's configuration (`VIGIL_RETENTION`, `VIGIL_MAINTENANCE_EVERY`).
+    pub fn new(settings: &crate::config::MaintenanceSettings) -> Self {
+        MaintenanceConfig {
+            policy: (*settings.retention).clone(),
+            every: settings.maintenance_every.0,
+            batch: retention::DEFAULT_BATCH,
+        }
     }
 }
 
@@ -243,13 +240,11 @@ async fn bm25(index: Arc<TextIndex>, policy: &RetentionPolicy, now: DateTime<Utc
 
 // ------------------------------------------------------------ the loop
 
-/// Starts the loop (unless `VIGIL_MAINTENANCE_EVERY=off`); it stops with
-/// `stop`. Fails only on a bad `VIGIL_RETENTION` / `VIGIL_MAINTENANCE_EVERY`.
-pub fn start(pool: &Pool, text_index: Option<Arc<TextIndex>>, stop: Shutdown) -> anyhow::Result<()> {
-    let cfg = MaintenanceConfig::from_env()?;
+/// Starts the loop (unless `cfg.every` is off); it stops with `stop`.
+pub fn start(pool: &Pool, cfg: MaintenanceConfig, text_index: Option<Arc<TextIndex>>, stop: Shutdown) {
     let Some(every) = cfg.every else {
         tracing::info!("maintenance: off (VIGIL_MAINTENANCE_EVERY=off)");
-        return Ok(());
+        return;
     };
     let pool = pool.clone();
     tokio::spawn(async move {
@@ -277,7 +272,6 @@ pub fn start(pool: &Pool, text_index: Option<Arc<TextIndex>>, stop: Shutdown) ->
             }
         }
     });
-    Ok(())
 }
 
 fn log(r: &RetentionReport) {

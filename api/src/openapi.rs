@@ -5,15 +5,16 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::auth::{ApiError, Caller};
+use crate::auth::Caller;
+use crate::error::ApiError;
 
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Vigil API", description = "Search, hunts, alerts, graph and ingest for the Vigil SIEM. \
         Every endpoint but /health takes `Authorization: Bearer <token>` (`vigil token create --role …`)."),
     paths(
-        crate::server::health,
-        crate::server::metrics,
+        crate::status_http::health,
+        crate::status_http::metrics,
         crate::session_http::session,
         crate::ingest_http::ingest,
         crate::search_http::search,

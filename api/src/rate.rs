@@ -25,13 +25,17 @@ struct Bucket {
 pub const DEFAULT_PER_SECOND: f64 = 50.0;
 pub const DEFAULT_BURST: f64 = 200.0;
 
-impl RateLimiter {
-    pub fn new(per_second: f64, burst: f64) -> Self {
-        RateLimiter { per_second, burst: burst.max(1.0), buckets: Mutex::new(HashMap::new()) }
-    }
+/// Requests per second and burst per token (`VIGIL_RATE_LIMIT`); 0 per
+/// second is no limit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: f64,
+}
 
-    /// From `VIGIL_RATE_LIMIT` = `<requests per second>[,<burst>]`, e.g. `20,50`;
-    /// `0` turns the limit off.
+impl RateLimit {
+    /// `<requests per second>[,<burst>]`, e.g. `20,50`; the burst defaults
+    /// to four seconds' worth; `0` turns the limit off.
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut parts = spec.split(',').map(str::trim);
         let per_second: f64 = parts
@@ -47,17 +51,19 @@ impl RateLimiter {
         if parts.next().is_some() || per_second.is_nan() || per_second < 0.0 || burst.is_nan() || burst < 1.0 {
             return Err(format!("{spec:?}: expected `<per second>[,<burst>]` with per second ≥ 0 and burst ≥ 1"));
         }
-        Ok(RateLimiter::new(per_second, burst))
+        Ok(RateLimit { per_second, burst })
     }
+}
 
-    pub fn from_env() -> Self {
-        match std::env::var("VIGIL_RATE_LIMIT") {
-            Ok(v) => RateLimiter::parse(&v).unwrap_or_else(|e| {
-                tracing::error!("VIGIL_RATE_LIMIT={e}; using {DEFAULT_PER_SECOND},{DEFAULT_BURST}");
-                RateLimiter::new(DEFAULT_PER_SECOND, DEFAULT_BURST)
-            }),
-            Err(_) => RateLimiter::new(DEFAULT_PER_SECOND, DEFAULT_BURST),
-        }
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit { per_second: DEFAULT_PER_SECOND, burst: DEFAULT_BURST }
+    }
+}
+
+impl RateLimiter {
+    pub fn new(limit: RateLimit) -> Self {
+        RateLimiter { per_second: limit.per_second, burst: limit.burst.max(1.0), buckets: Mutex::new(HashMap::new()) }
     }
 
     pub fn burst(&self) -> u64 {
@@ -85,7 +91,7 @@ impl RateLimiter {
 
 impl Default for RateLimiter {
     fn default() -> Self {
-        RateLimiter::new(DEFAULT_PER_SECOND, DEFAULT_BURST)
+        RateLimiter::new(RateLimit::default())
     }
 }
 
@@ -96,7 +102,7 @@ mod tests {
 
     #[test]
     fn burst_then_refill_at_the_rate() {
-        let r = RateLimiter::new(10.0, 3.0);
+        let r = RateLimiter::new(RateLimit { per_second: 10.0, burst: 3.0 });
         let (t, start) = (Uuid::new_v4(), Instant::now());
         assert!((0..3).all(|_| r.check(t, start).is_ok()));
         let wait = r.check(t, start).unwrap_err();
@@ -108,11 +114,12 @@ mod tests {
 
     #[test]
     fn parses_and_rejects_specs() {
-        assert_eq!(RateLimiter::parse("20,50").unwrap().burst(), 50);
-        assert_eq!(RateLimiter::parse("5").unwrap().burst(), 20);
-        assert!(RateLimiter::parse("0").unwrap().check(Uuid::nil(), Instant::now()).is_ok());
+        let limiter = |spec| RateLimit::parse(spec).map(RateLimiter::new);
+        assert_eq!(limiter("20,50").unwrap().burst(), 50);
+        assert_eq!(limiter("5").unwrap().burst(), 20);
+        assert!(limiter("0").unwrap().check(Uuid::nil(), Instant::now()).is_ok());
         for bad in ["", "x", "1,y", "1,2,3", "-1", "1,0"] {
-            assert!(RateLimiter::parse(bad).is_err(), "{bad}");
+            assert!(RateLimit::parse(bad).is_err(), "{bad}");
         }
     }
 }

@@ -6,8 +6,6 @@
 //! not slide between pages) and a larger limit; the cursor carries the
 //! offset, the pinned time and a digest of the query it belongs to.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -15,65 +13,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use vigil_search::{SearchError, SearchOptions};
-use vigil_store::StoreError;
 
 use crate::audit::{self, Entry};
-use crate::auth::{ApiError, Caller, Role};
+use crate::auth::{Caller, Permission};
+use crate::error::{ApiError, InQuery};
 use crate::AppState;
 
 /// Rows per page unless the request says otherwise, and the most it may ask for.
 pub const DEFAULT_PAGE: u64 = 100;
 pub const MAX_PAGE: u64 = 1_000;
-
-/// Who may search: everyone but ingest-only tokens.
-const SEARCHERS: &[Role] = &[Role::Viewer, Role::Analyst, Role::Admin];
-
-/// The executor's limits: `VIGIL_QUERY_TIMEOUT` (default 30 s) and
-/// `VIGIL_QUERY_MAX_ROWS` (default 10,000).
-pub fn options_from_env() -> SearchOptions {
-    let mut o = SearchOptions { count_cap: 10_000, ..SearchOptions::default() };
-    o.query.statement_timeout = query_timeout();
-    o.srql.max_limit = env_u64("VIGIL_QUERY_MAX_ROWS", o.srql.max_limit, 1..=1_000_000);
-    o.count_cap = o.count_cap.max(o.srql.max_limit);
-    o
-}
-
-/// `VIGIL_QUERY_TIMEOUT`: seconds (`30`), or with a unit (`500ms`, `2m`).
-fn query_timeout() -> Duration {
-    const DEFAULT: Duration = Duration::from_secs(30);
-    let Ok(v) = std::env::var("VIGIL_QUERY_TIMEOUT") else { return DEFAULT };
-    let t = v.trim();
-    let parsed = if let Some(ms) = t.strip_suffix("ms") {
-        ms.parse::<u64>().ok().map(Duration::from_millis)
-    } else if let Ok(secs) = t.parse::<u64>() {
-        Some(Duration::from_secs(secs))
-    } else {
-        vigil_srql::time::parse_duration(t).and_then(|d| d.to_std().ok())
-    };
-    match parsed {
-        Some(d) if d >= Duration::from_millis(1) && d <= Duration::from_secs(3_600) => d,
-        _ => {
-            tracing::error!(
-                "VIGIL_QUERY_TIMEOUT={v:?} is not a duration from 1ms to 1h (e.g. 30, 500ms, 2m); using 30 s"
-            );
-            DEFAULT
-        }
-    }
-}
-
-fn env_u64(name: &str, default: u64, range: std::ops::RangeInclusive<u64>) -> u64 {
-    match std::env::var(name) {
-        Ok(v) => match v.trim().parse::<u64>() {
-            Ok(n) if range.contains(&n) => n,
-            _ => {
-                tracing::error!("{name}={v:?} is not a number in {range:?}; using {default}");
-                default
-            }
-        },
-        Err(_) => default,
-    }
-}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -123,26 +71,6 @@ fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, code, message)
 }
 
-/// The API's answer to an executor error: the user's mistakes are 400s with
-/// what was wrong; a query cancelled by its timeout is a 504; the rest are 5xx.
-fn search_error(e: SearchError, query: &str) -> ApiError {
-    match e {
-        SearchError::Srql(e) => ApiError::srql(&e, query),
-        SearchError::Store(StoreError::Timeout(t)) => ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "query_timeout",
-            format!("the query was cancelled after {t:?}; narrow its time window or filters"),
-        ),
-        e @ (SearchError::NoEmbedder(_) | SearchError::NoGraph) => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_available", e.to_string())
-        }
-        e => {
-            tracing::error!("search failed: {e}");
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "search_failed", e.to_string())
-        }
-    }
-}
-
 /// Runs one page of an SRQL query.
 #[utoipa::path(post, path = "/api/v1/search", tag = "search", request_body = SearchRequest,
     responses(
@@ -155,7 +83,7 @@ pub async fn search(
     caller: Caller,
     Json(req): Json<SearchRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(SEARCHERS)?;
+    caller.require(Permission::Search)?;
     let result = run_page(&state, &req).await;
     let entry = Entry::new("search").detail(json!({"query": req.query, "cursor": req.cursor.is_some()}));
     match &result {
@@ -194,7 +122,7 @@ async fn run_page(state: &AppState, req: &SearchRequest) -> Result<Value, ApiErr
     // One row past the page tells whether another page exists.
     let want = offset.saturating_add(page).saturating_add(1);
     let searcher = state.searcher.with_default_limit(want);
-    let mut result = searcher.search(&req.query, now).await.map_err(|e| search_error(e, &req.query))?;
+    let mut result = searcher.search(&req.query, now).await.map_err(|e| e.in_query(&req.query))?;
     let (total, total_exact) = match &cursor {
         Some(c) => (c.total, c.total_exact),
         None => (result.total, result.total_exact),
@@ -250,9 +178,9 @@ pub async fn explain(
     caller: Caller,
     Json(req): Json<ExplainRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(SEARCHERS)?;
+    caller.require(Permission::Search)?;
     let now = req.now.unwrap_or_else(Utc::now);
-    let result = state.searcher.explain(&req.query, now).await.map_err(|e| search_error(e, &req.query));
+    let result = state.searcher.explain(&req.query, now).await.map_err(|e| e.in_query(&req.query));
     let entry = Entry::new("search.explain").detail(json!({"query": req.query}));
     match &result {
         Ok(_) => audit::record(&state.pool, &caller, entry).await,
@@ -277,7 +205,7 @@ pub async fn explain(
     responses((status = 200, description = "`entities` (fields with types, aliases, descriptions, enum values), `pipes`, `limits`", body = Object)),
     security(("token" = [])))]
 pub async fn fields(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(SEARCHERS)?;
+    caller.require(Permission::Search)?;
     let o = state.searcher.options();
     Ok(Json(json!({
         "entities": vigil_srql::registry::ENTITIES,

@@ -1,98 +1,17 @@
+//! The router: every route and its body limit, and serving it.
+
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::json;
-use vigil_ingest::metrics::Metrics;
-use vigil_store::{EventWriter, Pool, StorageMode};
+use axum::Router;
 
-use crate::auth::Caller;
-
-/// What every handler can reach.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    pub pool: Pool,
-    pub storage_mode: StorageMode,
-    pub started: Arc<std::time::Instant>,
-    pub ingest_metrics: Arc<Metrics>,
-    pub writer: Arc<EventWriter>,
-    pub derived: crate::derived::Derived,
-    /// For commands to agents (request/reply); `None` without NATS.
-    pub nats: Option<async_nats::Client>,
-    /// Requests per token.
-    pub rate: Arc<crate::rate::RateLimiter>,
-    /// Runs SRQL for searches, on its own small pool (`with_query_pool`) so
-    /// that slow queries cannot take the connections ingest needs.
-    pub searcher: vigil_search::Searcher,
-    query_pool: Pool,
-    search_options: vigil_search::SearchOptions,
-    /// The UI build served at `/` (`crate::web`); `None` serves a landing page.
-    pub web_dir: Option<std::path::PathBuf>,
-}
-
-impl AppState {
-    pub fn new(pool: Pool, storage_mode: StorageMode, ingest_metrics: Arc<Metrics>) -> Self {
-        let writer = Arc::new(EventWriter::new(pool.clone()));
-        let search_options = crate::search_http::options_from_env();
-        AppState {
-            searcher: vigil_search::Searcher::new(pool.clone(), None, search_options.clone()),
-            query_pool: pool.clone(),
-            search_options,
-            pool,
-            storage_mode,
-            started: Arc::new(std::time::Instant::now()),
-            ingest_metrics,
-            writer,
-            derived: Default::default(),
-            nats: None,
-            rate: Arc::new(crate::rate::RateLimiter::from_env()),
-            web_dir: crate::web::locate(),
-        }
-    }
-
-    /// Searches run on `pool` instead of the shared one.
-    pub fn with_query_pool(mut self, pool: Pool) -> Self {
-        self.query_pool = pool;
-        self.rebuild_searcher();
-        self
-    }
-
-    fn rebuild_searcher(&mut self) {
-        let d = &self.derived;
-        let mut s =
-            vigil_search::Searcher::new(self.query_pool.clone(), d.embedder.clone(), self.search_options.clone());
-        if let Some(t) = &d.text_index {
-            s = s.with_text_index(t.clone());
-        }
-        if let Some(g) = &d.graph {
-            s = s.with_graph(g.clone());
-        }
-        self.searcher = s;
-    }
-
-    /// With a NATS connection, so commands can reach agents.
-    pub fn with_nats(mut self, client: async_nats::Client) -> Self {
-        self.nats = Some(client);
-        self
-    }
-
-    /// With the background workers' handles (their counters join `/metrics`).
-    pub fn with_derived(mut self, derived: crate::derived::Derived) -> Self {
-        self.derived = derived;
-        self.rebuild_searcher();
-        self
-    }
-}
+use crate::AppState;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
+        .route("/health", get(crate::status_http::health))
+        .route("/metrics", get(crate::status_http::metrics))
         .route("/api/openapi.json", get(crate::openapi::document))
         .route(
             "/api/v1/ingest",
@@ -146,44 +65,4 @@ pub async fn serve(
     axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await
-}
-
-/// Liveness and readiness in one: 200 when the database answers, 503 when not.
-/// Unauthenticated by design (load balancers and `vigil up` poll it), so it
-/// reveals nothing about the data.
-#[utoipa::path(get, path = "/health", tag = "server",
-    responses((status = 200, description = "The database answers", body = Object), (status = 503, description = "It does not", body = Object)))]
-async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    let db = tokio::time::timeout(Duration::from_secs(2), async {
-        let client = state.pool.get().await.map_err(|e| e.to_string())?;
-        client.query_one("SELECT 1", &[]).await.map_err(|e| e.to_string())?;
-        Ok::<_, String>(())
-    })
-    .await
-    .unwrap_or_else(|_| Err("timed out after 2s".into()));
-    let (code, status, database) = match db {
-        Ok(()) => (StatusCode::OK, "ok", "ok".to_string()),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, "degraded", e),
-    };
-    let body = json!({
-        "status": status,
-        "database": database,
-        "storage_mode": state.storage_mode.to_string(),
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_s": state.started.elapsed().as_secs(),
-    });
-    (code, Json(body))
-}
-
-/// Prometheus text: per-stage ingest counters.
-#[utoipa::path(get, path = "/metrics", tag = "server",
-    responses((status = 200, description = "Prometheus text: per-stage counters", content_type = "text/plain", body = String)),
-    security(("token" = [])))]
-async fn metrics(State(state): State<AppState>, _caller: Caller) -> impl IntoResponse {
-    let mut body = state.ingest_metrics.render();
-    body.push_str(&state.derived.render_metrics());
-    body.push_str(&crate::audit::render_metrics());
-    body.push_str(&vigil_hunts::metrics::render());
-    body.push_str(&crate::maintenance::render_metrics());
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

@@ -5,32 +5,7 @@
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::auth::{Caller, Role};
-
-/// What a role may do, in the words clients check for. Kept beside the
-/// handlers' `require` lists; `api/tests/authz.rs` holds both to the matrix.
-pub fn permissions(role: Role) -> &'static [&'static str] {
-    // Each role's list extends the one before it.
-    const ALL: [&str; 11] = [
-        "search",
-        "tail",
-        "graph",
-        "alerts:read",
-        "hunts:read",
-        "inventory",
-        "alerts:write",
-        "hunts:write",
-        "agents:command",
-        "ingest",
-        "admin",
-    ];
-    match role {
-        Role::Viewer => &ALL[..6],
-        Role::Analyst => &ALL[..9],
-        Role::Admin => &ALL,
-        Role::Ingest => &["ingest"],
-    }
-}
+use crate::auth::Caller;
 
 /// The calling token: id, name, role and permissions.
 #[utoipa::path(get, path = "/api/v1/session", tag = "server",
@@ -41,7 +16,7 @@ pub async fn session(caller: Caller) -> Json<Value> {
     Json(json!({
         "id": caller.token.id,
         "name": caller.token.name,
-        "role": Role::NAMES[caller.role as usize],
-        "permissions": permissions(caller.role),
+        "role": caller.role.name(),
+        "permissions": caller.permissions().map(|p| p.name()).collect::<Vec<_>>(),
     }))
 }

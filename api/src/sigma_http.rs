@@ -14,32 +14,19 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 use vigil_hunts::{hunt, HuntSpec, Settings};
-use vigil_sigma::{convert_all, Mapping, Options, Report, Source};
+use vigil_sigma::{convert_all, Options, Report, Source};
 use vigil_store::Pool;
 
 use crate::audit::Entry;
-use crate::auth::{ApiError, Caller};
-use crate::hunts_http::{audited, WRITERS};
+use crate::auth::{Caller, Permission};
+use crate::error::ApiError;
+use crate::shared::audited;
 use crate::AppState;
 
 /// The most rules one request may carry.
 const MAX_RULES: usize = 5_000;
 /// A request's body limit: a rule set is larger than other JSON bodies.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-
-/// The mapping: `VIGIL_SIGMA_MAPPING` (a file) or the built-in one.
-pub fn mapping_from_env() -> anyhow::Result<Mapping> {
-    match std::env::var_os("VIGIL_SIGMA_MAPPING") {
-        Some(p) => mapping_from_file(std::path::Path::new(&p)),
-        None => Ok(Mapping::builtin()),
-    }
-}
-
-/// A mapping file.
-pub fn mapping_from_file(path: &std::path::Path) -> anyhow::Result<Mapping> {
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-    Mapping::from_yaml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-}
 
 /// One rule's outcome in an import.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -223,11 +210,10 @@ pub async fn import(
     caller: Caller,
     body: Result<Json<ImportRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(WRITERS)?;
+    caller.require(Permission::HuntsWrite)?;
     let mut entry = Entry::new("sigma.import");
     let result = async {
-        let req =
-            body.map(|Json(b)| b).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+        let req = body.map(|Json(b)| b).map_err(|e| ApiError::bad_request(e.body_text()))?;
         if req.rules.len() > MAX_RULES {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -235,8 +221,6 @@ pub async fn import(
                 format!("at most {MAX_RULES} rules per request"),
             ));
         }
-        let mapping = mapping_from_env()
-            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "bad_mapping", e.to_string()))?;
         let opts = Options {
             schedule: req.schedule.clone().unwrap_or_else(|| vigil_sigma::DEFAULT_SCHEDULE.into()),
             enabled: req.enabled.unwrap_or(true),
@@ -244,11 +228,10 @@ pub async fn import(
         let origins: Vec<String> = (0..req.rules.len()).map(|i| format!("rules[{i}]")).collect();
         let sources: Vec<Source<'_>> =
             req.rules.iter().zip(&origins).map(|(y, o)| Source { origin: o, yaml: y }).collect();
-        let report = convert_all(&sources, &mapping, &opts);
-        let settle = Settings::from_env().settle;
-        let out = store(&state.pool, report, Some(&caller.token.name), settle, req.dry_run)
-            .await
-            .map_err(|e| crate::hunts_http::hunt_error(e, ""))?;
+        let report = convert_all(&sources, &state.sigma_mapping, &opts);
+        let settle = state.hunt_settings.settle;
+        let out =
+            store(&state.pool, report, Some(&caller.token.name), settle, req.dry_run).await.map_err(ApiError::from)?;
         entry =
             entry.clone().detail(json!({"rules": req.rules.len(), "dry_run": req.dry_run, "summary": out.summary()}));
         Ok(out)

@@ -20,7 +20,8 @@ use serde_json::{json, Value};
 use vigil_srql::Visualization;
 
 use crate::audit::{self, Entry};
-use crate::auth::{ApiError, Caller, Role};
+use crate::auth::{Caller, Permission};
+use crate::error::{ApiError, InQuery};
 use crate::AppState;
 
 /// How often the tail looks for new events.
@@ -53,14 +54,11 @@ pub async fn tail(
     headers: HeaderMap,
     Query(q): Query<TailQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    caller.require(&[Role::Viewer, Role::Analyst, Role::Admin])?;
+    caller.require(Permission::Tail)?;
     let now = Utc::now();
     // Check the query before the stream starts, so mistakes are plain 400s.
     let probe = state.searcher.with_ingested_window(now, now);
-    let x = probe.explain(&q.query, now).await.map_err(|e| match e {
-        vigil_search::SearchError::Srql(e) => ApiError::srql(&e, &q.query),
-        e => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
-    })?;
+    let x = probe.explain(&q.query, now).await.map_err(|e| e.in_query(&q.query))?;
     if x.compiled.visualization != Visualization::Table {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

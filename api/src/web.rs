@@ -24,11 +24,11 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsa
 img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; object-src 'none'; \
 base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
-/// The UI build folder, when one exists.
-pub fn locate() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("VIGIL_WEB_DIR") {
-        let dir = PathBuf::from(dir);
-        return dir.join("index.html").is_file().then_some(dir);
+/// The UI build folder, when one exists: `configured` (`VIGIL_WEB_DIR`), else
+/// the checkout's `web/dist` near the binary.
+pub fn locate(configured: Option<&Path>) -> Option<PathBuf> {
+    if let Some(dir) = configured {
+        return dir.join("index.html").is_file().then(|| dir.to_path_buf());
     }
     let mut candidates = Vec::new();
     if let Ok(exe) = std::env::current_exe() {

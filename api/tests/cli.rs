@@ -23,7 +23,7 @@ fn vigil(args: &[&str]) -> Command {
 /// A shared data file where `vigil up`'s demo loader finds it (so the test
 /// expects what the product will load).
 fn shared(path: &str) -> Option<PathBuf> {
-    vigil_ingest::demo::find_shared_data().map(|d| d.join(path)).filter(|p| p.is_file())
+    vigil_ingest::demo::find_shared_data(None).map(|d| d.join(path)).filter(|p| p.is_file())
 }
 
 /// Polls /health until it answers 200, or the child exits, or time runs out.

@@ -411,7 +411,7 @@ impl Drop for Demo {
 }
 
 async fn demo() -> Demo {
-    let shared = vigil_ingest::demo::find_shared_data()
+    let shared = vigil_ingest::demo::find_shared_data(None)
         .expect("shared/data (the demo's real datasets; set VIGIL_DEMO_DATA to its directory)");
     let (db, pool) = migrated(TimescaleChoice::Auto).await;
 
@@ -432,7 +432,7 @@ async fn demo() -> Demo {
     );
 
     // What the server's workers derive (api/src/derived.rs), caught up once.
-    let model = Embedder::load(&EmbedConfig::from_env()).expect("the embedding model (run scripts/setup.sh)");
+    let model = Embedder::load(&EmbedConfig::default()).expect("the embedding model (run scripts/setup.sh)");
     let embedder = Arc::new(CachedEmbedder::new(model, 100_000));
     let index_dir = std::env::temp_dir().join(format!("vigil-doc-examples-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&index_dir);
@@ -448,7 +448,7 @@ async fn demo() -> Demo {
         tokio::spawn(async move { vigil_fulltext::sync(&index, &pool, 10_000).await })
     };
     vigil_graph::sync::GraphSync::new().with_settle(Duration::ZERO).sync_all(&pool).await.unwrap();
-    let graph = vigil_graph::live::LiveGraph::new(vigil_api::derived::graph_window());
+    let graph = vigil_graph::live::LiveGraph::new(vigil_api::config::GraphConfig::default().window());
     graph.refresh(&pool).await.unwrap();
     vectors.await.unwrap().unwrap();
     text.await.unwrap().unwrap();

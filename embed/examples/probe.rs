@@ -1,7 +1,7 @@
 //! Prints the cosine similarity of a query to each stdin line (a tuning aid):
 //! `cargo run -p vigil-embed --example probe -- "query" < lines.txt`
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let e = vigil_embed::Embedder::load(&vigil_embed::EmbedConfig::from_env())?;
+    let e = vigil_embed::Embedder::load(&vigil_embed::EmbedConfig::default())?;
     let q = std::env::args().nth(1).ok_or("usage: probe QUERY < lines")?;
     let texts: Vec<String> = std::io::stdin().lines().collect::<Result<_, _>>()?;
     let mut all = vec![q.as_str()];

@@ -50,17 +50,14 @@ pub struct EmbedConfig {
     pub sub_batch: usize,
 }
 
-impl EmbedConfig {
-    /// `VIGIL_MODEL_DIR` (default [`DEFAULT_MODEL_DIR`]), `VIGIL_ORT_LIB`
-    /// (default [`DEFAULT_RUNTIME_LIB`]), one thread per available core,
-    /// sub-batches of 16.
-    pub fn from_env() -> Self {
-        let var = |name: &str, default: &str| {
-            std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| default.into())
-        };
+impl Default for EmbedConfig {
+    /// The installed model ([`DEFAULT_MODEL_DIR`], [`DEFAULT_RUNTIME_LIB`]),
+    /// one thread per available core, sub-batches of 16. The server sets the
+    /// paths from its configuration (`VIGIL_MODEL_DIR`, `VIGIL_ORT_LIB`).
+    fn default() -> Self {
         EmbedConfig {
-            model_dir: var("VIGIL_MODEL_DIR", DEFAULT_MODEL_DIR),
-            runtime_lib: var("VIGIL_ORT_LIB", DEFAULT_RUNTIME_LIB),
+            model_dir: DEFAULT_MODEL_DIR.into(),
+            runtime_lib: DEFAULT_RUNTIME_LIB.into(),
             threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             sub_batch: 16,
         }

@@ -4,7 +4,7 @@ use vigil_embed::{CachedEmbedder, EmbedConfig, EmbedError, Embedder, DIM};
 
 #[test]
 fn thousand_lines_from_three_templates_embed_three_texts() -> Result<(), EmbedError> {
-    let cached = CachedEmbedder::new(Embedder::load(&EmbedConfig::from_env())?, 10_000);
+    let cached = CachedEmbedder::new(Embedder::load(&EmbedConfig::default())?, 10_000);
     let texts: Vec<String> = (0..1000u32)
         .map(|i| match i % 3 {
             0 => format!(
@@ -37,7 +37,7 @@ fn thousand_lines_from_three_templates_embed_three_texts() -> Result<(), EmbedEr
 
 #[test]
 fn small_capacity_evicts_but_still_answers() -> Result<(), EmbedError> {
-    let cached = CachedEmbedder::new(Embedder::load(&EmbedConfig::from_env())?, 2);
+    let cached = CachedEmbedder::new(Embedder::load(&EmbedConfig::default())?, 2);
     for round in 0..2 {
         let v = cached.embed(&["alpha", "beta", "gamma", "alpha"])?;
         assert_eq!(v.len(), 4, "round {round}");

@@ -8,7 +8,7 @@ use vigil_embed::{EmbedConfig, EmbedError, Embedder};
 #[test]
 fn missing_runtime_library_is_an_error_naming_the_path() {
     let lib = PathBuf::from("/nonexistent/libonnxruntime.so.1.31.1");
-    let cfg = EmbedConfig { runtime_lib: lib, ..EmbedConfig::from_env() };
+    let cfg = EmbedConfig { runtime_lib: lib, ..EmbedConfig::default() };
     let err = match Embedder::load(&cfg) {
         Ok(_) => panic!("loaded without a runtime"),
         Err(e) => e,
@@ -26,7 +26,7 @@ fn unloadable_runtime_library_is_an_error() {
     if std::fs::write(&lib, b"not a shared library").is_err() {
         return;
     }
-    let cfg = EmbedConfig { runtime_lib: lib.clone(), ..EmbedConfig::from_env() };
+    let cfg = EmbedConfig { runtime_lib: lib.clone(), ..EmbedConfig::default() };
     let result = Embedder::load(&cfg);
     let _ = std::fs::remove_dir_all(&dir);
     match result {

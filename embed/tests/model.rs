@@ -7,7 +7,7 @@ use vigil_embed::{EmbedConfig, EmbedError, Embedder, DIM};
 
 fn embedder() -> &'static Embedder {
     static E: OnceLock<Embedder> = OnceLock::new();
-    E.get_or_init(|| match Embedder::load(&EmbedConfig::from_env()) {
+    E.get_or_init(|| match Embedder::load(&EmbedConfig::default()) {
         Ok(e) => e,
         Err(e) => panic!("{e}"),
     })
@@ -71,7 +71,7 @@ fn model_id_names_model_variant_and_file() {
 #[test]
 fn missing_model_dir_is_an_error_naming_the_path() {
     let dir = PathBuf::from("/nonexistent/vigil-embed-test-model");
-    let cfg = EmbedConfig { model_dir: dir.clone(), ..EmbedConfig::from_env() };
+    let cfg = EmbedConfig { model_dir: dir.clone(), ..EmbedConfig::default() };
     let err = match Embedder::load(&cfg) {
         Ok(_) => panic!("loaded a model from {}", dir.display()),
         Err(e) => e,

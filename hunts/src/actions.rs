@@ -122,20 +122,6 @@ impl Default for DeliveryConfig {
 }
 
 impl DeliveryConfig {
-    /// Defaults, with `VIGIL_AWX_URL`, `VIGIL_AWX_TOKEN` and
-    /// `VIGIL_WEBHOOK_ATTEMPTS` from the environment.
-    pub fn from_env() -> Self {
-        let var = |k: &str| std::env::var(k).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let mut c =
-            DeliveryConfig { awx_url: var("VIGIL_AWX_URL"), awx_token: var("VIGIL_AWX_TOKEN"), ..Default::default() };
-        if let Some(n) =
-            var("VIGIL_WEBHOOK_ATTEMPTS").and_then(|v| v.parse::<u32>().ok()).filter(|n| (1..=20).contains(n))
-        {
-            c.max_attempts = n;
-        }
-        c
-    }
-
     /// The wait after failed attempt `n` (1-based).
     pub fn backoff(&self, n: u32) -> Duration {
         let factor = 2u32.saturating_pow(n.saturating_sub(1).min(16));

@@ -58,22 +58,6 @@ impl Default for Settings {
     }
 }
 
-impl Settings {
-    /// Defaults with `VIGIL_HUNT_SETTLE_S`, `VIGIL_PUBLIC_URL` and the
-    /// delivery variables ([`DeliveryConfig::from_env`]).
-    pub fn from_env() -> Self {
-        let mut s = Settings { delivery: DeliveryConfig::from_env(), ..Default::default() };
-        if let Some(n) = std::env::var("VIGIL_HUNT_SETTLE_S").ok().and_then(|v| v.trim().parse::<i64>().ok()) {
-            if (0..=3600).contains(&n) {
-                s.settle = TimeDelta::seconds(n);
-            }
-        }
-        s.public_url = std::env::var("VIGIL_PUBLIC_URL").ok().map(|v| v.trim().trim_end_matches('/').to_string());
-        s.public_url = s.public_url.filter(|v| !v.is_empty());
-        s
-    }
-}
-
 /// What a run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RunReport {

@@ -25,9 +25,12 @@ pub async fn run(runner: Runner, shutdown: impl Future<Output = ()>) {
     }
 }
 
-/// Starts the scheduler on the system clock with settings from the
-/// environment ([`Settings::from_env`]).
-pub fn spawn(pool: Pool, shutdown: impl Future<Output = ()> + Send + 'static) -> tokio::task::JoinHandle<()> {
-    let runner = Runner::new(pool, Settings::from_env(), Arc::new(SystemClock));
+/// Starts the scheduler on the system clock.
+pub fn spawn(
+    pool: Pool,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let runner = Runner::new(pool, settings, Arc::new(SystemClock));
     tokio::spawn(run(runner, shutdown))
 }

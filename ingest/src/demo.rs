@@ -61,11 +61,12 @@ pub const DATASETS: &[Dataset] = &[
     },
 ];
 
-/// Where the shared data usually is: `$VIGIL_DEMO_DATA`, else `../shared/data`
-/// from the working directory or from the source tree.
-pub fn find_shared_data() -> Option<PathBuf> {
+/// Where the shared data is: `explicit` (`vigil up --demo-data` /
+/// `VIGIL_DEMO_DATA`) when given, else `../shared/data` from the working
+/// directory or from the source tree.
+pub fn find_shared_data(explicit: Option<&Path>) -> Option<PathBuf> {
     let candidates = [
-        std::env::var_os("VIGIL_DEMO_DATA").map(PathBuf::from),
+        explicit.map(Path::to_path_buf),
         Some(PathBuf::from("../shared/data")),
         Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")),
     ];
@@ -455,8 +456,8 @@ mod tests {
 
     #[test]
     fn real_datasets_are_rebased_to_recent_time() {
-        let Some(dir) = find_shared_data() else {
-            eprintln!("skipped: shared/data not found (set VIGIL_DEMO_DATA)");
+        let Some(dir) = find_shared_data(None) else {
+            eprintln!("skipped: shared/data not found");
             return;
         };
         let now = Utc::now();
@@ -515,7 +516,7 @@ mod tests {
     #[test]
     fn every_demo_event_is_in_the_window_and_inside_the_default_retention() {
         let now = Utc::now();
-        let shared = find_shared_data();
+        let shared = find_shared_data(None);
         if shared.is_none() {
             eprintln!("shared/data not found (set VIGIL_DEMO_DATA): checking the generated demo only");
         }

@@ -17,7 +17,7 @@ fn now() -> DateTime<Utc> {
 }
 
 fn embedder() -> Arc<CachedEmbedder> {
-    let e = Embedder::load(&EmbedConfig::from_env()).expect("model files (run scripts/setup.sh)");
+    let e = Embedder::load(&EmbedConfig::default()).expect("model files (run scripts/setup.sh)");
     Arc::new(CachedEmbedder::new(e, 10_000))
 }
 

@@ -13,29 +13,7 @@ pub mod sigma;
 pub mod token;
 pub mod up;
 
-use clap::ValueEnum;
-use vigil_store::TimescaleChoice;
-
-/// `--timescaledb` values.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Timescale {
-    /// Use TimescaleDB when the server has it, else native partitioning.
-    Auto,
-    /// Fail unless TimescaleDB can be used.
-    Require,
-    /// Use native partitioning only.
-    Off,
-}
-
-impl From<Timescale> for TimescaleChoice {
-    fn from(t: Timescale) -> Self {
-        match t {
-            Timescale::Auto => TimescaleChoice::Auto,
-            Timescale::Require => TimescaleChoice::Require,
-            Timescale::Off => TimescaleChoice::Off,
-        }
-    }
-}
+pub use vigil_api::config::Timescale;
 
 /// Resolves when the process gets Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {

@@ -1,10 +1,10 @@
 use std::io::IsTerminal;
 
 use anyhow::Context;
+use vigil_api::config::{DataDirs, GraphConfig, ModelConfig, QueryConfig};
 use vigil_search::{SearchOptions, Searcher};
-use vigil_srql::{compile, Config};
+use vigil_srql::compile;
 use vigil_store::connect;
-use vigil_store::query::QueryOptions;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -21,22 +21,25 @@ pub struct Args {
     /// Widest a table cell may be before it is cut.
     #[arg(long, default_value_t = 48)]
     max_width: usize,
-    /// The BM25 index directory [default: <data dir>/bm25]; without one,
-    /// free text is an ILIKE scan.
-    #[arg(long, env = "VIGIL_INDEX_DIR")]
-    index_dir: Option<std::path::PathBuf>,
-    #[arg(long, env = "VIGIL_DATA_DIR", default_value = ".vigil")]
-    data_dir: std::path::PathBuf,
-    /// Seconds before the database cancels the query.
-    #[arg(long, default_value_t = 30)]
-    timeout: u64,
+    /// Without a BM25 index, free text is an ILIKE scan.
+    #[command(flatten)]
+    dirs: DataDirs,
+    #[command(flatten)]
+    limits: QueryConfig,
+    #[command(flatten)]
+    model: ModelConfig,
+    #[command(flatten)]
+    graph: GraphConfig,
 }
 
 /// Brings the graph tables up to date with the events (what a running
 /// server's graph worker does continuously) and loads the in-memory graph.
-async fn load_graph(pool: &vigil_store::Pool) -> anyhow::Result<std::sync::Arc<vigil_graph::live::LiveGraph>> {
+async fn load_graph(
+    pool: &vigil_store::Pool,
+    cfg: &GraphConfig,
+) -> anyhow::Result<std::sync::Arc<vigil_graph::live::LiveGraph>> {
     vigil_graph::sync::GraphSync::new().sync_all(pool).await.context("bringing the connection graph up to date")?;
-    let graph = vigil_graph::live::LiveGraph::new(vigil_api::derived::graph_window());
+    let graph = vigil_graph::live::LiveGraph::new(cfg.window());
     graph.refresh(pool).await.context("loading the connection graph")?;
     Ok(std::sync::Arc::new(graph))
 }
@@ -48,7 +51,9 @@ enum Format {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let compiled = match compile(&args.query, &Config::default(), chrono::Utc::now()) {
+    // A one-off query has no page to count beyond.
+    let opts = SearchOptions { count_cap: 0, ..args.limits.search_options() };
+    let compiled = match compile(&args.query, &opts.srql, chrono::Utc::now()) {
         Ok(c) => c,
         Err(e) => {
             eprint!("{}", e.render(&args.query));
@@ -61,17 +66,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     // The model loads only for queries that need it (about a second).
     let embedder = if compiled.similarity.is_some() || compiled.cluster.is_some() {
-        let e = vigil_embed::Embedder::load(&vigil_embed::EmbedConfig::from_env())
+        let e = vigil_embed::Embedder::load(&args.model.embed_config())
             .context("SIMILAR_TO and cluster need the embedding model")?;
         Some(std::sync::Arc::new(vigil_embed::CachedEmbedder::new(e, 16)))
     } else {
         None
     };
-    let opts = SearchOptions {
-        query: QueryOptions { statement_timeout: std::time::Duration::from_secs(args.timeout) },
-        ..SearchOptions::default()
-    };
-    let dir = super::reindex::index_dir(args.index_dir.as_deref(), &args.data_dir);
+    let dir = args.dirs.bm25();
     let searcher = pool.map(|p| {
         let s = Searcher::new(p, embedder, opts);
         if !dir.join("meta.json").exists() {
@@ -108,7 +109,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut searcher =
         searcher.context("set DATABASE_URL (or --database-url) to run a query; --explain works without")?;
     if compiled.blast_radius.is_some() {
-        let graph = load_graph(searcher.pool()).await?;
+        let graph = load_graph(searcher.pool(), &args.graph).await?;
         searcher = searcher.with_graph(graph);
     }
     let result = searcher.search(&args.query, chrono::Utc::now()).await?;

@@ -3,11 +3,11 @@
 //! policy` prints the effective policy. The policy comes from `--policy` /
 //! `VIGIL_RETENTION` (docs/retention.md).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::Utc;
+use vigil_api::config::{parse_policy, DataDirs};
 use vigil_fulltext::TextIndex;
 use vigil_store::retention::{RetentionPolicy, RunOptions, DEFAULT_BATCH};
 use vigil_store::{connect, migrate, MigrateOptions};
@@ -51,18 +51,12 @@ struct RunArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
-    /// The BM25 index directory [default: <data dir>/bm25]; skipped when a
-    /// running server holds it (its own maintenance loop covers it then).
-    #[arg(long, env = "VIGIL_INDEX_DIR")]
-    index_dir: Option<PathBuf>,
-    #[arg(long, env = "VIGIL_DATA_DIR", default_value = ".vigil")]
-    data_dir: PathBuf,
+    /// The BM25 index is skipped when a running server holds it (its own
+    /// maintenance loop covers it then).
+    #[command(flatten)]
+    dirs: DataDirs,
     #[arg(long, value_enum, default_value = "auto", env = "VIGIL_TIMESCALEDB")]
     timescaledb: Timescale,
-}
-
-fn parse_policy(s: &str) -> Result<Box<RetentionPolicy>, String> {
-    RetentionPolicy::parse(s).map(Box::new).map_err(|e| e.to_string())
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -78,7 +72,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 async fn run_pass(args: RunArgs) -> anyhow::Result<()> {
     let pool = connect(&args.database_url, 4)?;
     migrate(&pool, &MigrateOptions { timescaledb: args.timescaledb.into() }).await.context("migrating the database")?;
-    let dir = super::reindex::index_dir(args.index_dir.as_deref(), &args.data_dir);
+    let dir = args.dirs.bm25();
     let index = if args.dry_run || !dir.is_dir() {
         None
     } else {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use vigil_hunts::Settings;
+use vigil_api::config::HuntConfig;
 use vigil_sigma::{convert_all, Options, Source};
 use vigil_store::{connect, migrate, MigrateOptions};
 
@@ -43,6 +43,8 @@ struct ImportArgs {
     /// Print each converted rule's SRQL query.
     #[arg(long)]
     show_queries: bool,
+    #[command(flatten)]
+    hunts: HuntConfig,
 }
 
 fn collect(path: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
@@ -71,7 +73,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
 async fn import(a: ImportArgs) -> anyhow::Result<()> {
     let mapping = match &a.mapping {
-        Some(p) => vigil_api::sigma_http::mapping_from_file(p)?,
+        Some(p) => vigil_api::config::sigma_mapping_from_file(p)?,
         None => vigil_sigma::Mapping::builtin(),
     };
     let mut files = Vec::new();
@@ -130,7 +132,7 @@ async fn import(a: ImportArgs) -> anyhow::Result<()> {
             migrate(&pool, &MigrateOptions::default()).await.context("migrating the database")?;
         }
         let created_by = format!("sigma-import:{}", std::env::var("USER").unwrap_or_else(|_| "cli".into()));
-        vigil_api::sigma_http::store(&pool, report, Some(&created_by), Settings::from_env().settle, a.dry_run).await?
+        vigil_api::sigma_http::store(&pool, report, Some(&created_by), a.hunts.settings().settle, a.dry_run).await?
     };
     for s in &out.converted {
         let id = s.id.map(|i| i.to_string()).unwrap_or_else(|| "-".into());

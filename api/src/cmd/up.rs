@@ -3,16 +3,17 @@
 //! directory, migrates, loads demo data into an empty database, serves, and
 //! on Ctrl-C stops what it started.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
+use vigil_api::config::ServerConfig;
 use vigil_api::embedded::{EmbeddedNats, EmbeddedPostgres};
-use vigil_api::AppState;
+use vigil_api::start::{Server, Services};
+use vigil_hunts::Settings;
 use vigil_store::{connect, migrate, EventWriter, MigrateOptions, Pool};
 
-use super::{shutdown_signal, Timescale};
+use super::shutdown_signal;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -22,40 +23,42 @@ pub struct Args {
     /// Use this NATS server instead of starting one.
     #[arg(long, env = "NATS_URL")]
     nats_url: Option<String>,
-    /// Which events get a vector for SIMILAR_TO, e.g.
-    /// "kinds=alert,auth,process;min_severity=medium;auth_failures=true".
-    #[arg(long, env = "VIGIL_EMBED_SELECT", default_value = "", value_parser = vigil_api::derived::parse_selection)]
-    embed_selection: vigil_embed::Selection,
-    /// Where the embedded PostgreSQL and NATS keep their data.
-    #[arg(long, env = "VIGIL_DATA_DIR", default_value = ".vigil")]
-    data_dir: PathBuf,
-    /// Address the HTTP server listens on.
-    #[arg(long, env = "VIGIL_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
     /// Generated demo events to load into an empty database (0: none).
     #[arg(long, default_value_t = 50_000)]
     demo_events: u64,
     /// Do not load any demo data.
     #[arg(long)]
     no_demo: bool,
-    #[arg(long, value_enum, default_value = "auto", env = "VIGIL_TIMESCALEDB")]
-    timescaledb: Timescale,
+    /// The real datasets of the demo [default: ../shared/data when present].
+    #[arg(long, env = "VIGIL_DEMO_DATA")]
+    demo_data: Option<PathBuf>,
+    /// Directory of the PostgreSQL 15 server binaries for the embedded cluster
+    /// [default: /usr/lib/postgresql/15/bin or `pg_config --bindir`].
+    #[arg(long, env = "VIGIL_PG_BIN")]
+    pg_bin: Option<PathBuf>,
+    /// The nats-server binary for the embedded NATS [default: nats-server on the PATH].
+    #[arg(long, env = "VIGIL_NATS_SERVER")]
+    nats_server: Option<PathBuf>,
+    #[command(flatten)]
+    server: ServerConfig,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let cfg = &args.server;
+    let data_dir = &cfg.dirs.data_dir;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
 
     // Bind first: a taken port should fail before anything is started.
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
-        .with_context(|| format!("listening on {} (use --listen to choose another address)", args.listen))?;
+        .with_context(|| format!("listening on {} (use --listen to choose another address)", cfg.listen))?;
 
     let mut embedded_pg = None;
     let database_url = match args.database_url.clone() {
         Some(url) => url,
         None => {
-            let dir = args.data_dir.clone();
-            let pg = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&dir))
+            let (dir, bin) = (data_dir.clone(), args.pg_bin.clone());
+            let pg = tokio::task::spawn_blocking(move || EmbeddedPostgres::start_with(&dir, bin.as_deref()))
                 .await?
                 .context("starting the embedded PostgreSQL")?;
             println!("PostgreSQL: embedded, {} (data in {})", pg.url("vigil"), pg.socket_dir().display());
@@ -72,7 +75,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             println!("NATS: {url}");
             Some(url.clone())
         }
-        None => match EmbeddedNats::start(&args.data_dir) {
+        None => match vigil_api::embedded::free_port()
+            .and_then(|port| EmbeddedNats::start_with(data_dir, port, args.nats_server.as_deref()))
+        {
             Ok(Some(n)) => {
                 println!("NATS: embedded, {}", n.url());
                 let url = n.url();
@@ -91,67 +96,28 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
 
     let pool = connect(&database_url, 16)?;
-    let report = migrate(&pool, &MigrateOptions { timescaledb: args.timescaledb.into() })
+    let report = migrate(&pool, &MigrateOptions { timescaledb: cfg.timescaledb.into() })
         .await
         .context("migrating the database")?;
     println!("Schema: {} storage, {} migration(s) applied now", report.mode, report.applied.len());
 
-    let sign_in = local_admin_token(&pool, &args.data_dir).await?;
+    let sign_in = local_admin_token(&pool, data_dir).await?;
+    let settings = cfg.hunts.settings();
+    let demo_hunts = if args.no_demo { Vec::new() } else { load_demo(&pool, &settings, &args).await? };
 
-    let demo_hunts = if args.no_demo { Vec::new() } else { load_demo(&pool, args.demo_events).await? };
-
-    let metrics = std::sync::Arc::new(vigil_ingest::metrics::Metrics::new());
-    let (trigger, stop) = vigil_ingest::shutdown::Shutdown::new();
-    let derived = vigil_api::derived::start(
-        &pool,
-        args.embed_selection.clone(),
-        &super::reindex::index_dir(None, &args.data_dir),
-        stop.clone(),
-    );
-    // Retention and metric rollups (docs/retention.md).
-    vigil_api::maintenance::start(&pool, derived.text_index.clone(), stop.clone())?;
-    let hunts_stop = stop.clone();
-    vigil_hunts::scheduler::spawn(pool.clone(), async move { hunts_stop.wait().await });
+    let services =
+        Services { pool: pool.clone(), database_url: database_url.clone(), storage_mode: report.mode, nats_url };
+    let server = Server::start(cfg, services, listener).await?;
     if !demo_hunts.is_empty() {
-        first_demo_hunt_runs(pool.clone(), demo_hunts, stop.clone());
+        first_demo_hunt_runs(pool.clone(), settings, demo_hunts, server.stopping());
     }
-    let commands_client = match &nats_url {
-        Some(url) => Some(vigil_ingest::nats::connect(url).await?),
-        None => None,
-    };
-    let pipeline = nats_url.map(|url| {
-        println!("Ingest: subjects vigil.events.<kind> on {url}");
-        let cfg = vigil_ingest::nats::NatsConfig::new(url);
-        let (pool, metrics) = (pool.clone(), metrics.clone());
-        tokio::spawn(async move {
-            if let Err(e) = vigil_ingest::nats::run(cfg, pool, metrics, stop).await {
-                tracing::error!("ingest pipeline stopped: {e}");
-            }
-        })
+    println!("Vigil is up: http://{}  (Ctrl-C to stop)", server.local_addr()?);
+    println!("Sign in with this admin token (kept in {}): {sign_in}", token_file(data_dir).display());
+    let served = server.serve(async {
+        shutdown_signal().await;
+        println!("Stopping…");
     });
-
-    let addr = listener.local_addr()?;
-    println!("Vigil is up: http://{addr}  (Ctrl-C to stop)");
-    println!("Sign in with this admin token (kept in {}): {sign_in}", token_file(&args.data_dir).display());
-    let served = vigil_api::serve(
-        listener,
-        {
-            let state = AppState::new(pool.clone(), report.mode, metrics)
-                .with_derived(derived)
-                .with_query_pool(connect(&database_url, 4)?);
-            match commands_client {
-                Some(c) => state.with_nats(c),
-                None => state,
-            }
-        },
-        shutdown_signal(),
-    )
-    .await;
-    println!("Stopping…");
-    trigger.trigger();
-    if let Some(p) = pipeline {
-        let _ = p.await;
-    }
+    let served = served.await;
     pool.close();
     drop(embedded_nats);
     if let Some(mut pg) = embedded_pg {
@@ -204,7 +170,7 @@ async fn local_admin_token(pool: &Pool, data_dir: &std::path::Path) -> anyhow::R
 /// Loads the demo dataset once: only into a database with no events. The
 /// demo hunts are created first, so their first window covers the load;
 /// returns their ids.
-async fn load_demo(pool: &Pool, generated: u64) -> anyhow::Result<Vec<uuid::Uuid>> {
+async fn load_demo(pool: &Pool, settings: &Settings, args: &Args) -> anyhow::Result<Vec<uuid::Uuid>> {
     let client = pool.get().await?;
     let has_events = client.query_opt("SELECT 1 FROM events LIMIT 1", &[]).await?.is_some();
     drop(client);
@@ -212,10 +178,10 @@ async fn load_demo(pool: &Pool, generated: u64) -> anyhow::Result<Vec<uuid::Uuid
         println!("Demo data: database already has events; nothing loaded");
         return Ok(Vec::new());
     }
-    let hunts = create_demo_hunts(pool).await?;
+    let hunts = create_demo_hunts(pool, settings).await?;
     let started = Instant::now();
-    let shared = vigil_ingest::demo::find_shared_data();
-    let (events, summary) = vigil_ingest::demo::build(shared.as_deref(), chrono::Utc::now(), generated);
+    let shared = vigil_ingest::demo::find_shared_data(args.demo_data.as_deref());
+    let (events, summary) = vigil_ingest::demo::build(shared.as_deref(), chrono::Utc::now(), args.demo_events);
     let writer = EventWriter::new(pool.clone());
     let mut stored = 0;
     for batch in events.chunks(10_000) {
@@ -245,7 +211,7 @@ async fn load_demo(pool: &Pool, generated: u64) -> anyhow::Result<Vec<uuid::Uuid
         println!("  (shared/data not found: set VIGIL_DEMO_DATA to add the real datasets)");
     }
     if !hunts.is_empty() {
-        println!("Demo hunts: {} created; first run in ~{} s", hunts.len(), demo_first_run_delay().as_secs());
+        println!("Demo hunts: {} created; first run in ~{} s", hunts.len(), demo_first_run_delay(settings).as_secs());
     }
     Ok(hunts)
 }
@@ -257,8 +223,7 @@ fn demo_hunt_specs() -> anyhow::Result<Vec<vigil_hunts::HuntSpec>> {
 
 /// Creates the demo hunts (enabled, `meta.demo = true`); one whose name is
 /// taken already is left as it is.
-async fn create_demo_hunts(pool: &Pool) -> anyhow::Result<Vec<uuid::Uuid>> {
-    let settings = vigil_hunts::Settings::from_env();
+async fn create_demo_hunts(pool: &Pool, settings: &Settings) -> anyhow::Result<Vec<uuid::Uuid>> {
     let now = chrono::Utc::now();
     let mut ids = Vec::new();
     for spec in demo_hunt_specs()? {
@@ -274,24 +239,25 @@ async fn create_demo_hunts(pool: &Pool) -> anyhow::Result<Vec<uuid::Uuid>> {
 
 /// How long after the load the demo hunts first run: a run searches up to
 /// `now − settle`, so the loaded events are all inside its window by then.
-fn demo_first_run_delay() -> std::time::Duration {
-    let settle = vigil_hunts::Settings::from_env().settle.to_std().unwrap_or_default();
+fn demo_first_run_delay(settings: &Settings) -> std::time::Duration {
+    let settle = settings.settle.to_std().unwrap_or_default();
     settle + std::time::Duration::from_secs(3)
 }
 
 /// Runs each demo hunt once, [`demo_first_run_delay`] from now, instead of
 /// waiting for its schedule, so the alerts inbox fills right after start.
-fn first_demo_hunt_runs(pool: Pool, hunts: Vec<uuid::Uuid>, stop: vigil_ingest::shutdown::Shutdown) {
+fn first_demo_hunt_runs(
+    pool: Pool,
+    settings: Settings,
+    hunts: Vec<uuid::Uuid>,
+    stop: vigil_ingest::shutdown::Shutdown,
+) {
     tokio::spawn(async move {
         tokio::select! {
-            _ = tokio::time::sleep(demo_first_run_delay()) => {}
+            _ = tokio::time::sleep(demo_first_run_delay(&settings)) => {}
             _ = stop.wait() => return,
         }
-        let runner = vigil_hunts::Runner::new(
-            pool,
-            vigil_hunts::Settings::from_env(),
-            std::sync::Arc::new(vigil_hunts::SystemClock),
-        );
+        let runner = vigil_hunts::Runner::new(pool, settings, std::sync::Arc::new(vigil_hunts::SystemClock));
         let (mut matches, mut alerts) = (0, 0);
         for id in hunts {
             match runner.run_now(id).await {

@@ -14,9 +14,9 @@ pub struct EmbeddedNats {
 }
 
 impl EmbeddedNats {
-    fn binary() -> Option<PathBuf> {
-        let mut candidates: Vec<PathBuf> =
-            std::env::var_os("VIGIL_NATS_SERVER").map(PathBuf::from).into_iter().collect();
+    /// `explicit` (`--nats-server` / `VIGIL_NATS_SERVER`), else `nats-server` on the PATH.
+    fn binary(explicit: Option<&Path>) -> Option<PathBuf> {
+        let mut candidates: Vec<PathBuf> = explicit.map(Path::to_path_buf).into_iter().collect();
         if let Some(path) = std::env::var_os("PATH") {
             candidates.extend(std::env::split_paths(&path).map(|d| d.join("nats-server")));
         }
@@ -27,12 +27,17 @@ impl EmbeddedNats {
     /// Starts `nats-server -js` on a free loopback port. `Ok(None)` when no
     /// `nats-server` is installed.
     pub fn start(data_dir: &Path) -> std::io::Result<Option<Self>> {
-        Self::start_on(data_dir, free_port()?)
+        Self::start_with(data_dir, free_port()?, None)
     }
 
     /// Starts on a given port (a restart keeps its clients' URL).
     pub fn start_on(data_dir: &Path, port: u16) -> std::io::Result<Option<Self>> {
-        let Some(bin) = Self::binary() else {
+        Self::start_with(data_dir, port, None)
+    }
+
+    /// Starts `binary` (or the one found) on `port`.
+    pub fn start_with(data_dir: &Path, port: u16, binary: Option<&Path>) -> std::io::Result<Option<Self>> {
+        let Some(bin) = Self::binary(binary) else {
             return Ok(None);
         };
         let dir = data_dir.join("nats");

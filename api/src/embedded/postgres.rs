@@ -39,9 +39,10 @@ pub struct EmbeddedPostgres {
 }
 
 impl EmbeddedPostgres {
-    /// Finds the PostgreSQL 15 server binaries (or `$VIGIL_PG_BIN`).
-    pub fn locate_bin() -> Result<PathBuf, EmbeddedPostgresError> {
-        let mut candidates: Vec<PathBuf> = std::env::var_os("VIGIL_PG_BIN").map(PathBuf::from).into_iter().collect();
+    /// Finds the PostgreSQL 15 server binaries: in `explicit` (`--pg-bin` /
+    /// `VIGIL_PG_BIN`) when given, else where Debian and `pg_config` put them.
+    pub fn locate_bin(explicit: Option<&Path>) -> Result<PathBuf, EmbeddedPostgresError> {
+        let mut candidates: Vec<PathBuf> = explicit.map(Path::to_path_buf).into_iter().collect();
         candidates.push(PathBuf::from("/usr/lib/postgresql/15/bin"));
         if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
             candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
@@ -57,7 +58,12 @@ impl EmbeddedPostgres {
     /// use. A cluster left running by an earlier, killed `vigil up` is adopted.
     /// Blocking: call from `spawn_blocking`.
     pub fn start(data_dir: &Path) -> Result<Self, EmbeddedPostgresError> {
-        let bin = Self::locate_bin()?;
+        Self::start_with(data_dir, None)
+    }
+
+    /// [`start`](Self::start) with the binaries in `bin_dir` ([`locate_bin`](Self::locate_bin)).
+    pub fn start_with(data_dir: &Path, bin_dir: Option<&Path>) -> Result<Self, EmbeddedPostgresError> {
+        let bin = Self::locate_bin(bin_dir)?;
         let root = data_dir.join("postgres");
         fs::create_dir_all(&root)?;
         let root = root.canonicalize()?;

@@ -72,7 +72,7 @@ impl Rng {
 fn corpus(n: usize) -> (Vec<String>, String) {
     let mut lines = Vec::with_capacity(n);
     let mut from = Vec::new();
-    if let Some(shared) = vigil_ingest::demo::find_shared_data() {
+    if let Some(shared) = vigil_ingest::demo::find_shared_data(None) {
         for (file, share) in [("loghub/OpenSSH/OpenSSH_2k.log", 0.35), ("loghub/Linux/Linux_2k.log", 0.25)] {
             let want = (n as f64 * share) as usize;
             if let Ok(text) = std::fs::read_to_string(shared.join(file)) {
@@ -173,7 +173,7 @@ fn compare(
 fn security_corpus(n: usize) -> (Vec<String>, String) {
     let mut sysmon = Vec::new();
     let mut ssh = Vec::new();
-    if let Some(shared) = vigil_ingest::demo::find_shared_data() {
+    if let Some(shared) = vigil_ingest::demo::find_shared_data(None) {
         let mut stack = vec![shared.join("sigma/regression/regression_data")];
         while let Some(dir) = stack.pop() {
             let Ok(entries) = std::fs::read_dir(&dir) else { continue };
@@ -234,7 +234,7 @@ fn security_corpus(n: usize) -> (Vec<String>, String) {
 /// variable) when available, else a few of our own.
 fn templates() -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(shared) = vigil_ingest::demo::find_shared_data() {
+    if let Some(shared) = vigil_ingest::demo::find_shared_data(None) {
         for file in ["loghub/OpenSSH/OpenSSH_2k.log_templates.csv", "loghub/Linux/Linux_2k.log_templates.csv"] {
             if let Ok(text) = std::fs::read_to_string(shared.join(file)) {
                 // EventId,EventTemplate (the template may hold commas; keep all after the first).
@@ -282,7 +282,7 @@ fn fill(t: usize, template: &str, rng: &mut Rng) -> String {
 }
 
 pub(super) fn run(a: EmbedArgs) -> anyhow::Result<()> {
-    let mut cfg = EmbedConfig::from_env();
+    let mut cfg = EmbedConfig::default();
     if let Some(t) = a.threads {
         cfg.threads = t;
     }

@@ -100,7 +100,7 @@ async fn bench(a: &SimilarArgs, url: &str) -> anyhow::Result<()> {
     };
     drop(client);
 
-    let embedder = Arc::new(CachedEmbedder::new(Embedder::load(&EmbedConfig::from_env())?, 100_000));
+    let embedder = Arc::new(CachedEmbedder::new(Embedder::load(&EmbedConfig::default())?, 100_000));
     let worker = Vectorizer::new(embedder.clone(), Selection::default()).with_settle(Duration::ZERO);
     let t = Instant::now();
     let linked = worker.sync(&pool).await?;

@@ -1,0 +1,52 @@
+//! `/health` and `/metrics`: what load balancers and scrapers poll.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::json;
+
+use crate::auth::Caller;
+use crate::AppState;
+
+/// Liveness and readiness in one: 200 when the database answers, 503 when not.
+/// Unauthenticated by design (load balancers and `vigil up` poll it), so it
+/// reveals nothing about the data.
+#[utoipa::path(get, path = "/health", tag = "server",
+    responses((status = 200, description = "The database answers", body = Object), (status = 503, description = "It does not", body = Object)))]
+pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    let db = tokio::time::timeout(Duration::from_secs(2), async {
+        let client = state.pool.get().await.map_err(|e| e.to_string())?;
+        client.query_one("SELECT 1", &[]).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(())
+    })
+    .await
+    .unwrap_or_else(|_| Err("timed out after 2s".into()));
+    let (code, status, database) = match db {
+        Ok(()) => (StatusCode::OK, "ok", "ok".to_string()),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, "degraded", e),
+    };
+    let body = json!({
+        "status": status,
+        "database": database,
+        "storage_mode": state.storage_mode.to_string(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": state.started.elapsed().as_secs(),
+    });
+    (code, Json(body))
+}
+
+/// Prometheus text: per-stage ingest counters.
+#[utoipa::path(get, path = "/metrics", tag = "server",
+    responses((status = 200, description = "Prometheus text: per-stage counters", content_type = "text/plain", body = String)),
+    security(("token" = [])))]
+pub async fn metrics(State(state): State<AppState>, _caller: Caller) -> impl IntoResponse {
+    let mut body = state.ingest_metrics.render();
+    body.push_str(&state.derived.render_metrics());
+    body.push_str(&crate::audit::render_metrics());
+    body.push_str(&vigil_hunts::metrics::render());
+    body.push_str(&crate::maintenance::render_metrics());
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
