@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::ValueEnum;
 use vigil_embed::{EmbedConfig, Selection};
 use vigil_search::SearchOptions;
 use vigil_sigma::Mapping;
@@ -27,8 +26,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Storage: TimescaleDB hypertables when the database has the extension
     /// (`auto`), only TimescaleDB (`require`), or native partitions (`off`).
-    #[arg(long, value_enum, default_value = "auto", env = "VIGIL_TIMESCALEDB")]
-    pub timescaledb: Timescale,
+    #[arg(long, default_value = "auto", env = "VIGIL_TIMESCALEDB")]
+    pub timescaledb: TimescaleChoice,
     #[command(flatten)]
     pub dirs: DataDirs,
     /// Which events get a vector for SIMILAR_TO, e.g.
@@ -74,27 +73,6 @@ impl ServerConfig {
 pub fn sigma_mapping_from_file(path: &Path) -> anyhow::Result<Mapping> {
     let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
     Mapping::from_yaml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-}
-
-/// `--timescaledb` values.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Timescale {
-    /// Use TimescaleDB when the server has it, else native partitioning.
-    Auto,
-    /// Fail unless TimescaleDB can be used.
-    Require,
-    /// Use native partitioning only.
-    Off,
-}
-
-impl From<Timescale> for TimescaleChoice {
-    fn from(t: Timescale) -> Self {
-        match t {
-            Timescale::Auto => TimescaleChoice::Auto,
-            Timescale::Require => TimescaleChoice::Require,
-            Timescale::Off => TimescaleChoice::Off,
-        }
-    }
 }
 
 /// Where Vigil keeps its files.

@@ -1,6 +1,6 @@
 //! Vigil's server: the HTTP API (axum) and the pieces the `vigil` command
-//! runs it with, including the embedded single-box mode that manages its own
-//! PostgreSQL and NATS server ([`embedded`]).
+//! runs it with, including the start-up path shared by `vigil serve` and `vigil
+//! up` ([`start`]) and the typed configuration ([`config`]).
 //!
 //! The API (docs/api.md; OpenAPI at `/api/openapi.json`, [`openapi`]):
 //! search, explain, fields and a live tail over SRQL; hunts and alerts;
@@ -17,7 +17,6 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod derived;
-pub mod embedded;
 pub mod error;
 mod graph_http;
 mod hunts_http;

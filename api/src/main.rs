@@ -34,7 +34,7 @@ enum Command {
     /// Import event files (Vigil JSON, Zeek conn.log TSV/JSON, syslog, Falco, Suricata, Trivy, evtx JSON) into DATABASE_URL.
     Import(cmd::import::Args),
     /// Print performance figures measured on this machine.
-    Bench(cmd::bench::Args),
+    Bench(vigil_bench::Args),
     /// Rebuild the BM25 full-text index from PostgreSQL.
     Reindex(cmd::reindex::Args),
     /// Sigma rules: `import` converts rule files into scheduled hunts.
@@ -59,7 +59,7 @@ async fn main() -> std::process::ExitCode {
         Command::Token(args) => cmd::token::run(args).await,
         Command::Ingest(args) => cmd::ingest::run_cmd(args).await,
         Command::Generate(args) => cmd::generate::run(args).await,
-        Command::Bench(args) => cmd::bench::run(args).await,
+        Command::Bench(args) => vigil_bench::run(args).await,
         Command::Reindex(args) => cmd::reindex::run(args).await,
         Command::Retention(args) => cmd::retention::run(args).await,
         Command::Sigma(args) => cmd::sigma::run(args).await,

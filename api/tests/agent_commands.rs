@@ -7,7 +7,7 @@ mod common;
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use vigil_api::embedded::EmbeddedNats;
+use vigil_embedded::EmbeddedNats;
 use vigil_store::testing::TempDatabase;
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use vigil_api::embedded::EmbeddedNats;
+use vigil_embedded::EmbeddedNats;
 use vigil_event::Event;
 use vigil_ingest::generate::{Generator, GeneratorConfig};
 use vigil_ingest::metrics::Metrics;
@@ -332,7 +332,7 @@ async fn ingester_recovers_when_postgres_restarts() {
     let nats = EmbeddedNats::start(&scratch.0).unwrap().unwrap();
     let dir = scratch.0.clone();
     let mut pg =
-        tokio::task::spawn_blocking(move || vigil_api::embedded::EmbeddedPostgres::start(&dir)).await.unwrap().unwrap();
+        tokio::task::spawn_blocking(move || vigil_embedded::EmbeddedPostgres::start(&dir)).await.unwrap().unwrap();
     let url = pg.url("postgres");
     let pool = connect(&url, 2).unwrap();
     migrate(&pool, &MigrateOptions::default()).await.unwrap();

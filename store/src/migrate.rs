@@ -29,6 +29,20 @@ pub enum TimescaleChoice {
     Off,
 }
 
+impl std::str::FromStr for TimescaleChoice {
+    type Err = String;
+
+    /// `auto`, `require` or `off` (`--timescaledb`, `VIGIL_TIMESCALEDB`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(TimescaleChoice::Auto),
+            "require" => Ok(TimescaleChoice::Require),
+            "off" => Ok(TimescaleChoice::Off),
+            other => Err(format!("`{other}` is not auto, require or off")),
+        }
+    }
+}
+
 /// How `events` is partitioned in a database. Chosen once, then fixed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StorageMode {

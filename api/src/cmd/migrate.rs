@@ -1,14 +1,14 @@
 use anyhow::Context;
 use vigil_store::{connect, migrate, MigrateOptions};
 
-use super::Timescale;
+use vigil_store::TimescaleChoice;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[arg(long, env = "DATABASE_URL")]
     database_url: String,
-    #[arg(long, value_enum, default_value = "auto", env = "VIGIL_TIMESCALEDB")]
-    timescaledb: Timescale,
+    #[arg(long, default_value = "auto", env = "VIGIL_TIMESCALEDB")]
+    timescaledb: TimescaleChoice,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {

@@ -1,6 +1,5 @@
 //! One module per `vigil` subcommand, plus what they share.
 
-pub mod bench;
 pub mod generate;
 pub mod import;
 pub mod ingest;
@@ -12,8 +11,6 @@ pub mod serve;
 pub mod sigma;
 pub mod token;
 pub mod up;
-
-pub use vigil_api::config::Timescale;
 
 /// Resolves when the process gets Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {

@@ -10,7 +10,7 @@ use vigil_api::config::DataDirs;
 use vigil_fulltext::TextIndex;
 use vigil_store::{connect, migrate, MigrateOptions};
 
-use super::Timescale;
+use vigil_store::TimescaleChoice;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -18,8 +18,8 @@ pub struct Args {
     database_url: String,
     #[command(flatten)]
     dirs: DataDirs,
-    #[arg(long, value_enum, default_value = "auto", env = "VIGIL_TIMESCALEDB")]
-    timescaledb: Timescale,
+    #[arg(long, default_value = "auto", env = "VIGIL_TIMESCALEDB")]
+    timescaledb: TimescaleChoice,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {

@@ -12,7 +12,7 @@ use vigil_fulltext::TextIndex;
 use vigil_store::retention::{RetentionPolicy, RunOptions, DEFAULT_BATCH};
 use vigil_store::{connect, migrate, MigrateOptions};
 
-use super::Timescale;
+use vigil_store::TimescaleChoice;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -55,8 +55,8 @@ struct RunArgs {
     /// maintenance loop covers it then).
     #[command(flatten)]
     dirs: DataDirs,
-    #[arg(long, value_enum, default_value = "auto", env = "VIGIL_TIMESCALEDB")]
-    timescaledb: Timescale,
+    #[arg(long, default_value = "auto", env = "VIGIL_TIMESCALEDB")]
+    timescaledb: TimescaleChoice,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use vigil_api::config::ServerConfig;
-use vigil_api::embedded::{EmbeddedNats, EmbeddedPostgres};
 use vigil_api::start::{Server, Services};
+use vigil_embedded::{EmbeddedNats, EmbeddedPostgres};
 use vigil_hunts::Settings;
 use vigil_store::{connect, migrate, EventWriter, MigrateOptions, Pool};
 
@@ -63,7 +63,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 .context("starting the embedded PostgreSQL")?;
             println!("PostgreSQL: embedded, {} (data in {})", pg.url("vigil"), pg.socket_dir().display());
             create_database(&pg.url("postgres")).await?;
-            let url = pg.url(vigil_api::embedded::DATABASE);
+            let url = pg.url(vigil_embedded::DATABASE);
             embedded_pg = Some(pg);
             url
         }
@@ -75,7 +75,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             println!("NATS: {url}");
             Some(url.clone())
         }
-        None => match vigil_api::embedded::free_port()
+        None => match vigil_embedded::free_port()
             .and_then(|port| EmbeddedNats::start_with(data_dir, port, args.nats_server.as_deref()))
         {
             Ok(Some(n)) => {
@@ -131,13 +131,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 async fn create_database(admin_url: &str) -> anyhow::Result<()> {
     let pool = connect(admin_url, 1)?;
     let client = pool.get().await.context("connecting to the embedded PostgreSQL")?;
-    let exists = client
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&vigil_api::embedded::DATABASE])
-        .await?
-        .is_some();
+    let exists =
+        client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&vigil_embedded::DATABASE]).await?.is_some();
     if !exists {
         // Identifiers cannot be bound; this one is a constant.
-        client.batch_execute(&format!("CREATE DATABASE {}", vigil_api::embedded::DATABASE)).await?;
+        client.batch_execute(&format!("CREATE DATABASE {}", vigil_embedded::DATABASE)).await?;
     }
     Ok(())
 }

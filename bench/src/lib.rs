@@ -1,5 +1,9 @@
 //! `vigil bench`: measurements that print figures from one run on this
-//! machine, each in a scratch database it creates and drops.
+//! machine, each next to a baseline measured in the same run, and each in a
+//! scratch database it creates and drops (or with no database at all).
+//!
+//! This crate owns the benchmarks; the `vigil` binary only parses
+//! [`Args`] and calls [`run`].
 
 use std::time::Instant;
 
@@ -8,7 +12,7 @@ use chrono::{Duration, Utc};
 use vigil_ingest::generate::{Generator, GeneratorConfig};
 use vigil_store::{connect, migrate, EventWriter, MigrateOptions};
 
-use super::Timescale;
+use vigil_store::TimescaleChoice;
 
 mod embed;
 mod graph;
@@ -76,8 +80,9 @@ struct WriteArgs {
     /// Events written row by row for the baseline.
     #[arg(long, default_value_t = 10_000)]
     baseline_events: u64,
-    #[arg(long, value_enum, default_value = "auto")]
-    timescaledb: Timescale,
+    /// Storage of the scratch database: auto, require or off.
+    #[arg(long, default_value = "auto")]
+    timescaledb: TimescaleChoice,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -92,7 +97,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// The `p` quantile (0..=1) of sorted samples, NaN when there are none.
-pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -101,7 +106,7 @@ pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// A database that exists for one benchmark run.
-pub(super) struct ScratchDb {
+pub(crate) struct ScratchDb {
     admin: vigil_store::Pool,
     name: String,
     pub url: String,

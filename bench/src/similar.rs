@@ -11,7 +11,7 @@ use vigil_ingest::generate::{Generator, GeneratorConfig};
 use vigil_search::{SearchOptions, Searcher, Vectorizer};
 use vigil_store::{connect, migrate, vectors, EventWriter, MigrateOptions};
 
-use super::{percentile, ScratchDb};
+use crate::{percentile, ScratchDb};
 
 #[derive(Debug, clap::Args)]
 pub struct SimilarArgs {

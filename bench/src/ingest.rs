@@ -15,8 +15,8 @@ use vigil_ingest::publish::{publish_batched, publish_raw};
 use vigil_ingest::shutdown::Shutdown;
 use vigil_store::{connect, migrate, EventWriter, MigrateOptions, Pool};
 
-use super::{percentile, IngestArgs, ScratchDb};
-use vigil_api::embedded::EmbeddedNats;
+use crate::{percentile, IngestArgs, ScratchDb};
+use vigil_embedded::EmbeddedNats;
 
 /// Publishes `events` while the running ingester stores them; returns the
 /// end-to-end rate (until all are queryable) and the publish rate.

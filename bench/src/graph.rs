@@ -10,7 +10,7 @@ use anyhow::Context;
 use chrono::Utc;
 use vigil_graph::{synthetic, BlastQuery, Direction, Graph, Start};
 
-use super::percentile;
+use crate::percentile;
 
 /// `vigil bench graph` options.
 #[derive(Debug, clap::Args)]

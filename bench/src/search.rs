@@ -12,8 +12,8 @@ use vigil_fulltext::{TextIndex, TextQuery};
 use vigil_ingest::generate::{Generator, GeneratorConfig};
 use vigil_store::{connect, migrate, EventWriter, MigrateOptions, Pool};
 
-use super::{percentile, ScratchDb};
-use crate::cmd::Timescale;
+use crate::{percentile, ScratchDb};
+use vigil_store::TimescaleChoice;
 
 #[derive(Debug, clap::Args)]
 pub struct SearchArgs {
@@ -26,8 +26,9 @@ pub struct SearchArgs {
     /// Timed passes over the query set (after one warm-up pass).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
-    #[arg(long, value_enum, default_value = "auto")]
-    timescaledb: Timescale,
+    /// Storage of the scratch database: auto, require or off.
+    #[arg(long, default_value = "auto")]
+    timescaledb: TimescaleChoice,
 }
 
 /// Analyst-style free text over the generator's corpus: process names, paths,
