@@ -8,9 +8,9 @@
 //! - the scheduler ([`scheduler`]) with a [`Clock`] so tests control time, and
 //!   the runner ([`runner`]): run N covers the events *ingested* in
 //!   `(watermark, slot − settle]`; the watermark advances in the transaction
-//!   that records the run and its alerts, so a crash repeats a window and
-//!   never skips one, and missed slots (downtime, a slow run) collapse into
-//!   one run covering the whole gap;
+//!   that records the run and its alerts (`runs`: what a run writes), so a
+//!   crash repeats a window and never skips one, and missed slots (downtime,
+//!   a slow run) collapse into one run covering the whole gap;
 //! - alert grouping and suppression ([`runner`], [`alerts`]): matches grouped
 //!   by the hunt's keys; a match for a group whose alert was raised within
 //!   the suppression window joins that alert (count, links to the events)
@@ -39,6 +39,7 @@ mod error;
 pub mod hunt;
 pub mod metrics;
 pub mod runner;
+mod runs;
 mod schedule;
 pub mod scheduler;
 
