@@ -24,6 +24,9 @@
 //!   event_count, value_count, temporal and temporal_ordered over event time
 //!   per group, a window of `timespan` firing when it holds a match new in
 //!   the run and reaches the condition;
+//! - Sigma rules stored as hunts ([`sigma_import`]): the hunt specs
+//!   `vigil_sigma` converted, validated and created or replacing the hunt of
+//!   the same Sigma id or name, with what was refused and why;
 //! - its counters in Prometheus text ([`metrics`]).
 //!
 //! Queries run through [`vigil_search::Searcher`] on the SQL path (no BM25
@@ -42,6 +45,7 @@ pub mod runner;
 mod runs;
 mod schedule;
 pub mod scheduler;
+pub mod sigma_import;
 
 pub use actions::{Action, DeliveryConfig};
 pub use clock::{Clock, ManualClock, SystemClock};
