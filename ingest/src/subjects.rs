@@ -1,6 +1,6 @@
-//! What publishers ([`crate::publish`]) and the pipeline ([`crate::nats`])
-//! agree on: the subjects events and dead letters travel on, and the headers
-//! their messages carry.
+//! What publishing (the `publish` module) and the pipeline (the `nats`
+//! module) agree on: the subjects events and dead letters travel on, and the
+//! headers their messages carry. Both use this module; it uses neither.
 
 /// Prefix of the subjects events are published on; the rest is the kind.
 const EVENTS_PREFIX: &str = "vigil.events.";
