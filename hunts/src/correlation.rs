@@ -149,138 +149,19 @@ impl Correlation {
             }
             _ => return Err(bad(format!("correlation.type: required, one of {kinds}"))),
         };
-
-        // Rules.
-        let raw_rules = match obj.get("rules") {
-            Some(Value::Array(a)) => a,
-            _ => return Err(bad("correlation.rules: required, a list of {\"name\", \"query\"}")),
-        };
-        let (min, max) = match kind {
-            Kind::EventCount | Kind::ValueCount => (1, 1),
-            Kind::Temporal | Kind::TemporalOrdered => (2, MAX_RULES),
-        };
-        if raw_rules.len() < min || raw_rules.len() > max {
-            let want = if min == max { "exactly 1 rule".to_string() } else { format!("{min} to {max} rules") };
-            return Err(bad(format!("correlation.rules: {} takes {want}, not {}", kind.as_str(), raw_rules.len())));
-        }
-        let mut rules = Vec::new();
-        let mut entities = Vec::new();
-        for (i, r) in raw_rules.iter().enumerate() {
-            let o =
-                r.as_object().ok_or_else(|| bad(format!("correlation.rules[{i}]: must be {{\"name\", \"query\"}}")))?;
-            if let Some(k) = o.keys().find(|k| *k != "name" && *k != "query") {
-                return Err(bad(format!("correlation.rules[{i}].{k}: unknown key; a rule has a name and a query")));
-            }
-            let name = o.get("name").and_then(Value::as_str).map(str::trim).unwrap_or_default();
-            if name.is_empty() || name.chars().count() > MAX_RULE_NAME {
-                return Err(bad(format!("correlation.rules[{i}].name: needs 1 to {MAX_RULE_NAME} characters")));
-            }
-            if rules.iter().any(|x: &Rule| x.name == name) {
-                return Err(bad(format!("correlation.rules[{i}].name: `{name}` names two rules")));
-            }
-            let query = o
-                .get("query")
-                .and_then(Value::as_str)
-                .filter(|q| !q.trim().is_empty())
-                .ok_or_else(|| bad(format!("correlation.rules[{i}].query: required, SRQL returning events")))?;
-            if i == 0 && query.trim() != hunt_query.trim() {
-                return Err(bad("correlation.rules[0].query: must be the hunt's `query`"));
-            }
-            let checked = check(query).map_err(|e| match e {
-                HuntError::Invalid { message, .. } => bad(format!("correlation.rules[{i}].query: {message}")),
-                HuntError::Srql(e) => bad(format!(
-                    "correlation.rules[{i}].query: {} ({}, at {}..{})\n{}",
-                    e.message,
-                    e.kind.code(),
-                    e.span.start,
-                    e.span.end,
-                    e.render(query)
-                )),
-                other => other,
-            })?;
-            // A run also searches the query limited to an event-time range:
-            // that must compile too, or every run of the hunt would fail.
-            let now = Utc::now();
-            let ranged = with_event_time(query, now - TimeDelta::hours(1), now)
-                .map_err(|e| e.message)
-                .and_then(|q| check(&q).map(|_| ()).map_err(|e| e.to_string()));
-            if let Err(e) = ranged {
-                return Err(bad(format!(
-                    "correlation.rules[{i}].query: cannot be limited to an event-time range: {e}"
-                )));
-            }
-            entities.push(checked);
-            rules.push(Rule { name: name.to_string(), query: query.to_string() });
-        }
-
-        // A field resolved in every rule's entity, to one registry name present in every result.
-        let resolve = |key: &str, name: &str| -> Result<String, HuntError> {
-            let mut found: Option<&'static str> = None;
-            for (i, (entity, columns)) in entities.iter().enumerate() {
-                let f = entity.field(name.trim()).ok_or_else(|| {
-                    bad(format!("correlation.{key}: unknown field `{name}` in `in:{}` (rule {i})", entity.name))
-                })?;
-                if !columns.iter().any(|c| c == f.name) {
-                    return Err(bad(format!("correlation.{key}: rule {i}'s result has no `{}` field", f.name)));
-                }
-                match found {
-                    Some(n) if n != f.name => {
-                        return Err(bad(format!(
-                            "correlation.{key}: `{name}` is `{n}` in one rule, `{}` in another",
-                            f.name
-                        )))
-                    }
-                    _ => found = Some(f.name),
-                }
-            }
-            Ok(found.unwrap_or_default().to_string())
-        };
-
-        let mut group_by: Vec<String> = Vec::new();
-        match obj.get("group_by") {
-            None | Some(Value::Null) => {}
-            Some(Value::Array(a)) => {
-                if a.len() > 8 {
-                    return Err(bad("correlation.group_by: at most 8 fields"));
-                }
-                for g in a {
-                    let g = g.as_str().ok_or_else(|| bad("correlation.group_by: a list of field names"))?;
-                    let n = resolve("group_by", g)?;
-                    if !group_by.contains(&n) {
-                        group_by.push(n);
-                    }
-                }
-            }
-            Some(_) => return Err(bad("correlation.group_by: a list of field names")),
-        }
+        let (rules, entities) = parse_rules(kind, obj.get("rules"), hunt_query, check)?;
+        let group_by = parse_group_by(obj.get("group_by"), &entities)?;
         if !hunt_group_by.is_empty() && hunt_group_by != group_by.as_slice() {
             return Err(bad(format!(
                 "correlation.group_by: the hunt's group_by ({}) differs; leave the hunt's empty or make them equal",
                 hunt_group_by.join(", ")
             )));
         }
-
-        let (timespan, timespan_s) = match obj.get("timespan") {
-            Some(Value::String(s)) => {
-                let t = s.trim();
-                let secs = match t.parse::<i64>() {
-                    Ok(n) => Some(n),
-                    Err(_) => vigil_srql::time::parse_duration(t).map(|d| d.num_seconds()),
-                };
-                (t.to_string(), secs)
-            }
-            Some(Value::Number(n)) => (n.to_string(), n.as_i64()),
-            _ => (String::new(), None),
-        };
-        let timespan_s = timespan_s.filter(|s| (1..=MAX_TIMESPAN_S).contains(s)).ok_or_else(|| {
-            bad(format!(
-                "correlation.timespan: {} is not a duration like 30s, 5m, 1h or 2d of at most 7 days",
-                if timespan.is_empty() { "missing or".to_string() } else { format!("`{timespan}`") }
-            ))
-        })?;
-
+        let (timespan, timespan_s) = parse_timespan(obj.get("timespan"))?;
         let field = match (kind, obj.get("field")) {
-            (Kind::ValueCount, Some(Value::String(f))) if !f.trim().is_empty() => Some(resolve("field", f)?),
+            (Kind::ValueCount, Some(Value::String(f))) if !f.trim().is_empty() => {
+                Some(resolve_field(&entities, "field", f)?)
+            }
             (Kind::ValueCount, _) => {
                 return Err(bad("correlation.field: value_count needs the field whose distinct values count"))
             }
@@ -289,10 +170,154 @@ impl Correlation {
                 return Err(bad(format!("correlation.field: only value_count takes a field, not {}", k.as_str())))
             }
         };
-
         let condition = parse_condition(kind, obj.get("condition"), rules.len())?;
         Ok(Correlation { kind, rules, group_by, timespan, timespan_s, condition, field })
     }
+}
+
+/// The base rules, as many as `kind` takes, each checked with `check`; the
+/// first must be the hunt's own query.
+fn parse_rules(
+    kind: Kind,
+    v: Option<&Value>,
+    hunt_query: &str,
+    check: &dyn Fn(&str) -> Result<Checked, HuntError>,
+) -> Result<(Vec<Rule>, Vec<Checked>), HuntError> {
+    let raw_rules = match v {
+        Some(Value::Array(a)) => a,
+        _ => return Err(bad("correlation.rules: required, a list of {\"name\", \"query\"}")),
+    };
+    let (min, max) = match kind {
+        Kind::EventCount | Kind::ValueCount => (1, 1),
+        Kind::Temporal | Kind::TemporalOrdered => (2, MAX_RULES),
+    };
+    if raw_rules.len() < min || raw_rules.len() > max {
+        let want = if min == max { "exactly 1 rule".to_string() } else { format!("{min} to {max} rules") };
+        return Err(bad(format!("correlation.rules: {} takes {want}, not {}", kind.as_str(), raw_rules.len())));
+    }
+    let mut rules: Vec<Rule> = Vec::new();
+    let mut entities = Vec::new();
+    for (i, r) in raw_rules.iter().enumerate() {
+        let o = r.as_object().ok_or_else(|| bad(format!("correlation.rules[{i}]: must be {{\"name\", \"query\"}}")))?;
+        if let Some(k) = o.keys().find(|k| *k != "name" && *k != "query") {
+            return Err(bad(format!("correlation.rules[{i}].{k}: unknown key; a rule has a name and a query")));
+        }
+        let name = o.get("name").and_then(Value::as_str).map(str::trim).unwrap_or_default();
+        if name.is_empty() || name.chars().count() > MAX_RULE_NAME {
+            return Err(bad(format!("correlation.rules[{i}].name: needs 1 to {MAX_RULE_NAME} characters")));
+        }
+        if rules.iter().any(|x| x.name == name) {
+            return Err(bad(format!("correlation.rules[{i}].name: `{name}` names two rules")));
+        }
+        let query = o
+            .get("query")
+            .and_then(Value::as_str)
+            .filter(|q| !q.trim().is_empty())
+            .ok_or_else(|| bad(format!("correlation.rules[{i}].query: required, SRQL returning events")))?;
+        if i == 0 && query.trim() != hunt_query.trim() {
+            return Err(bad("correlation.rules[0].query: must be the hunt's `query`"));
+        }
+        entities.push(check_rule_query(i, query, check)?);
+        rules.push(Rule { name: name.to_string(), query: query.to_string() });
+    }
+    Ok((rules, entities))
+}
+
+/// Checks rule `i`'s query, with the errors named after the rule.
+fn check_rule_query(
+    i: usize,
+    query: &str,
+    check: &dyn Fn(&str) -> Result<Checked, HuntError>,
+) -> Result<Checked, HuntError> {
+    let checked = check(query).map_err(|e| match e {
+        HuntError::Invalid { message, .. } => bad(format!("correlation.rules[{i}].query: {message}")),
+        HuntError::Srql(e) => bad(format!(
+            "correlation.rules[{i}].query: {} ({}, at {}..{})\n{}",
+            e.message,
+            e.kind.code(),
+            e.span.start,
+            e.span.end,
+            e.render(query)
+        )),
+        other => other,
+    })?;
+    // A run also searches the query limited to an event-time range: that
+    // must compile too, or every run of the hunt would fail.
+    let now = Utc::now();
+    let ranged = with_event_time(query, now - TimeDelta::hours(1), now)
+        .map_err(|e| e.message)
+        .and_then(|q| check(&q).map(|_| ()).map_err(|e| e.to_string()));
+    if let Err(e) = ranged {
+        return Err(bad(format!("correlation.rules[{i}].query: cannot be limited to an event-time range: {e}")));
+    }
+    Ok(checked)
+}
+
+/// A field resolved in every rule's entity, to one registry name present in
+/// every rule's result.
+fn resolve_field(entities: &[Checked], key: &str, name: &str) -> Result<String, HuntError> {
+    let mut found: Option<&'static str> = None;
+    for (i, (entity, columns)) in entities.iter().enumerate() {
+        let f = entity.field(name.trim()).ok_or_else(|| {
+            bad(format!("correlation.{key}: unknown field `{name}` in `in:{}` (rule {i})", entity.name))
+        })?;
+        if !columns.iter().any(|c| c == f.name) {
+            return Err(bad(format!("correlation.{key}: rule {i}'s result has no `{}` field", f.name)));
+        }
+        match found {
+            Some(n) if n != f.name => {
+                return Err(bad(format!("correlation.{key}: `{name}` is `{n}` in one rule, `{}` in another", f.name)))
+            }
+            _ => found = Some(f.name),
+        }
+    }
+    Ok(found.unwrap_or_default().to_string())
+}
+
+/// Up to 8 fields, resolved in every rule ([`resolve_field`]), without repeats.
+fn parse_group_by(v: Option<&Value>, entities: &[Checked]) -> Result<Vec<String>, HuntError> {
+    let mut group_by: Vec<String> = Vec::new();
+    match v {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(a)) => {
+            if a.len() > 8 {
+                return Err(bad("correlation.group_by: at most 8 fields"));
+            }
+            for g in a {
+                let g = g.as_str().ok_or_else(|| bad("correlation.group_by: a list of field names"))?;
+                let n = resolve_field(entities, "group_by", g)?;
+                if !group_by.contains(&n) {
+                    group_by.push(n);
+                }
+            }
+        }
+        Some(_) => return Err(bad("correlation.group_by: a list of field names")),
+    }
+    Ok(group_by)
+}
+
+/// The timespan as written and in seconds: seconds, or a duration like `5m`,
+/// of at most [`MAX_TIMESPAN_S`].
+fn parse_timespan(v: Option<&Value>) -> Result<(String, i64), HuntError> {
+    let (timespan, timespan_s) = match v {
+        Some(Value::String(s)) => {
+            let t = s.trim();
+            let secs = match t.parse::<i64>() {
+                Ok(n) => Some(n),
+                Err(_) => vigil_srql::time::parse_duration(t).map(|d| d.num_seconds()),
+            };
+            (t.to_string(), secs)
+        }
+        Some(Value::Number(n)) => (n.to_string(), n.as_i64()),
+        _ => (String::new(), None),
+    };
+    let timespan_s = timespan_s.filter(|s| (1..=MAX_TIMESPAN_S).contains(s)).ok_or_else(|| {
+        bad(format!(
+            "correlation.timespan: {} is not a duration like 30s, 5m, 1h or 2d of at most 7 days",
+            if timespan.is_empty() { "missing or".to_string() } else { format!("`{timespan}`") }
+        ))
+    })?;
+    Ok((timespan, timespan_s))
 }
 
 fn parse_condition(kind: Kind, v: Option<&Value>, n_rules: usize) -> Result<Condition, HuntError> {

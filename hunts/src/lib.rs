@@ -8,9 +8,9 @@
 //! - the scheduler ([`scheduler`]) with a [`Clock`] so tests control time, and
 //!   the runner ([`runner`]): run N covers the events *ingested* in
 //!   `(watermark, slot − settle]`; the watermark advances in the transaction
-//!   that records the run and its alerts, so a crash repeats a window and
-//!   never skips one, and missed slots (downtime, a slow run) collapse into
-//!   one run covering the whole gap;
+//!   that records the run and its alerts (`runs`: what a run writes), so a
+//!   crash repeats a window and never skips one, and missed slots (downtime,
+//!   a slow run) collapse into one run covering the whole gap;
 //! - alert grouping and suppression ([`runner`], [`alerts`]): matches grouped
 //!   by the hunt's keys; a match for a group whose alert was raised within
 //!   the suppression window joins that alert (count, links to the events)
@@ -24,6 +24,9 @@
 //!   event_count, value_count, temporal and temporal_ordered over event time
 //!   per group, a window of `timespan` firing when it holds a match new in
 //!   the run and reaches the condition;
+//! - Sigma rules stored as hunts ([`sigma_import`]): the hunt specs
+//!   `vigil_sigma` converted, validated and created or replacing the hunt of
+//!   the same Sigma id or name, with what was refused and why;
 //! - its counters in Prometheus text ([`metrics`]).
 //!
 //! Queries run through [`vigil_search::Searcher`] on the SQL path (no BM25
@@ -39,8 +42,10 @@ mod error;
 pub mod hunt;
 pub mod metrics;
 pub mod runner;
+mod runs;
 mod schedule;
 pub mod scheduler;
+pub mod sigma_import;
 
 pub use actions::{Action, DeliveryConfig};
 pub use clock::{Clock, ManualClock, SystemClock};

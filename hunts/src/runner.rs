@@ -18,6 +18,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
+use tokio_postgres::Transaction;
 use uuid::Uuid;
 use vigil_search::{SearchOptions, Searcher};
 use vigil_store::query::QueryOptions;
@@ -27,6 +28,7 @@ use crate::actions::{self, DeliveryConfig};
 use crate::correlation::{self, Correlation, Ev};
 use crate::hunt::{self, severity_label, Hunt};
 use crate::metrics::{add, COUNTERS};
+use crate::runs;
 use crate::{Clock, HuntError, Schedule};
 
 /// How runs behave.
@@ -214,29 +216,8 @@ impl Runner {
         let window_start = h.watermark;
         let window_end = (slot - self.settings.settle).max(window_start);
         let mut report = RunReport { hunt_id: h.id, slot, window_start, window_end, slots, ..Default::default() };
-        let found = if window_end <= window_start {
-            Ok(Found::default())
-        } else if let Some(c) = &h.correlation {
-            self.correlate(c, window_start, window_end).await
-        } else {
-            self.search(h, window_start, window_end).await.map(|(matches, truncated)| {
-                // Group the matches, in a stable order.
-                let mut groups: BTreeMap<String, Vec<Match>> = BTreeMap::new();
-                let n = matches.len() as u32;
-                for m in matches {
-                    let key =
-                        if h.group_by.is_empty() { String::new() } else { Value::Array(m.group.clone()).to_string() };
-                    groups.entry(key).or_default().push(m);
-                }
-                let groups = groups
-                    .into_iter()
-                    .map(|(key, matches)| Group { key, values: matches[0].group.clone(), matches, correlation: None })
-                    .collect();
-                Found { matches: n, truncated, groups }
-            })
-        };
-        let Found { matches, truncated, groups } = match found {
-            Ok(m) => m,
+        let Found { matches, truncated, groups } = match self.find(h, window_start, window_end).await {
+            Ok(found) => found,
             Err(e) => {
                 report.error = Some(actions::error_chain(&e));
                 self.record_error(h, &report, manual, started).await?;
@@ -248,185 +229,88 @@ impl Runner {
         report.truncated = truncated;
         let mut client = self.pool.get().await.map_err(vigil_store::StoreError::from)?;
         let tx = client.transaction().await.map_err(HuntError::db("starting a run"))?;
-        let row = tx
-            .query_opt("SELECT watermark, last_slot FROM hunts WHERE id = $1 FOR UPDATE", &[&h.id])
-            .await
-            .map_err(HuntError::db("locking a hunt"))?;
-        let Some(row) = row else { return Err(HuntError::NotFound { what: "hunt", id: h.id.to_string() }) };
-        let watermark: DateTime<Utc> = row.get(0);
-        let last_slot: DateTime<Utc> = row.get(1);
-        if watermark != window_start || (!manual && last_slot >= slot) {
+        let Some(position) = runs::lock_hunt(&tx, h.id).await? else {
+            return Err(HuntError::NotFound { what: "hunt", id: h.id.to_string() });
+        };
+        if position.watermark != window_start || (!manual && position.last_slot >= slot) {
             report.skipped = true;
             return Ok(report);
         }
         if window_end == window_start {
             // Nothing to search yet: only the slot moves.
             if !manual {
-                tx.execute("UPDATE hunts SET last_slot = $2 WHERE id = $1", &[&h.id, &slot])
-                    .await
-                    .map_err(HuntError::db("advancing a hunt"))?;
+                runs::advance_slot(&tx, h.id, slot).await?;
                 tx.commit().await.map_err(HuntError::db("advancing a hunt"))?;
             }
             report.skipped = true;
             return Ok(report);
         }
-
-        let mut action_ids: Vec<i64> = Vec::new();
-        let suppress_after = slot - TimeDelta::seconds(h.suppression_s);
-        for Group { key, values, matches: ms, correlation: details } in &groups {
-            let existing = tx
-                .query_opt(
-                    "SELECT alert_id FROM alerts
-                      WHERE hunt_id = $1 AND group_key = $2 AND status <> 'closed' AND time > $3
-                      ORDER BY time DESC LIMIT 1 FOR UPDATE",
-                    &[&h.id, key, &suppress_after],
-                )
-                .await
-                .map_err(HuntError::db("finding an alert"))?;
-            let (alert_id, created) = match existing {
-                Some(r) => (r.get::<_, Uuid>(0), false),
-                None => {
-                    let id = Uuid::new_v4();
-                    let group_values: serde_json::Map<String, Value> =
-                        h.group_by.iter().cloned().zip(values.iter().cloned()).collect();
-                    let host = common_host(ms);
-                    let title = if group_values.is_empty() {
-                        h.name.clone()
-                    } else {
-                        let parts: Vec<String> = group_values
-                            .iter()
-                            .map(|(k, v)| {
-                                format!("{k}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
-                            })
-                            .collect();
-                        format!("{} ({})", h.name, parts.join(", "))
-                    };
-                    let raw = json!({"hunt": h.name, "query": h.query});
-                    let mut meta = h.meta.clone();
-                    if let (Some(d), Value::Object(m)) = (details, &mut meta) {
-                        m.insert("correlation".into(), d.clone());
-                    }
-                    tx.execute(
-                        "INSERT INTO alerts (alert_id, time, rule, title, severity_id, status, host, event_count, raw,
-                                             hunt_id, group_key, group_values, last_matched_at, meta, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, 'open', $6, 0, $7, $8, $9, $10, $2, $11, now())",
-                        &[
-                            &id,
-                            &slot,
-                            &h.name,
-                            &title,
-                            &h.severity_id,
-                            &host,
-                            &raw,
-                            &h.id,
-                            key,
-                            &Value::Object(group_values),
-                            &meta,
-                        ],
-                    )
-                    .await
-                    .map_err(HuntError::db("raising an alert"))?;
-                    (id, true)
-                }
-            };
-            let ids: Vec<Uuid> = ms.iter().map(|m| m.event_id).collect();
-            let times: Vec<DateTime<Utc>> = ms.iter().map(|m| m.time).collect();
-            let linked = tx
-                .query_one(
-                    "WITH ins AS (
-                        INSERT INTO alert_events (alert_id, hunt_id, event_id, event_time)
-                        SELECT $1, $2, e, t FROM unnest($3::uuid[], $4::timestamptz[]) AS x(e, t)
-                        ON CONFLICT DO NOTHING
-                        RETURNING event_time)
-                     SELECT count(*)::int4, min(event_time), max(event_time) FROM ins",
-                    &[&alert_id, &h.id, &ids, &times],
-                )
-                .await
-                .map_err(HuntError::db("linking events to an alert"))?;
-            let n: i32 = linked.get(0);
-            if n == 0 {
-                if created {
-                    tx.execute("DELETE FROM alerts WHERE alert_id = $1", &[&alert_id])
-                        .await
-                        .map_err(HuntError::db("dropping an empty alert"))?;
-                }
-                continue;
-            }
-            let (first, last): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = (linked.get(1), linked.get(2));
-            let row = tx
-                .query_one(
-                    "UPDATE alerts SET event_count = event_count + $2,
-                            first_seen = least(first_seen, $3), last_seen = greatest(last_seen, $4),
-                            last_matched_at = $5, meta = meta || $6::jsonb, updated_at = now()
-                      WHERE alert_id = $1
-                     RETURNING alert_id, time, rule, title, severity_id, status, host, event_count, group_key,
-                               group_values, first_seen, last_seen, meta",
-                    &[
-                        &alert_id,
-                        &n,
-                        &first,
-                        &last,
-                        &slot,
-                        &details.as_ref().map_or(json!({}), |d| json!({"correlation": d})),
-                    ],
-                )
-                .await
-                .map_err(HuntError::db("updating an alert"))?;
-            if created {
-                report.alerts_created += 1;
-                report.new_alerts.push(alert_id);
-                let payload = self.payload(h, &row, &ids, details.as_ref());
-                for a in &h.actions {
-                    let (url, body) = a.request(&payload, &self.settings.delivery);
-                    let r = tx
-                        .query_one(
-                            "INSERT INTO alert_actions (alert_id, hunt_id, kind, url, body) VALUES ($1, $2, $3, $4, $5)
-                             RETURNING id",
-                            &[&alert_id, &h.id, &a.kind(), &url, &body],
-                        )
-                        .await
-                        .map_err(HuntError::db("queueing an action"))?;
-                    action_ids.push(r.get(0));
-                }
-            } else {
-                report.alerts_updated += 1;
-            }
+        for group in &groups {
+            let queued = self.alert(&tx, h, slot, group, &mut report).await?;
+            report.queued_actions.extend(queued);
         }
-        let finished = self.clock.now();
-        tx.execute(
-            "INSERT INTO hunt_runs (hunt_id, slot, slots, manual, window_start, window_end, started_at, finished_at,
-                                    matches, alerts_created, alerts_updated, truncated)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            &[
-                &h.id,
-                &slot,
-                &(slots as i32),
-                &manual,
-                &window_start,
-                &window_end,
-                &started,
-                &finished.max(started),
-                &(report.matches as i32),
-                &(report.alerts_created as i32),
-                &(report.alerts_updated as i32),
-                &truncated,
-            ],
-        )
-        .await
-        .map_err(HuntError::db("recording a run"))?;
-        let new_slot = if manual { last_slot } else { slot };
-        tx.execute("UPDATE hunts SET watermark = $2, last_slot = $3 WHERE id = $1", &[&h.id, &window_end, &new_slot])
-            .await
-            .map_err(HuntError::db("advancing a hunt"))?;
+        runs::record_run(&tx, &report, manual, started, self.clock.now()).await?;
+        let last_slot = if manual { position.last_slot } else { slot };
+        runs::advance(&tx, h.id, window_end, last_slot).await?;
         tx.commit().await.map_err(HuntError::db("committing a run"))?;
-
-        add(&COUNTERS.runs, 1);
-        add(&COUNTERS.slots_collapsed, u64::from(slots.saturating_sub(1)));
-        add(&COUNTERS.matches, u64::from(report.matches));
-        add(&COUNTERS.alerts_created, u64::from(report.alerts_created));
-        add(&COUNTERS.alerts_suppressed, u64::from(report.alerts_updated));
-        report.queued_actions = action_ids;
+        count(&report);
         Ok(report)
+    }
+
+    /// The matches of `(start, end]` in alert groups (none for an empty window).
+    async fn find(&self, h: &Hunt, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Found, HuntError> {
+        if end <= start {
+            Ok(Found::default())
+        } else if let Some(c) = &h.correlation {
+            self.correlate(c, start, end).await
+        } else {
+            let (matches, truncated) = self.search(h, start, end).await?;
+            Ok(group(h, matches, truncated))
+        }
+    }
+
+    /// One group's matches in the run's transaction: they join the group's
+    /// alert raised within the suppression window, or raise a new one, which
+    /// is dropped again when every event was already counted. Returns the
+    /// actions queued for a new alert.
+    async fn alert(
+        &self,
+        tx: &Transaction<'_>,
+        h: &Hunt,
+        slot: DateTime<Utc>,
+        group: &Group,
+        report: &mut RunReport,
+    ) -> Result<Vec<i64>, HuntError> {
+        let suppress_after = slot - TimeDelta::seconds(h.suppression_s);
+        let (alert_id, created) = match runs::suppressing_alert(tx, h.id, &group.key, suppress_after).await? {
+            Some(id) => (id, false),
+            None => (raise(tx, h, slot, group).await?, true),
+        };
+        let ids: Vec<Uuid> = group.matches.iter().map(|m| m.event_id).collect();
+        let times: Vec<DateTime<Utc>> = group.matches.iter().map(|m| m.time).collect();
+        let linked = runs::link_events(tx, alert_id, h.id, &ids, &times).await?;
+        if linked.count == 0 {
+            if created {
+                runs::drop_alert(tx, alert_id).await?;
+            }
+            return Ok(Vec::new());
+        }
+        let details = group.correlation.as_ref();
+        let meta = details.map_or(json!({}), |d| json!({"correlation": d}));
+        let row = runs::add_linked(tx, alert_id, &linked, slot, &meta).await?;
+        if !created {
+            report.alerts_updated += 1;
+            return Ok(Vec::new());
+        }
+        report.alerts_created += 1;
+        report.new_alerts.push(alert_id);
+        let payload = self.payload(h, &row, &ids, details);
+        let mut queued = Vec::with_capacity(h.actions.len());
+        for a in &h.actions {
+            let (url, body) = a.request(&payload, &self.settings.delivery);
+            queued.push(runs::queue_action(tx, alert_id, h.id, a.kind(), &url, &body).await?);
+        }
+        Ok(queued)
     }
 
     /// The matching events of `(start, end]`, and whether the row limit cut them.
@@ -547,28 +431,10 @@ impl Runner {
     ) -> Result<(), HuntError> {
         let mut client = self.pool.get().await.map_err(vigil_store::StoreError::from)?;
         let tx = client.transaction().await.map_err(HuntError::db("recording a failed run"))?;
-        tx.execute(
-            "INSERT INTO hunt_runs (hunt_id, slot, slots, manual, window_start, window_end, started_at, finished_at, error)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            &[
-                &h.id,
-                &r.slot,
-                &(r.slots as i32),
-                &manual,
-                &r.window_start,
-                &r.window_end,
-                &started,
-                &self.clock.now().max(started),
-                &r.error,
-            ],
-        )
-        .await
-        .map_err(HuntError::db("recording a failed run"))?;
+        runs::record_run(&tx, r, manual, started, self.clock.now()).await?;
         if !manual {
             // The slot is handled; the window is not: the next run covers it again.
-            tx.execute("UPDATE hunts SET last_slot = greatest(last_slot, $2) WHERE id = $1", &[&h.id, &r.slot])
-                .await
-                .map_err(HuntError::db("recording a failed run"))?;
+            runs::keep_slot(&tx, h.id, r.slot).await?;
         }
         tx.commit().await.map_err(HuntError::db("recording a failed run"))?;
         Ok(())
@@ -604,6 +470,72 @@ impl Runner {
         }
         p
     }
+}
+
+/// A plain hunt's matches grouped by its keys, in a stable order.
+fn group(h: &Hunt, matches: Vec<Match>, truncated: bool) -> Found {
+    let mut groups: BTreeMap<String, Vec<Match>> = BTreeMap::new();
+    let n = matches.len() as u32;
+    for m in matches {
+        let key = if h.group_by.is_empty() { String::new() } else { Value::Array(m.group.clone()).to_string() };
+        groups.entry(key).or_default().push(m);
+    }
+    let groups = groups
+        .into_iter()
+        .map(|(key, matches)| Group { key, values: matches[0].group.clone(), matches, correlation: None })
+        .collect();
+    Found { matches: n, truncated, groups }
+}
+
+/// Raises the alert of a group with no alert to join; returns its id.
+async fn raise(tx: &Transaction<'_>, h: &Hunt, slot: DateTime<Utc>, group: &Group) -> Result<Uuid, HuntError> {
+    let id = Uuid::new_v4();
+    let group_values: serde_json::Map<String, Value> =
+        h.group_by.iter().cloned().zip(group.values.iter().cloned()).collect();
+    let title = title(&h.name, &group_values);
+    let host = common_host(&group.matches);
+    let raw = json!({"hunt": h.name, "query": h.query});
+    let group_values = Value::Object(group_values);
+    let mut meta = h.meta.clone();
+    if let (Some(d), Value::Object(m)) = (&group.correlation, &mut meta) {
+        m.insert("correlation".into(), d.clone());
+    }
+    let alert = runs::NewAlert {
+        id,
+        time: slot,
+        rule: &h.name,
+        title: &title,
+        severity_id: h.severity_id,
+        host: host.as_deref(),
+        raw: &raw,
+        hunt_id: h.id,
+        group_key: &group.key,
+        group_values: &group_values,
+        meta: &meta,
+    };
+    runs::raise_alert(tx, &alert).await?;
+    Ok(id)
+}
+
+/// The hunt's name, followed by the group's values when it has some.
+fn title(name: &str, group_values: &serde_json::Map<String, Value>) -> String {
+    if group_values.is_empty() {
+        return name.to_string();
+    }
+    let parts: Vec<String> = group_values
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+        .collect();
+    format!("{name} ({})", parts.join(", "))
+}
+
+/// A recorded run in the counters.
+fn count(r: &RunReport) {
+    add(&COUNTERS.runs, 1);
+    add(&COUNTERS.slots_collapsed, u64::from(r.slots.saturating_sub(1)));
+    add(&COUNTERS.matches, u64::from(r.matches));
+    add(&COUNTERS.alerts_created, u64::from(r.alerts_created));
+    add(&COUNTERS.alerts_suppressed, u64::from(r.alerts_updated));
 }
 
 /// The host every match shares, if they share one.

@@ -6,7 +6,8 @@
 //! The JetStream pipeline ([`nats`]) decodes each message ([`decode`]),
 //! writes batches through the store's idempotent writer, acknowledges only
 //! after commit, dead-letters what it refuses, and counts every stage
-//! ([`metrics`]).
+//! ([`metrics`]). Producers publish to it the way [`publish`] does; both sides
+//! take the subjects and headers from [`subjects`].
 
 pub mod decode;
 pub mod demo;
@@ -17,5 +18,6 @@ pub mod metrics;
 pub mod nats;
 pub mod publish;
 pub mod shutdown;
+pub mod subjects;
 
 pub use formats::{Format, ParseError};

@@ -16,6 +16,7 @@ use vigil_store::{EventWriter, Pool};
 
 use crate::decode::{decode, MAX_MESSAGE_BYTES};
 use crate::metrics::Metrics;
+use crate::subjects::{dead_letter_subject, kind_of, subject, ALL_DEAD_LETTERS, ALL_EVENTS, CONTENT_TYPE, NDJSON};
 
 /// Settings for the stream, its consumers and the lanes.
 #[derive(Debug, Clone)]
@@ -63,11 +64,6 @@ impl NatsConfig {
     }
 }
 
-/// Subject events of `kind` are published on.
-pub fn subject(kind: &str) -> String {
-    format!("vigil.events.{kind}")
-}
-
 /// Batches of one consumer being written at once (each in its own transaction).
 const WRITES_IN_FLIGHT: usize = 2;
 
@@ -109,7 +105,7 @@ pub async fn connect(url: &str) -> Result<async_nats::Client, IngestError> {
 pub async fn ensure_streams(js: &jetstream::Context, cfg: &NatsConfig) -> Result<stream::Stream, IngestError> {
     let events = stream::Config {
         name: cfg.stream.clone(),
-        subjects: vec!["vigil.events.>".into()],
+        subjects: vec![ALL_EVENTS.into()],
         max_age: cfg.max_age,
         max_bytes: cfg.max_bytes,
         discard: stream::DiscardPolicy::Old,
@@ -119,7 +115,7 @@ pub async fn ensure_streams(js: &jetstream::Context, cfg: &NatsConfig) -> Result
     };
     let dead = stream::Config {
         name: cfg.deadletter_stream.clone(),
-        subjects: vec!["vigil.deadletter.>".into()],
+        subjects: vec![ALL_DEAD_LETTERS.into()],
         max_age: Duration::from_secs(30 * 24 * 3600),
         max_bytes: 1024 * 1024 * 1024,
         discard: stream::DiscardPolicy::Old,
@@ -155,12 +151,7 @@ pub async fn run(
     let consumers: Vec<(String, String, Lane, &'static str)> = FAST_KINDS
         .iter()
         .map(|k| (format!("{}-{k}", cfg.durable_prefix), subject(k), cfg.fast, "fast"))
-        .chain(std::iter::once((
-            format!("{}-bulk", cfg.durable_prefix),
-            "vigil.events.>".to_string(),
-            cfg.bulk,
-            "bulk",
-        )))
+        .chain(std::iter::once((format!("{}-bulk", cfg.durable_prefix), ALL_EVENTS.to_string(), cfg.bulk, "bulk")))
         .collect();
     for (name, filter, lane, lane_name) in consumers {
         let consumer: jetstream::consumer::PullConsumer = stream
@@ -285,10 +276,7 @@ async fn lane_loop(
 /// Whether a message carries several events, one JSON object per line
 /// (`Content-Type: application/x-ndjson`): how publishers batch telemetry.
 fn is_batch(msg: &jetstream::Message) -> bool {
-    msg.headers
-        .as_ref()
-        .and_then(|h| h.get("Content-Type"))
-        .is_some_and(|v| v.as_str().eq_ignore_ascii_case(crate::publish::NDJSON))
+    msg.headers.as_ref().and_then(|h| h.get(CONTENT_TYPE)).is_some_and(|v| v.as_str().eq_ignore_ascii_case(NDJSON))
 }
 
 /// How many events a message carries (lines of a batch message; cheap, for sizing batches).
@@ -309,7 +297,7 @@ async fn process(ctx: Arc<LaneCtx>, batch: Vec<jetstream::Message>, shutdown: cr
     let mut acks = Vec::with_capacity(batch.len());
     let mut received = 0;
     for msg in batch {
-        let kind = msg.subject.as_str().strip_prefix("vigil.events.").unwrap_or("").to_string();
+        let kind = kind_of(msg.subject.as_str()).to_string();
         if ctx.skip_fast && FAST_KINDS.contains(&kind.as_str()) {
             // Owned by a fast-lane consumer.
             let _ = msg.ack().await;
@@ -408,7 +396,7 @@ async fn store_batch(
                         ctx.metrics.dead_lettered("nats", "rejected_by_database");
                         letters.push(DeadLetter {
                             channel: "nats",
-                            origin: crate::nats::subject(ev.kind.as_str()),
+                            origin: subject(ev.kind.as_str()),
                             stream_seq: None,
                             dedup_key: Some(format!("event:{}", ev.id)),
                             reason_code: "rejected_by_database",
@@ -430,7 +418,7 @@ async fn store_batch(
             headers.insert("Vigil-Origin-Subject", l.origin.as_str());
             // The table is the record; the subject is a courtesy for live consumers.
             if let Err(e) =
-                ctx.js.publish_with_headers(format!("vigil.deadletter.{kind}"), headers, l.payload.clone().into()).await
+                ctx.js.publish_with_headers(dead_letter_subject(kind), headers, l.payload.clone().into()).await
             {
                 tracing::debug!("dead-letter publish: {e}");
             }

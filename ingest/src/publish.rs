@@ -10,6 +10,9 @@ use async_nats::jetstream::{self, context::PublishAckFuture};
 use async_nats::HeaderMap;
 use vigil_event::Event;
 
+pub use crate::subjects::NDJSON;
+use crate::subjects::{subject, CONTENT_TYPE, MSG_ID};
+
 /// Publishes `events`, keeping up to `window` acks in flight; returns how
 /// many JetStream acknowledged (duplicates it dropped included).
 pub async fn publish_events(
@@ -35,9 +38,6 @@ pub async fn publish_events(
     }
     Ok(acked)
 }
-
-/// The `Content-Type` of a message holding one event per line.
-pub const NDJSON: &str = "application/x-ndjson";
 
 /// Largest batch message built (NATS refuses payloads over its `max_payload`, 1 MiB by default).
 const MAX_BATCH_BYTES: usize = 512 * 1024;
@@ -65,10 +65,10 @@ pub async fn publish_batched(
     let mut acked = 0;
     let mut send = async |kind: vigil_event::Kind, p: Pending| -> Result<(), PublishError> {
         let mut headers = HeaderMap::new();
-        headers.insert("Nats-Msg-Id", format!("{}+{}", p.first, p.count).as_str());
-        headers.insert("Content-Type", NDJSON);
+        headers.insert(MSG_ID, format!("{}+{}", p.first, p.count).as_str());
+        headers.insert(CONTENT_TYPE, NDJSON);
         let fut = js
-            .publish_with_headers(crate::nats::subject(kind.as_str()), headers, p.body.into())
+            .publish_with_headers(subject(kind.as_str()), headers, p.body.into())
             .await
             .map_err(|e| PublishError(e.to_string()))?;
         inflight.push_back((fut, p.count as u64));
@@ -110,10 +110,8 @@ pub async fn publish_raw(
     payload: Vec<u8>,
 ) -> Result<PublishAckFuture, PublishError> {
     let mut headers = HeaderMap::new();
-    headers.insert("Nats-Msg-Id", msg_id);
-    js.publish_with_headers(crate::nats::subject(kind), headers, payload.into())
-        .await
-        .map_err(|e| PublishError(e.to_string()))
+    headers.insert(MSG_ID, msg_id);
+    js.publish_with_headers(subject(kind), headers, payload.into()).await.map_err(|e| PublishError(e.to_string()))
 }
 
 #[derive(Debug, thiserror::Error)]

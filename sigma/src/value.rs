@@ -183,167 +183,31 @@ const MAX_EXPANSION: usize = 512;
 
 /// Applies `modifiers` (in order) to the raw YAML values of a field.
 pub fn apply(field: &str, modifiers: &[String], raw: &[serde_yaml::Value]) -> Result<(Vec<Val>, Flags), SigmaError> {
-    let unsupported = |m: &str| SigmaError::UnsupportedModifier { modifier: m.to_string(), field: field.to_string() };
-    let bad = |message: String| SigmaError::UnsupportedValue { field: field.to_string(), message };
     let mut flags = Flags::default();
     let mut vals: Vec<Val> = raw.iter().map(|v| scalar(v, field)).collect::<Result<_, _>>()?;
-    // `re` and `cidr` values are not Sigma strings: their backslashes are theirs.
-    let verbatim = |vals: &[Val], i: usize| -> Option<String> {
-        match (raw.get(i), vals.len() == raw.len()) {
-            (Some(serde_yaml::Value::String(s)), true) => Some(s.clone()),
-            _ => None,
-        }
-    };
     for m in modifiers {
         let m = m.as_str();
-        match m {
-            "contains" | "startswith" | "endswith" => {
-                for v in &mut vals {
-                    if let Val::Str(p) = v {
-                        let q = std::mem::take(p);
-                        *p = match m {
-                            "contains" => q.contains(),
-                            "startswith" => q.startswith(),
-                            _ => q.endswith(),
-                        };
-                    } else if !matches!(v, Val::Null) {
-                        return Err(unsupported(m));
-                    }
-                }
+        vals = match m {
+            "all" => {
+                flags.all = true;
+                vals
             }
-            "all" => flags.all = true,
-            "cased" => flags.cased = true,
-            "re" => {
-                let texts: Vec<Option<String>> = (0..vals.len()).map(|i| verbatim(&vals, i)).collect();
-                vals = vals
-                    .into_iter()
-                    .zip(texts)
-                    .map(|(v, t)| match v {
-                        Val::Str(p) => {
-                            Ok(Val::Re { re: t.unwrap_or_else(|| raw_text(&p)), i: false, m: false, s: false })
-                        }
-                        _ => Err(bad("`re` needs string values".into())),
-                    })
-                    .collect::<Result<_, _>>()?;
+            "cased" => {
+                flags.cased = true;
+                vals
             }
-            "i" | "ignorecase" | "m" | "multiline" | "s" | "dotall" => {
-                for v in &mut vals {
-                    match v {
-                        Val::Re { i, m: ml, s, .. } => match m {
-                            "i" | "ignorecase" => *i = true,
-                            "m" | "multiline" => *ml = true,
-                            _ => *s = true,
-                        },
-                        _ => return Err(bad(format!("`{m}` only follows `re`"))),
-                    }
-                }
-            }
-            "cidr" => {
-                let texts: Vec<Option<String>> = (0..vals.len()).map(|i| verbatim(&vals, i)).collect();
-                vals = vals
-                    .into_iter()
-                    .zip(texts)
-                    .map(|(v, t)| match v {
-                        Val::Str(p) => Ok(Val::Cidr(t.unwrap_or_else(|| raw_text(&p)))),
-                        _ => Err(bad("`cidr` needs string values".into())),
-                    })
-                    .collect::<Result<_, _>>()?;
-            }
-            "exists" => {
-                vals = vals
-                    .into_iter()
-                    .map(|v| match v.clone() {
-                        Val::Str(p) => match p.plain().as_deref() {
-                            Some("true") => Ok(Val::Exists(true)),
-                            Some("false") => Ok(Val::Exists(false)),
-                            _ => Err(bad("`exists` needs true or false".into())),
-                        },
-                        _ => Err(bad("`exists` needs true or false".into())),
-                    })
-                    .collect::<Result<_, _>>()?;
-            }
-            "lt" | "lte" | "gt" | "gte" => {
-                let op = match m {
-                    "lt" => "<",
-                    "lte" => "<=",
-                    "gt" => ">",
-                    _ => ">=",
-                };
-                vals = vals
-                    .into_iter()
-                    .map(|v| match v {
-                        Val::Str(p) => match p.plain() {
-                            Some(n) if n.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
-                                Ok(Val::Cmp(op, n.trim().to_string()))
-                            }
-                            _ => Err(bad(format!("`{m}` needs a number"))),
-                        },
-                        _ => Err(bad(format!("`{m}` needs a number"))),
-                    })
-                    .collect::<Result<_, _>>()?;
-            }
-            "wide" | "utf16le" | "utf16be" | "utf16" => {
-                vals = vals
-                    .into_iter()
-                    .map(|v| match v {
-                        Val::Str(p) => {
-                            let s = p.plain().ok_or_else(|| bad(format!("`{m}` does not take wildcards")))?;
-                            let mut out = Vec::new();
-                            if m == "utf16" {
-                                out.extend_from_slice(&[0xff, 0xfe]);
-                            }
-                            for u in s.encode_utf16() {
-                                if m == "utf16be" {
-                                    out.extend_from_slice(&u.to_be_bytes());
-                                } else {
-                                    out.extend_from_slice(&u.to_le_bytes());
-                                }
-                            }
-                            Ok(Val::Bytes(out))
-                        }
-                        _ => Err(bad(format!("`{m}` needs string values"))),
-                    })
-                    .collect::<Result<_, _>>()?;
-            }
-            "base64" | "base64offset" => {
-                let mut out = Vec::new();
-                for v in vals {
-                    let bytes = match v {
-                        Val::Str(p) => {
-                            p.plain().ok_or_else(|| bad(format!("`{m}` does not take wildcards")))?.into_bytes()
-                        }
-                        Val::Bytes(b) => b,
-                        _ => return Err(bad(format!("`{m}` needs string values"))),
-                    };
-                    if m == "base64" {
-                        out.push(Val::Str(Pattern::literal(&b64(&bytes))));
-                    } else {
-                        for s in base64_offsets(&bytes) {
-                            out.push(Val::Str(Pattern::literal(&s)));
-                        }
-                    }
-                }
-                vals = out;
-            }
-            "windash" => {
-                let mut out = Vec::new();
-                for v in vals {
-                    match v {
-                        Val::Str(p) => out.extend(windash(&p).into_iter().map(Val::Str)),
-                        _ => return Err(bad("`windash` needs string values".into())),
-                    }
-                    if out.len() > MAX_EXPANSION {
-                        return Err(SigmaError::TooComplex {
-                            message: format!("`windash` on {field} expands to more than {MAX_EXPANSION} values"),
-                        });
-                    }
-                }
-                vals = out;
-            }
+            "contains" | "startswith" | "endswith" => affix(field, m, vals)?,
+            "re" | "cidr" => verbatim(field, m, vals, raw)?,
+            "i" | "ignorecase" | "m" | "multiline" | "s" | "dotall" => regex_flag(field, m, vals)?,
+            "exists" => exists(field, vals)?,
+            "lt" | "lte" | "gt" | "gte" => compare(field, m, vals)?,
+            "wide" | "utf16le" | "utf16be" | "utf16" => utf16(field, m, vals)?,
+            "base64" | "base64offset" => base64(field, m, vals)?,
+            "windash" => windash_all(field, vals)?,
             // fieldref is planned per field (`Converter::field_refs`); expand
             // needs placeholder values Vigil does not keep.
-            other => return Err(unsupported(other)),
-        }
+            other => return Err(unsupported(field, other)),
+        };
     }
     if vals.iter().any(|v| matches!(v, Val::Bytes(_))) {
         return Err(SigmaError::UnsupportedModifier {
@@ -352,6 +216,159 @@ pub fn apply(field: &str, modifiers: &[String], raw: &[serde_yaml::Value]) -> Re
         });
     }
     Ok((vals, flags))
+}
+
+fn unsupported(field: &str, modifier: &str) -> SigmaError {
+    SigmaError::UnsupportedModifier { modifier: modifier.to_string(), field: field.to_string() }
+}
+
+fn bad(field: &str, message: String) -> SigmaError {
+    SigmaError::UnsupportedValue { field: field.to_string(), message }
+}
+
+/// `contains`, `startswith`, `endswith`: wildcards around the strings; a
+/// `null` (the field is missing) stays as it is.
+fn affix(field: &str, m: &str, mut vals: Vec<Val>) -> Result<Vec<Val>, SigmaError> {
+    for v in &mut vals {
+        if let Val::Str(p) = v {
+            let q = std::mem::take(p);
+            *p = match m {
+                "contains" => q.contains(),
+                "startswith" => q.startswith(),
+                _ => q.endswith(),
+            };
+        } else if !matches!(v, Val::Null) {
+            return Err(unsupported(field, m));
+        }
+    }
+    Ok(vals)
+}
+
+/// `re` and `cidr`: their values are not Sigma strings, so their backslashes
+/// are theirs; the rule's own text is taken while the values still line up
+/// with it.
+fn verbatim(field: &str, m: &str, vals: Vec<Val>, raw: &[serde_yaml::Value]) -> Result<Vec<Val>, SigmaError> {
+    let aligned = vals.len() == raw.len();
+    vals.into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let Val::Str(p) = v else { return Err(bad(field, format!("`{m}` needs string values"))) };
+            let text = match (raw.get(i), aligned) {
+                (Some(serde_yaml::Value::String(s)), true) => s.clone(),
+                _ => raw_text(&p),
+            };
+            Ok(if m == "re" { Val::Re { re: text, i: false, m: false, s: false } } else { Val::Cidr(text) })
+        })
+        .collect()
+}
+
+/// `i`, `m`, `s` (and their long names): flags of the `re` before them.
+fn regex_flag(field: &str, m: &str, mut vals: Vec<Val>) -> Result<Vec<Val>, SigmaError> {
+    for v in &mut vals {
+        match v {
+            Val::Re { i, m: ml, s, .. } => match m {
+                "i" | "ignorecase" => *i = true,
+                "m" | "multiline" => *ml = true,
+                _ => *s = true,
+            },
+            _ => return Err(bad(field, format!("`{m}` only follows `re`"))),
+        }
+    }
+    Ok(vals)
+}
+
+fn exists(field: &str, vals: Vec<Val>) -> Result<Vec<Val>, SigmaError> {
+    vals.into_iter()
+        .map(|v| match v {
+            Val::Str(p) => match p.plain().as_deref() {
+                Some("true") => Ok(Val::Exists(true)),
+                Some("false") => Ok(Val::Exists(false)),
+                _ => Err(bad(field, "`exists` needs true or false".into())),
+            },
+            _ => Err(bad(field, "`exists` needs true or false".into())),
+        })
+        .collect()
+}
+
+/// `lt`, `lte`, `gt`, `gte`: SRQL's operator and the number.
+fn compare(field: &str, m: &str, vals: Vec<Val>) -> Result<Vec<Val>, SigmaError> {
+    let op = match m {
+        "lt" => "<",
+        "lte" => "<=",
+        "gt" => ">",
+        _ => ">=",
+    };
+    vals.into_iter()
+        .map(|v| match v {
+            Val::Str(p) => match p.plain() {
+                Some(n) if n.trim().parse::<f64>().is_ok_and(f64::is_finite) => Ok(Val::Cmp(op, n.trim().to_string())),
+                _ => Err(bad(field, format!("`{m}` needs a number"))),
+            },
+            _ => Err(bad(field, format!("`{m}` needs a number"))),
+        })
+        .collect()
+}
+
+/// `wide`, `utf16le`, `utf16be`, `utf16` (with a byte order mark): the
+/// strings' bytes in that encoding, for a `base64` to follow.
+fn utf16(field: &str, m: &str, vals: Vec<Val>) -> Result<Vec<Val>, SigmaError> {
+    vals.into_iter()
+        .map(|v| match v {
+            Val::Str(p) => {
+                let s = p.plain().ok_or_else(|| bad(field, format!("`{m}` does not take wildcards")))?;
+                let mut out = Vec::new();
+                if m == "utf16" {
+                    out.extend_from_slice(&[0xff, 0xfe]);
+                }
+                for u in s.encode_utf16() {
+                    if m == "utf16be" {
+                        out.extend_from_slice(&u.to_be_bytes());
+                    } else {
+                        out.extend_from_slice(&u.to_le_bytes());
+                    }
+                }
+                Ok(Val::Bytes(out))
+            }
+            _ => Err(bad(field, format!("`{m}` needs string values"))),
+        })
+        .collect()
+}
+
+/// `base64` (one literal per value) and `base64offset` (three).
+fn base64(field: &str, m: &str, vals: Vec<Val>) -> Result<Vec<Val>, SigmaError> {
+    let mut out = Vec::new();
+    for v in vals {
+        let bytes = match v {
+            Val::Str(p) => p.plain().ok_or_else(|| bad(field, format!("`{m}` does not take wildcards")))?.into_bytes(),
+            Val::Bytes(b) => b,
+            _ => return Err(bad(field, format!("`{m}` needs string values"))),
+        };
+        if m == "base64" {
+            out.push(Val::Str(Pattern::literal(&b64(&bytes))));
+        } else {
+            for s in base64_offsets(&bytes) {
+                out.push(Val::Str(Pattern::literal(&s)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `windash` on every value, within [`MAX_EXPANSION`] values in all.
+fn windash_all(field: &str, vals: Vec<Val>) -> Result<Vec<Val>, SigmaError> {
+    let mut out = Vec::new();
+    for v in vals {
+        match v {
+            Val::Str(p) => out.extend(windash(&p).into_iter().map(Val::Str)),
+            _ => return Err(bad(field, "`windash` needs string values".into())),
+        }
+        if out.len() > MAX_EXPANSION {
+            return Err(SigmaError::TooComplex {
+                message: format!("`windash` on {field} expands to more than {MAX_EXPANSION} values"),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The text of a pattern as the rule wrote it (for `re` and `cidr`, whose

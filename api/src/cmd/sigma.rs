@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use vigil_api::config::HuntConfig;
+use vigil_hunts::sigma_import::{self, Outcome};
 use vigil_sigma::{convert_all, Options, Source};
 use vigil_store::{connect, migrate, MigrateOptions};
 
@@ -99,32 +100,7 @@ async fn import(a: ImportArgs) -> anyhow::Result<()> {
     }
     let out = if a.dry_run && a.database_url.is_none() {
         // No database: the conversion report (queries already compile).
-        vigil_api::sigma_http::Outcome {
-            converted: report
-                .converted
-                .iter()
-                .map(|c| vigil_api::sigma_http::Stored {
-                    id: None,
-                    name: c.name.clone(),
-                    sigma_id: c.sigma_id.clone(),
-                    action: "validated",
-                    correlation: c.correlation,
-                    part: c.part,
-                })
-                .collect(),
-            failed: report
-                .failed
-                .iter()
-                .map(|f| vigil_api::sigma_http::Refused {
-                    rule: f.origin.clone(),
-                    sigma_id: f.sigma_id.clone(),
-                    title: f.title.clone(),
-                    reason: f.error.reason().to_string(),
-                    message: f.error.to_string(),
-                })
-                .collect(),
-            referenced_only: report.referenced_only.len(),
-        }
+        Outcome::converted_only(&report)
     } else {
         let url = a.database_url.as_deref().context("--database-url (or DATABASE_URL) is required")?;
         let pool = connect(url, 2)?;
@@ -132,7 +108,7 @@ async fn import(a: ImportArgs) -> anyhow::Result<()> {
             migrate(&pool, &MigrateOptions::default()).await.context("migrating the database")?;
         }
         let created_by = format!("sigma-import:{}", std::env::var("USER").unwrap_or_else(|_| "cli".into()));
-        vigil_api::sigma_http::store(&pool, report, Some(&created_by), a.hunts.settings().settle, a.dry_run).await?
+        sigma_import::store(&pool, report, Some(&created_by), a.hunts.settings().settle, a.dry_run).await?
     };
     for s in &out.converted {
         let id = s.id.map(|i| i.to_string()).unwrap_or_else(|| "-".into());
