@@ -31,4 +31,4 @@ pub mod sigma_http;
 mod tail_http;
 pub mod web;
 
-pub use server::{router, serve, AppState};
+pub use server::{metrics_registry, router, serve, AppState};

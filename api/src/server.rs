@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use prometheus_client::registry::Registry;
 use serde_json::json;
 use vigil_ingest::metrics::Metrics;
 use vigil_store::{EventWriter, Pool, StorageMode};
@@ -20,6 +21,8 @@ pub struct AppState {
     pub storage_mode: StorageMode,
     pub started: Arc<std::time::Instant>,
     pub ingest_metrics: Arc<Metrics>,
+    /// Every stage's metrics, encoded by `/metrics` ([`metrics_registry`]).
+    pub metrics: Arc<Registry>,
     pub writer: Arc<EventWriter>,
     pub derived: crate::derived::Derived,
     /// For commands to agents (request/reply); `None` without NATS.
@@ -36,7 +39,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(pool: Pool, storage_mode: StorageMode, ingest_metrics: Arc<Metrics>) -> Self {
+    /// `metrics`: the registry every stage registered in ([`metrics_registry`]).
+    pub fn new(pool: Pool, storage_mode: StorageMode, ingest_metrics: Arc<Metrics>, metrics: Registry) -> Self {
         let writer = Arc::new(EventWriter::new(pool.clone()));
         let search_options = crate::search_http::options_from_env();
         AppState {
@@ -47,6 +51,7 @@ impl AppState {
             storage_mode,
             started: Arc::new(std::time::Instant::now()),
             ingest_metrics,
+            metrics: Arc::new(metrics),
             writer,
             derived: Default::default(),
             nats: None,
@@ -81,12 +86,22 @@ impl AppState {
         self
     }
 
-    /// With the background workers' handles (their counters join `/metrics`).
+    /// With the background workers' handles.
     pub fn with_derived(mut self, derived: crate::derived::Derived) -> Self {
         self.derived = derived;
         self.rebuild_searcher();
         self
     }
+}
+
+/// The server's one metrics registry (prefix `vigil`): the stages that count
+/// process-wide register here; the others register when they start
+/// (`Metrics::register`, [`crate::maintenance::start`]).
+pub fn metrics_registry() -> Registry {
+    let mut registry = Registry::with_prefix("vigil");
+    vigil_hunts::metrics::register(&mut registry);
+    crate::audit::register(&mut registry);
+    registry
 }
 
 pub fn router(state: AppState) -> Router {
@@ -175,15 +190,16 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     (code, Json(body))
 }
 
-/// Prometheus text: per-stage ingest counters.
+/// Prometheus text: every stage's counters (the server's registry).
 #[utoipa::path(get, path = "/metrics", tag = "server",
     responses((status = 200, description = "Prometheus text: per-stage counters", content_type = "text/plain", body = String)),
     security(("token" = [])))]
 async fn metrics(State(state): State<AppState>, _caller: Caller) -> impl IntoResponse {
-    let mut body = state.ingest_metrics.render();
+    let mut body = String::new();
+    if let Err(e) = prometheus_client::encoding::prometheus_text::encode(&mut body, &state.metrics) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode the metrics: {e}")).into_response();
+    }
     body.push_str(&state.derived.render_metrics());
-    body.push_str(&crate::audit::render_metrics());
-    body.push_str(&vigil_hunts::metrics::render());
-    body.push_str(&crate::maintenance::render_metrics());
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+    ([(axum::http::header::CONTENT_TYPE, prometheus_client::encoding::prometheus_text::CONTENT_TYPE)], body)
+        .into_response()
 }

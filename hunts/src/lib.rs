@@ -24,7 +24,7 @@
 //!   event_count, value_count, temporal and temporal_ordered over event time
 //!   per group, a window of `timespan` firing when it holds a match new in
 //!   the run and reaches the condition;
-//! - its counters in Prometheus text ([`metrics`]).
+//! - its counters ([`metrics`]), registered in the server's metrics registry.
 //!
 //! Queries run through [`vigil_search::Searcher`] on the SQL path (no BM25
 //! index, whose tail lags ingestion). Aggregating queries (`| stats`,

@@ -26,7 +26,7 @@ use vigil_store::Pool;
 use crate::actions::{self, DeliveryConfig};
 use crate::correlation::{self, Correlation, Ev};
 use crate::hunt::{self, severity_label, Hunt};
-use crate::metrics::{add, COUNTERS};
+use crate::metrics::metrics;
 use crate::{Clock, HuntError, Schedule};
 
 /// How runs behave.
@@ -256,7 +256,7 @@ impl Runner {
             Err(e) => {
                 report.error = Some(actions::error_chain(&e));
                 self.record_error(h, &report, manual, started).await?;
-                add(&COUNTERS.run_errors, 1);
+                metrics().run_failed();
                 return Ok(report);
             }
         };
@@ -436,11 +436,7 @@ impl Runner {
             .map_err(HuntError::db("advancing a hunt"))?;
         tx.commit().await.map_err(HuntError::db("committing a run"))?;
 
-        add(&COUNTERS.runs, 1);
-        add(&COUNTERS.slots_collapsed, u64::from(slots.saturating_sub(1)));
-        add(&COUNTERS.matches, u64::from(report.matches));
-        add(&COUNTERS.alerts_created, u64::from(report.alerts_created));
-        add(&COUNTERS.alerts_suppressed, u64::from(report.alerts_updated));
+        metrics().run_recorded(slots, report.matches, report.alerts_created, report.alerts_updated);
         report.queued_actions = action_ids;
         Ok(report)
     }

@@ -40,7 +40,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .context("migrating the database")?;
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
-    let metrics = std::sync::Arc::new(vigil_ingest::metrics::Metrics::new());
+    let mut registry = vigil_api::metrics_registry();
+    let metrics = std::sync::Arc::new(vigil_ingest::metrics::Metrics::register(&mut registry));
     let (trigger, stop) = vigil_ingest::shutdown::Shutdown::new();
     let derived = vigil_api::derived::start(
         &pool,
@@ -49,7 +50,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         stop.clone(),
     );
     // Retention and metric rollups (docs/retention.md).
-    vigil_api::maintenance::start(&pool, derived.text_index.clone(), stop.clone())?;
+    vigil_api::maintenance::start(&pool, derived.text_index.clone(), stop.clone(), &mut registry)?;
     let hunts_stop = stop.clone();
     vigil_hunts::scheduler::spawn(pool.clone(), async move { hunts_stop.wait().await });
     if let Some(url) = &args.nats_url {
@@ -64,7 +65,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     // Searches get their own connections: a runaway query cannot take the ones ingest needs.
     let query_pool = connect(&args.database_url, args.query_connections)?;
-    let mut state = AppState::new(pool, report.mode, metrics).with_derived(derived).with_query_pool(query_pool);
+    let mut state =
+        AppState::new(pool, report.mode, metrics, registry).with_derived(derived).with_query_pool(query_pool);
     if let Some(url) = &args.nats_url {
         // Commands to agents go over NATS request/reply.
         state = state.with_nats(vigil_ingest::nats::connect(url).await?);

@@ -100,7 +100,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let demo_hunts = if args.no_demo { Vec::new() } else { load_demo(&pool, args.demo_events).await? };
 
-    let metrics = std::sync::Arc::new(vigil_ingest::metrics::Metrics::new());
+    let mut registry = vigil_api::metrics_registry();
+    let metrics = std::sync::Arc::new(vigil_ingest::metrics::Metrics::register(&mut registry));
     let (trigger, stop) = vigil_ingest::shutdown::Shutdown::new();
     let derived = vigil_api::derived::start(
         &pool,
@@ -109,7 +110,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         stop.clone(),
     );
     // Retention and metric rollups (docs/retention.md).
-    vigil_api::maintenance::start(&pool, derived.text_index.clone(), stop.clone())?;
+    vigil_api::maintenance::start(&pool, derived.text_index.clone(), stop.clone(), &mut registry)?;
     let hunts_stop = stop.clone();
     vigil_hunts::scheduler::spawn(pool.clone(), async move { hunts_stop.wait().await });
     if !demo_hunts.is_empty() {
@@ -136,7 +137,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let served = vigil_api::serve(
         listener,
         {
-            let state = AppState::new(pool.clone(), report.mode, metrics)
+            let state = AppState::new(pool.clone(), report.mode, metrics, registry)
                 .with_derived(derived)
                 .with_query_pool(connect(&database_url, 4)?);
             match commands_client {
