@@ -96,7 +96,7 @@ impl AppState {
 
 /// The server's one metrics registry (prefix `vigil`): the stages that count
 /// process-wide register here; the others register when they start
-/// (`Metrics::register`, [`crate::maintenance::start`]).
+/// (`Metrics::register`, [`crate::derived::start`], [`crate::maintenance::start`]).
 pub fn metrics_registry() -> Registry {
     let mut registry = Registry::with_prefix("vigil");
     vigil_hunts::metrics::register(&mut registry);
@@ -199,7 +199,6 @@ async fn metrics(State(state): State<AppState>, _caller: Caller) -> impl IntoRes
     if let Err(e) = prometheus_client::encoding::prometheus_text::encode(&mut body, &state.metrics) {
         return (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode the metrics: {e}")).into_response();
     }
-    body.push_str(&state.derived.render_metrics());
     ([(axum::http::header::CONTENT_TYPE, prometheus_client::encoding::prometheus_text::CONTENT_TYPE)], body)
         .into_response()
 }

@@ -48,6 +48,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         args.embed_selection.clone(),
         &super::reindex::index_dir(args.index_dir.as_deref(), &args.data_dir),
         stop.clone(),
+        &mut registry,
     );
     // Retention and metric rollups (docs/retention.md).
     vigil_api::maintenance::start(&pool, derived.text_index.clone(), stop.clone(), &mut registry)?;
