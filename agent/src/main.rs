@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
 use vigil_agent::collect::ebpf_net::{choose_connection_source, ConnectionSource, ConnectionSourceChoice};
 use vigil_agent::collect::process::ProcessSource;
@@ -138,6 +139,7 @@ async fn start_transport(
     source: &SourceChoice,
     connections: &ConnectionSourceChoice,
     control: Control,
+    registry: &mut Registry,
 ) -> anyhow::Result<Transport> {
     let mut tc = TransportConfig::new(&config.nats_url, &config.agent_id, &config.spool_dir);
     tc.spool_max_bytes = config.spool_max_bytes;
@@ -152,7 +154,7 @@ async fn start_transport(
         ebpf: source.source == ProcessSource::Ebpf || connections.source == ConnectionSource::Ebpf,
         xdp: blocklist.backend() == "xdp",
     };
-    let mut transport = Transport::start(tc).await.context("starting the transport")?;
+    let mut transport = Transport::start(tc, registry).await.context("starting the transport")?;
     let (handler, mut requests) = ChannelHandler::new(16);
     tokio::spawn(async move {
         while let Some((cmd, reply)) = requests.recv().await {
@@ -187,6 +189,8 @@ fn run(config: AgentConfig, force_stdout: bool) -> anyhow::Result<()> {
         .context("starting the runtime")?;
     rt.block_on(async move {
         let (tx, rx) = mpsc::channel(1024);
+        // The agent's own metrics registry, apart from the server's: the transport counts in it.
+        let mut registry = Registry::with_prefix("vigil");
         // The transport sends heartbeats with the agent's capabilities; on stdout the collectors do.
         let collectors = Collectors::start_with(&config, tx, StartOptions { heartbeats: force_stdout })
             .context("starting the collectors")?;
@@ -200,9 +204,8 @@ fn run(config: AgentConfig, force_stdout: bool) -> anyhow::Result<()> {
         let (drain, transport) = if force_stdout {
             (tokio::spawn(print_ndjson(rx)), None)
         } else {
-            let transport =
-                start_transport(&config, collectors.source(), collectors.connection_source(), collectors.control())
-                    .await?;
+            let (source, connections) = (collectors.source(), collectors.connection_source());
+            let transport = start_transport(&config, source, connections, collectors.control(), &mut registry).await?;
             (tokio::spawn(forward(rx, transport.sender())), Some(transport))
         };
         let result = tokio::select! {

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy};
 use chrono::Utc;
+use prometheus_client::registry::Registry;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -240,6 +241,13 @@ fn segment_files(dir: &Path) -> Vec<(String, u64)> {
     v
 }
 
+/// What a scrape of the agent's `registry` would show.
+fn scrape(registry: &Registry) -> String {
+    let mut text = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut text, registry).unwrap();
+    text
+}
+
 async fn send_all(t: &Transport, evs: &[Event]) {
     let tx = t.sender();
     for e in evs {
@@ -256,7 +264,8 @@ async fn publishes_10k_events_exactly_once() {
     let store = tempfile::tempdir().unwrap();
     let spool = tempfile::tempdir().unwrap();
     let nats = Nats::start(free_port(), store.path());
-    let t = Transport::start(config(&nats.url(), spool.path())).await.unwrap();
+    let mut registry = Registry::with_prefix("vigil");
+    let t = Transport::start(config(&nats.url(), spool.path()), &mut registry).await.unwrap();
     let evs = events(10_000);
     send_all(&t, &evs).await;
     let js = consumer_js(&nats.url()).await;
@@ -281,7 +290,7 @@ async fn publishes_10k_events_exactly_once() {
     assert_eq!(s.spool_dropped_events, 0);
     assert_eq!(s.spool_drained_events, s.spooled_events, "whatever was spooled at start-up was drained");
     assert!(segment_files(spool.path()).is_empty());
-    let text = stats.render_prometheus();
+    let text = scrape(&registry);
     assert!(text.contains("vigil_agent_transport_acked_events_total 10000"), "{text}");
 }
 
@@ -293,7 +302,7 @@ async fn spools_while_nats_is_down_then_drains_exactly_once() {
     let spool = tempfile::tempdir().unwrap();
     let port = free_port();
     let url = format!("nats://127.0.0.1:{port}");
-    let t = Transport::start(config(&url, spool.path())).await.unwrap();
+    let t = Transport::start(config(&url, spool.path()), &mut Registry::default()).await.unwrap();
     let stats = t.stats();
     let evs = events(5_000);
     send_all(&t, &evs).await;
@@ -344,7 +353,7 @@ async fn survives_nats_restart_mid_stream() {
     // One event per message, so many acks are in flight when the server dies.
     let mut cfg = config(&nats.url(), spool.path());
     cfg.batch_max_events = 1;
-    let t = Transport::start(cfg).await.unwrap();
+    let t = Transport::start(cfg, &mut Registry::default()).await.unwrap();
     let stats = t.stats();
     let evs = events(20_000);
     let tx = t.sender();
@@ -392,7 +401,8 @@ async fn spool_bound_drops_oldest_and_counts() {
     let mut cfg = config(&url, spool.path());
     cfg.spool_max_bytes = max;
     cfg.batch_max_events = 10;
-    let t = Transport::start(cfg).await.unwrap();
+    let mut registry = Registry::with_prefix("vigil");
+    let t = Transport::start(cfg, &mut registry).await.unwrap();
     let stats = t.stats();
     // One kind, so spool order is send order.
     let run = Uuid::new_v4();
@@ -422,7 +432,7 @@ async fn spool_bound_drops_oldest_and_counts() {
     let newest: HashSet<Uuid> = evs[5_000 - kept..].iter().map(|e| e.id).collect();
     assert_eq!(seen.test_events.keys().copied().collect::<HashSet<_>>(), newest);
     t.shutdown().await.unwrap();
-    let text = stats.render_prometheus();
+    let text = scrape(&registry);
     assert!(text.contains(&format!("vigil_agent_transport_spool_dropped_events_total {}", s.spool_dropped_events)));
 }
 
@@ -435,7 +445,7 @@ async fn restart_with_a_full_spool_drains_it() {
     let url = format!("nats://127.0.0.1:{port}");
     let evs = events(2_000);
     {
-        let t = Transport::start(config(&url, spool.path())).await.unwrap();
+        let t = Transport::start(config(&url, spool.path()), &mut Registry::default()).await.unwrap();
         let stats = t.stats();
         send_all(&t, &evs).await;
         // Shutdown flushes open batches to the spool too.
@@ -445,7 +455,7 @@ async fn restart_with_a_full_spool_drains_it() {
     assert!(!segment_files(spool.path()).is_empty());
 
     let nats = Nats::start(port, store.path());
-    let t = Transport::start(config(&url, spool.path())).await.unwrap();
+    let t = Transport::start(config(&url, spool.path()), &mut Registry::default()).await.unwrap();
     let stats = t.stats();
     let js = consumer_js(&nats.url()).await;
     let seen = wait_stream(&js, Duration::from_secs(30), |s| s.distinct() >= 2_000).await;
@@ -463,7 +473,7 @@ async fn commands_block_list_unblock_and_are_recorded() {
     let store = tempfile::tempdir().unwrap();
     let spool = tempfile::tempdir().unwrap();
     let nats = Nats::start(free_port(), store.path());
-    let mut t = Transport::start(config(&nats.url(), spool.path())).await.unwrap();
+    let mut t = Transport::start(config(&nats.url(), spool.path()), &mut Registry::default()).await.unwrap();
     let blocklist = Arc::new(MemoryBlocklist::open(spool.path()).unwrap());
     t.serve_commands(Arc::new(AgentCommands::new(blocklist.clone()))).await.unwrap();
     let client = async_nats::connect(nats.url()).await.unwrap();
@@ -541,7 +551,7 @@ async fn heartbeats_carry_capabilities() {
     cfg.heartbeat_interval = Duration::from_millis(300);
     cfg.capabilities =
         Capabilities { process_source: "procfs".into(), connection_source: "procfs".into(), ebpf: false, xdp: true };
-    let t = Transport::start(cfg).await.unwrap();
+    let t = Transport::start(cfg, &mut Registry::default()).await.unwrap();
     let js = consumer_js(&nats.url()).await;
     let beats = |s: &Seen| s.others.iter().filter(|e| e.raw["type"] == "heartbeat").count();
     let seen = wait_stream(&js, Duration::from_secs(10), |s| beats(s) >= 2).await;
@@ -562,11 +572,11 @@ async fn heartbeats_carry_capabilities() {
 async fn one_transport_per_spool_directory() {
     let spool = tempfile::tempdir().unwrap();
     let url = format!("nats://127.0.0.1:{}", free_port());
-    let t = Transport::start(config(&url, spool.path())).await.unwrap();
-    let err = Transport::start(config(&url, spool.path())).await.unwrap_err();
+    let t = Transport::start(config(&url, spool.path()), &mut Registry::default()).await.unwrap();
+    let err = Transport::start(config(&url, spool.path()), &mut Registry::default()).await.unwrap_err();
     assert!(err.to_string().contains("in use"), "{err}");
     t.shutdown().await.unwrap();
     let mut bad = config(&url, spool.path());
     bad.agent_id = "a.b".into();
-    assert!(Transport::start(bad).await.is_err());
+    assert!(Transport::start(bad, &mut Registry::default()).await.is_err());
 }

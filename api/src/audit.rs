@@ -4,17 +4,43 @@
 //! Writing the entry never fails the request it describes (the caller already
 //! has its answer); a failed write is logged and counted on `/metrics`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
 use serde_json::Value;
 use vigil_store::Pool;
 
 use crate::auth::Caller;
 
-/// Audit entries that could not be written (database down, say).
-pub static AUDIT_WRITE_ERRORS: AtomicU64 = AtomicU64::new(0);
-/// Audit entries written.
-pub static AUDIT_WRITTEN: AtomicU64 = AtomicU64::new(0);
+/// The audit log's counters: one set per process, like the log itself.
+#[derive(Debug, Clone, Default)]
+struct AuditMetrics {
+    /// Audit entries written.
+    written: Counter,
+    /// Audit entries that could not be written (database down, say).
+    write_errors: Counter,
+}
+
+static METRICS: LazyLock<AuditMetrics> = LazyLock::new(AuditMetrics::default);
+
+/// Registers this process's audit counters in `registry` (`<prefix>_audit_*`).
+pub fn register(registry: &mut Registry) {
+    let r = registry.sub_registry_with_prefix("audit");
+    r.register("written", "Audit entries written", METRICS.written.clone());
+    r.register("write_errors", "Audit entries that could not be written", METRICS.write_errors.clone());
+}
+
+impl AuditMetrics {
+    fn written(&self) {
+        self.written.inc();
+    }
+
+    fn write_failed(&self, action: &str, error: &str) {
+        self.write_errors.inc();
+        tracing::error!(action, "cannot write the audit log: {error}");
+    }
+}
 
 /// One thing a caller did.
 #[derive(Debug, Clone)]
@@ -84,22 +110,7 @@ pub async fn record(pool: &Pool, caller: &Caller, entry: Entry) {
     }
     .await;
     match res {
-        Ok(_) => {
-            AUDIT_WRITTEN.fetch_add(1, Ordering::Relaxed);
-        }
-        Err(e) => {
-            AUDIT_WRITE_ERRORS.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(action = entry.action, "cannot write the audit log: {e}");
-        }
+        Ok(_) => METRICS.written(),
+        Err(e) => METRICS.write_failed(entry.action, &e),
     }
-}
-
-/// The audit counters in Prometheus text.
-pub fn render_metrics() -> String {
-    format!(
-        "# TYPE vigil_audit_written_total counter\nvigil_audit_written_total {}\n\
-         # TYPE vigil_audit_write_errors_total counter\nvigil_audit_write_errors_total {}\n",
-        AUDIT_WRITTEN.load(Ordering::Relaxed),
-        AUDIT_WRITE_ERRORS.load(Ordering::Relaxed)
-    )
 }

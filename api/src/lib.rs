@@ -37,4 +37,5 @@ mod tail_http;
 pub mod web;
 
 pub use server::{router, serve};
+pub use start::metrics_registry;
 pub use state::{AppState, Backing};

@@ -9,12 +9,16 @@
 //! Passes are serialised across processes by an advisory lock: with several
 //! servers on one database, one of them does the work.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use vigil_fulltext::TextIndex;
 use vigil_ingest::shutdown::Shutdown;
 use vigil_store::retention::{self, Action, RetentionPolicy, RetentionReport, RunOptions, StepReport};
@@ -68,22 +72,74 @@ pub fn parse_every(v: &str) -> Result<Option<Duration>, String> {
 
 // ------------------------------------------------------------ counters
 
-static RUNS: AtomicU64 = AtomicU64::new(0);
-static FAILED_RUNS: AtomicU64 = AtomicU64::new(0);
-static SKIPPED_RUNS: AtomicU64 = AtomicU64::new(0);
-static LAST_RUN_UNIX: AtomicI64 = AtomicI64::new(0);
-static LAST_RUN_MS: AtomicU64 = AtomicU64::new(0);
-
-/// Rows and chunks per (target, action), summed over real passes.
-#[derive(Default)]
-struct Totals {
-    rows: BTreeMap<(String, &'static str), u64>,
-    chunks: BTreeMap<String, u64>,
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RowLabels {
+    target: String,
+    action: &'static str,
 }
 
-fn totals() -> &'static Mutex<Totals> {
-    static T: std::sync::OnceLock<Mutex<Totals>> = std::sync::OnceLock::new();
-    T.get_or_init(Default::default)
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TargetLabel {
+    target: String,
+}
+
+/// What the passes did; rows and chunks per (target, action) are summed
+/// over real passes only.
+#[derive(Debug, Clone, Default)]
+pub struct MaintenanceMetrics {
+    runs: Counter,
+    failed_runs: Counter,
+    skipped_runs: Counter,
+    last_run_unix: Gauge,
+    last_run_seconds: Gauge<f64, AtomicU64>,
+    rows: Family<RowLabels, Counter>,
+    chunks: Family<TargetLabel, Counter>,
+}
+
+impl MaintenanceMetrics {
+    /// Counters registered in `registry` as `<prefix>_maintenance_*` and `<prefix>_retention_*`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        let r = registry.sub_registry_with_prefix("maintenance");
+        r.register("runs", "Maintenance passes", m.runs.clone());
+        r.register("failed_runs", "Maintenance passes with a failed step", m.failed_runs.clone());
+        r.register("skipped_runs", "Maintenance passes skipped for another process's lock", m.skipped_runs.clone());
+        r.register("last_run_timestamp_seconds", "When the last pass finished", m.last_run_unix.clone());
+        r.register("last_run_duration_seconds", "How long the last pass took", m.last_run_seconds.clone());
+        let r = registry.sub_registry_with_prefix("retention");
+        r.register("rows", "Rows removed or rolled up, by target and action", m.rows.clone());
+        r.register("chunks_dropped", "Chunks or partitions dropped, by target", m.chunks.clone());
+        m
+    }
+
+    fn pass_done(&self, report: &RetentionReport) {
+        self.runs.inc();
+        if !report.ok() {
+            self.failed_runs.inc();
+        }
+        self.last_run_unix.set(report.finished.timestamp());
+        let ms = (report.finished - report.started).num_milliseconds().max(0);
+        self.last_run_seconds.set(ms as f64 / 1000.0);
+        if report.dry_run {
+            return;
+        }
+        for s in &report.steps {
+            let labels = RowLabels { target: s.target.clone(), action: action_name(s.action) };
+            self.rows.get_or_create(&labels).inc_by(s.rows);
+            if s.chunks > 0 {
+                self.chunks.get_or_create(&TargetLabel { target: s.target.clone() }).inc_by(s.chunks);
+            }
+        }
+    }
+
+    fn pass_skipped(&self) {
+        self.skipped_runs.inc();
+    }
+
+    fn pass_failed(&self, e: &StoreError) {
+        self.failed_runs.inc();
+        tracing::warn!("maintenance: pass failed: {e}");
+    }
 }
 
 fn action_name(a: Action) -> &'static str {
@@ -95,72 +151,19 @@ fn action_name(a: Action) -> &'static str {
     }
 }
 
-fn count(report: &RetentionReport) {
-    RUNS.fetch_add(1, Ordering::Relaxed);
-    if !report.ok() {
-        FAILED_RUNS.fetch_add(1, Ordering::Relaxed);
-    }
-    LAST_RUN_UNIX.store(report.finished.timestamp(), Ordering::Relaxed);
-    let ms = (report.finished - report.started).num_milliseconds().max(0) as u64;
-    LAST_RUN_MS.store(ms, Ordering::Relaxed);
-    if report.dry_run {
-        return;
-    }
-    let Ok(mut t) = totals().lock() else { return };
-    for s in &report.steps {
-        *t.rows.entry((s.target.clone(), action_name(s.action))).or_default() += s.rows;
-        if s.chunks > 0 {
-            *t.chunks.entry(s.target.clone()).or_default() += s.chunks;
-        }
-    }
-}
-
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"")
-}
-
-/// The maintenance counters in Prometheus text.
-pub fn render_metrics() -> String {
-    let mut out = format!(
-        "# TYPE vigil_maintenance_runs_total counter\nvigil_maintenance_runs_total {}\n\
-         # TYPE vigil_maintenance_failed_runs_total counter\nvigil_maintenance_failed_runs_total {}\n\
-         # TYPE vigil_maintenance_skipped_runs_total counter\nvigil_maintenance_skipped_runs_total {}\n\
-         # TYPE vigil_maintenance_last_run_timestamp_seconds gauge\nvigil_maintenance_last_run_timestamp_seconds {}\n\
-         # TYPE vigil_maintenance_last_run_duration_seconds gauge\nvigil_maintenance_last_run_duration_seconds {:.3}\n",
-        RUNS.load(Ordering::Relaxed),
-        FAILED_RUNS.load(Ordering::Relaxed),
-        SKIPPED_RUNS.load(Ordering::Relaxed),
-        LAST_RUN_UNIX.load(Ordering::Relaxed),
-        LAST_RUN_MS.load(Ordering::Relaxed) as f64 / 1000.0,
-    );
-    if let Ok(t) = totals().lock() {
-        out.push_str("# TYPE vigil_retention_rows_total counter\n");
-        for ((target, action), n) in &t.rows {
-            out.push_str(&format!(
-                "vigil_retention_rows_total{{target=\"{}\",action=\"{action}\"}} {n}\n",
-                label(target)
-            ));
-        }
-        out.push_str("# TYPE vigil_retention_chunks_dropped_total counter\n");
-        for (target, n) in &t.chunks {
-            out.push_str(&format!("vigil_retention_chunks_dropped_total{{target=\"{}\"}} {n}\n", label(target)));
-        }
-    }
-    out
-}
-
 // ------------------------------------------------------------ a pass
 
 /// One pass at `now`: PostgreSQL, then the BM25 index (if given; skipped on
 /// a dry run, where it would mirror what PostgreSQL reports). Recorded in
-/// `retention_runs` and counted. `Ok(None)` when another process holds the
-/// maintenance lock.
+/// `retention_runs` and counted in `metrics`. `Ok(None)` when another
+/// process holds the maintenance lock.
 pub async fn pass(
     pool: &Pool,
     policy: &RetentionPolicy,
     text_index: Option<&Arc<TextIndex>>,
     now: DateTime<Utc>,
     opts: RunOptions,
+    metrics: &MaintenanceMetrics,
 ) -> Result<Option<RetentionReport>, StoreError> {
     let lock = pool.get().await?;
     let got: bool = lock
@@ -169,10 +172,10 @@ pub async fn pass(
         .map_err(StoreError::db("taking the maintenance lock"))?
         .get(0);
     if !got {
-        SKIPPED_RUNS.fetch_add(1, Ordering::Relaxed);
+        metrics.pass_skipped();
         return Ok(None);
     }
-    let result = pass_locked(pool, policy, text_index, now, opts).await;
+    let result = pass_locked(pool, policy, text_index, now, opts, metrics).await;
     let _ = lock.execute("SELECT pg_advisory_unlock($1)", &[&LOCK]).await;
     result.map(Some)
 }
@@ -183,6 +186,7 @@ async fn pass_locked(
     text_index: Option<&Arc<TextIndex>>,
     now: DateTime<Utc>,
     opts: RunOptions,
+    metrics: &MaintenanceMetrics,
 ) -> Result<RetentionReport, StoreError> {
     let mut report = retention::run(pool, policy, now, opts).await?;
     if let (Some(index), false) = (text_index, opts.dry_run) {
@@ -190,7 +194,7 @@ async fn pass_locked(
         report.steps.extend(steps);
     }
     report.finished = Utc::now().max(report.started);
-    count(&report);
+    metrics.pass_done(&report);
     if let Err(e) = retention::record(pool, &report).await {
         tracing::warn!("maintenance: could not record the pass: {e}");
     }
@@ -240,8 +244,16 @@ async fn bm25(index: Arc<TextIndex>, policy: &RetentionPolicy, now: DateTime<Utc
 
 // ------------------------------------------------------------ the loop
 
-/// Starts the loop (unless `cfg.every` is off); it stops with `stop`.
-pub fn start(pool: &Pool, cfg: MaintenanceConfig, text_index: Option<Arc<TextIndex>>, stop: Shutdown) {
+/// Starts the loop (unless `cfg.every` is off), counted in `registry`; it
+/// stops with `stop`.
+pub fn start(
+    pool: &Pool,
+    cfg: MaintenanceConfig,
+    text_index: Option<Arc<TextIndex>>,
+    stop: Shutdown,
+    registry: &mut Registry,
+) {
+    let metrics = MaintenanceMetrics::register(registry);
     let Some(every) = cfg.every else {
         tracing::info!("maintenance: off (VIGIL_MAINTENANCE_EVERY=off)");
         return;
@@ -257,7 +269,7 @@ pub fn start(pool: &Pool, cfg: MaintenanceConfig, text_index: Option<Arc<TextInd
             delay = every;
             let opts = RunOptions { dry_run: false, batch: cfg.batch };
             // A pass stops at the next statement when the server stops.
-            let work = pass(&pool, &cfg.policy, text_index.as_ref(), Utc::now(), opts);
+            let work = pass(&pool, &cfg.policy, text_index.as_ref(), Utc::now(), opts, &metrics);
             let outcome = tokio::select! {
                 _ = stop.wait() => return,
                 r = work => r,
@@ -265,10 +277,7 @@ pub fn start(pool: &Pool, cfg: MaintenanceConfig, text_index: Option<Arc<TextInd
             match outcome {
                 Ok(Some(r)) => log(&r),
                 Ok(None) => tracing::info!("maintenance: another process is running a pass; skipped"),
-                Err(e) => {
-                    FAILED_RUNS.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!("maintenance: pass failed: {e}");
-                }
+                Err(e) => metrics.pass_failed(&e),
             }
         }
     });

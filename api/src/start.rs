@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use vigil_ingest::shutdown::{Shutdown, Trigger};
@@ -18,6 +19,16 @@ use crate::config::ServerConfig;
 use crate::maintenance::MaintenanceConfig;
 use crate::state::Backing;
 use crate::AppState;
+
+/// The server's one metrics registry (prefix `vigil`), with the stages that
+/// count per process (hunts, audit) already in it; the workers [`Server::start`]
+/// starts register theirs.
+pub fn metrics_registry() -> Registry {
+    let mut registry = Registry::with_prefix("vigil");
+    vigil_hunts::metrics::register(&mut registry);
+    crate::audit::register(&mut registry);
+    registry
+}
 
 /// The migrated database and the NATS server to run on.
 #[derive(Debug)]
@@ -44,15 +55,17 @@ impl Server {
     /// Starts the background workers and builds the state.
     pub async fn start(cfg: &ServerConfig, services: Services, listener: TcpListener) -> anyhow::Result<Server> {
         let Services { pool, database_url, storage_mode, nats_url } = services;
-        let metrics = Arc::new(vigil_ingest::metrics::Metrics::new());
+        let mut registry = metrics_registry();
+        let metrics = Arc::new(vigil_ingest::metrics::Metrics::register(&mut registry));
         let (trigger, stop) = Shutdown::new();
-        let derived = crate::derived::start(&pool, cfg, stop.clone());
+        let derived = crate::derived::start(&pool, cfg, stop.clone(), &mut registry);
         // Retention and metric rollups (docs/retention.md).
         crate::maintenance::start(
             &pool,
             MaintenanceConfig::new(&cfg.maintenance),
             derived.text_index.clone(),
             stop.clone(),
+            &mut registry,
         );
         let hunts_stop = stop.clone();
         vigil_hunts::scheduler::spawn(pool.clone(), cfg.hunts.settings(), async move { hunts_stop.wait().await });
@@ -67,7 +80,8 @@ impl Server {
         };
         // Searches get their own connections: a runaway query cannot take the ones ingest needs.
         let query_pool = connect(&database_url, usize::from(cfg.query_connections))?;
-        let backing = Backing { pool, query_pool, storage_mode, ingest_metrics: metrics, derived, nats };
+        let backing =
+            Backing { pool, query_pool, storage_mode, ingest_metrics: metrics, metrics: registry, derived, nats };
         let state = AppState::new(cfg, backing).context("configuring the server")?;
         Ok(Server { state, listener, trigger, stop, pipeline })
     }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use prometheus_client::registry::Registry;
 use vigil_ingest::metrics::Metrics;
 use vigil_sigma::Mapping;
 use vigil_store::{EventWriter, Pool, StorageMode};
@@ -18,6 +19,8 @@ pub struct AppState {
     pub storage_mode: StorageMode,
     pub started: Arc<std::time::Instant>,
     pub ingest_metrics: Arc<Metrics>,
+    /// Every stage's metrics, encoded by `/metrics` ([`crate::metrics_registry`]).
+    pub metrics: Arc<Registry>,
     pub writer: Arc<EventWriter>,
     pub derived: Derived,
     /// For commands to agents (request/reply); `None` without NATS.
@@ -43,6 +46,8 @@ pub struct Backing {
     pub query_pool: Pool,
     pub storage_mode: StorageMode,
     pub ingest_metrics: Arc<Metrics>,
+    /// The registry every stage registered in.
+    pub metrics: Registry,
     pub derived: Derived,
     pub nats: Option<async_nats::Client>,
 }
@@ -64,6 +69,7 @@ impl AppState {
             storage_mode: b.storage_mode,
             started: Arc::new(std::time::Instant::now()),
             ingest_metrics: b.ingest_metrics,
+            metrics: Arc::new(b.metrics),
             derived: b.derived,
             nats: b.nats,
             rate: Arc::new(RateLimiter::new(cfg.rate_limit)),

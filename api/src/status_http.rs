@@ -38,15 +38,15 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     (code, Json(body))
 }
 
-/// Prometheus text: per-stage ingest counters.
+/// Prometheus text: every stage's counters (the server's registry).
 #[utoipa::path(get, path = "/metrics", tag = "server",
     responses((status = 200, description = "Prometheus text: per-stage counters", content_type = "text/plain", body = String)),
     security(("token" = [])))]
 pub async fn metrics(State(state): State<AppState>, _caller: Caller) -> impl IntoResponse {
-    let mut body = state.ingest_metrics.render();
-    body.push_str(&state.derived.render_metrics());
-    body.push_str(&crate::audit::render_metrics());
-    body.push_str(&vigil_hunts::metrics::render());
-    body.push_str(&crate::maintenance::render_metrics());
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+    let mut body = String::new();
+    if let Err(e) = prometheus_client::encoding::prometheus_text::encode(&mut body, &state.metrics) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode the metrics: {e}")).into_response();
+    }
+    ([(axum::http::header::CONTENT_TYPE, prometheus_client::encoding::prometheus_text::CONTENT_TYPE)], body)
+        .into_response()
 }

@@ -116,7 +116,8 @@ async fn malformed_messages_are_dead_lettered_and_good_ones_stored() {
     let nats = EmbeddedNats::start(&scratch.0).unwrap().expect("nats-server is installed by scripts/setup.sh");
     let (_db, pool) = db().await;
     let js = jetstream(&nats.url()).await;
-    let metrics = Arc::new(Metrics::new());
+    let mut registry = vigil_api::metrics_registry();
+    let metrics = Arc::new(Metrics::register(&mut registry));
     let (trigger, stop) = Shutdown::new();
     let pipeline =
         tokio::spawn(vigil_ingest::nats::run(NatsConfig::new(nats.url()), pool.clone(), metrics.clone(), stop));
@@ -186,7 +187,8 @@ async fn malformed_messages_are_dead_lettered_and_good_ones_stored() {
         .unwrap();
     assert!(String::from_utf8(row.get::<_, Vec<u8>>(0)).unwrap().starts_with("{not json"));
     assert!(row.get::<_, String>(1).contains("JSON"));
-    let text = metrics.render();
+    let mut text = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut text, &registry).unwrap();
     assert!(text.contains("vigil_ingest_dead_lettered_total{channel=\"nats\",reason=\"oversize\"} 2000"), "{text}");
     trigger.trigger();
     pipeline.await.unwrap().unwrap();

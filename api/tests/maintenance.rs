@@ -45,15 +45,18 @@ async fn a_pass_applies_retention_to_postgres_and_the_bm25_index_and_records_its
     assert_eq!(index.search(&all()).unwrap().total, 12);
 
     let policy = RetentionPolicy::parse("process=2d,auth=4d,rollup_after=off").unwrap();
+    let mut registry = vigil_api::metrics_registry();
+    let metrics = maintenance::MaintenanceMetrics::register(&mut registry);
     // A dry run changes neither PostgreSQL nor the index.
-    let dry = maintenance::pass(&pool, &policy, Some(&index), now, RunOptions { dry_run: true, batch: 100 })
+    let dry = maintenance::pass(&pool, &policy, Some(&index), now, RunOptions { dry_run: true, batch: 100 }, &metrics)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(dry.rows("events[kind=process]"), 4);
     assert_eq!(index.num_docs(), 12);
 
-    let rep = maintenance::pass(&pool, &policy, Some(&index), now, RunOptions::default()).await.unwrap().unwrap();
+    let rep =
+        maintenance::pass(&pool, &policy, Some(&index), now, RunOptions::default(), &metrics).await.unwrap().unwrap();
     assert!(rep.ok(), "{rep:?}");
     assert_eq!(rep.rows("events[kind=process]"), 4);
     assert_eq!(rep.rows("events[kind=auth]"), 2);
@@ -69,17 +72,15 @@ async fn a_pass_applies_retention_to_postgres_and_the_bm25_index_and_records_its
         client.query_one("SELECT report FROM retention_runs WHERE NOT dry_run", &[]).await.unwrap().get(0);
     assert!(recorded["steps"].as_array().unwrap().iter().any(|s| s["target"] == "bm25[kind=auth]" && s["rows"] == 2));
 
-    let metrics = maintenance::render_metrics();
-    assert!(metrics.contains("vigil_maintenance_runs_total"), "{metrics}");
-    assert!(
-        metrics.contains("vigil_retention_rows_total{target=\"events[kind=process]\",action=\"delete\"}"),
-        "{metrics}"
-    );
+    let mut text = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut text, &registry).unwrap();
+    assert!(text.contains("vigil_maintenance_runs_total"), "{text}");
+    assert!(text.contains("vigil_retention_rows_total{target=\"events[kind=process]\",action=\"delete\"}"), "{text}");
 
     // While another process holds the maintenance lock, a pass stands aside.
     let holder = pool.get().await.unwrap();
     holder.execute("SELECT pg_advisory_lock(8532464671518778740)", &[]).await.unwrap();
-    assert!(maintenance::pass(&pool, &policy, None, now, RunOptions::default()).await.unwrap().is_none());
+    assert!(maintenance::pass(&pool, &policy, None, now, RunOptions::default(), &metrics).await.unwrap().is_none());
     holder.execute("SELECT pg_advisory_unlock(8532464671518778740)", &[]).await.unwrap();
     drop(index);
     let _ = std::fs::remove_dir_all(&dir);
@@ -148,7 +149,10 @@ async fn searches_read_rolled_up_metrics_through_the_boundary_in_the_database() 
     let q = "kind:metric time:last_60d | timechart span:1d count(), avg(raw.cpu_pct)";
     let before = searcher.search(q, now).await.unwrap();
     let rep =
-        maintenance::pass(&pool, &RetentionPolicy::default(), None, now, RunOptions::default()).await.unwrap().unwrap();
+        maintenance::pass(&pool, &RetentionPolicy::default(), None, now, RunOptions::default(), &Default::default())
+            .await
+            .unwrap()
+            .unwrap();
     assert_eq!(rep.rows("rollup[metric]"), 480);
     let after = searcher.search(q, now).await.unwrap();
     assert_eq!(before.rows.len(), 1, "{:?} {:?}", before.rows, before.sql);

@@ -17,11 +17,14 @@
 use std::future::Future;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery};
@@ -85,17 +88,43 @@ pub enum FulltextError {
     MissingColumn(&'static str),
 }
 
-/// What the indexer has done, for `/metrics`. Counters only grow.
+/// What the indexer has done, for `/metrics` ([`IndexerStats::register`],
+/// [`TextIndex::with_stats`]). Counters only grow.
 #[derive(Debug, Default)]
 pub struct IndexerStats {
     /// Documents added by [`sync`] (re-indexed ones count again).
-    pub docs_indexed: AtomicU64,
+    pub docs_indexed: Counter,
     /// Completed sync passes.
-    pub syncs: AtomicU64,
+    pub syncs: Counter,
     /// Sync passes that failed.
-    pub errors: AtomicU64,
+    pub errors: Counter,
+    /// Searchable documents as of the last commit ([`TextIndex::num_docs`]).
+    pub docs: Gauge,
     /// When the last sync pass completed (Unix milliseconds, 0 = never).
     pub last_sync_unix_ms: AtomicI64,
+}
+
+impl IndexerStats {
+    /// Counters registered in `registry` as `<prefix>_bm25_*`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let s = Self::default();
+        let r = registry.sub_registry_with_prefix("bm25");
+        r.register("docs_indexed", "Documents added to the BM25 index", s.docs_indexed.clone());
+        r.register("errors", "BM25 indexing passes that failed", s.errors.clone());
+        r.register("docs", "Searchable documents in the BM25 index", s.docs.clone());
+        s
+    }
+
+    fn synced(&self, docs: u64) {
+        self.docs_indexed.inc_by(docs);
+        self.syncs.inc();
+        self.last_sync_unix_ms.store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+    }
+
+    fn sync_failed(&self, every: Duration, e: &FulltextError) {
+        self.errors.inc();
+        tracing::warn!("bm25 indexing failed (retrying in {every:?}): {e}");
+    }
 }
 
 /// One event as indexed.
@@ -245,7 +274,14 @@ impl TextIndex {
         &self.tail
     }
 
-    /// What the indexer has done, for `/metrics`.
+    /// Counts in `stats` (registered for `/metrics`) instead of its own.
+    pub fn with_stats(mut self, stats: IndexerStats) -> Self {
+        stats.docs.set(i64::try_from(self.num_docs()).unwrap_or(i64::MAX));
+        self.stats = stats;
+        self
+    }
+
+    /// What the indexer has done.
     pub fn stats(&self) -> &IndexerStats {
         &self.stats
     }
@@ -289,6 +325,7 @@ impl TextIndex {
             prepared.commit()?;
         }
         self.reader.reload()?;
+        self.stats.docs.set(i64::try_from(self.num_docs()).unwrap_or(i64::MAX));
         Ok(())
     }
 
@@ -499,9 +536,7 @@ pub async fn sync(index: &TextIndex, pool: &Pool, page: i64) -> Result<u64, Full
             "bm25 sync pass"
         );
     }
-    index.stats.docs_indexed.fetch_add(total, Ordering::Relaxed);
-    index.stats.syncs.fetch_add(1, Ordering::Relaxed);
-    index.stats.last_sync_unix_ms.store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+    index.stats.synced(total);
     Ok(total)
 }
 
@@ -523,10 +558,7 @@ pub async fn run_indexer(index: Arc<TextIndex>, pool: Pool, every: Duration, shu
             r = sync(&index, &pool, 10_000) => match r {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(docs = n, "bm25 index caught up"),
-                Err(e) => {
-                    index.stats.errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!("bm25 indexing failed (retrying in {every:?}): {e}");
-                }
+                Err(e) => index.stats.sync_failed(every, &e),
             },
         }
     }

@@ -224,7 +224,7 @@ async fn sync_is_idempotent_survives_restarts_and_reindexes() {
         index.add(&[again.clone(), again]).unwrap();
         index.commit().unwrap();
         assert_eq!(index.num_docs(), 8);
-        assert_eq!(index.stats().docs_indexed.load(Ordering::Relaxed), 8);
+        assert_eq!(index.stats().docs_indexed.get(), 8);
     }
 
     // More events while the indexer is down.
@@ -289,20 +289,14 @@ async fn run_indexer_catches_up_and_stops() {
         }));
     // Generous: the machine may be busy with other tests.
     for _ in 0..600 {
-        if index.num_docs() == 8 && index.stats().syncs.load(Ordering::Relaxed) >= 1 {
+        if index.num_docs() == 8 && index.stats().syncs.get() >= 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let stats = index.stats();
-    assert_eq!(
-        index.num_docs(),
-        8,
-        "syncs {} errors {}",
-        stats.syncs.load(Ordering::Relaxed),
-        stats.errors.load(Ordering::Relaxed)
-    );
+    assert_eq!(index.num_docs(), 8, "syncs {} errors {}", stats.syncs.get(), stats.errors.get());
     tx.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap();
-    assert!(index.stats().syncs.load(Ordering::Relaxed) >= 1);
+    assert!(index.stats().syncs.get() >= 1);
 }

@@ -6,11 +6,14 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use vigil_store::{Pool, StoreError};
 
 use crate::model::{EdgeRecord, Graph, RiskFacts};
@@ -23,16 +26,47 @@ const OVERLAP: TimeDelta = TimeDelta::seconds(30);
 /// Alerts younger than this count towards a host's risk.
 const RECENT_ALERTS: &str = "24 hours";
 
-/// Counters for `/metrics`.
-#[derive(Debug, Default)]
+/// The refresher's counters, in the registry handed to [`LiveStats::register`]
+/// (the server's, for `/metrics`).
+#[derive(Debug, Clone, Default)]
 pub struct LiveStats {
-    pub refreshes: AtomicU64,
-    pub edges_read: AtomicU64,
-    pub edges_expired: AtomicU64,
-    pub errors: AtomicU64,
-    pub last_refresh_us: AtomicU64,
-    pub nodes: AtomicU64,
-    pub flows: AtomicU64,
+    refreshes: Counter,
+    edges_read: Counter,
+    edges_expired: Counter,
+    errors: Counter,
+    last_refresh_seconds: Gauge<f64, AtomicU64>,
+    nodes: Gauge,
+    flows: Gauge,
+}
+
+impl LiveStats {
+    /// Counters registered in `registry` as `<prefix>_graph_*`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let s = Self::default();
+        let r = registry.sub_registry_with_prefix("graph");
+        r.register("refreshes", "Refreshes of the in-memory graph", s.refreshes.clone());
+        r.register("edges_read", "Edges read by refreshes of the in-memory graph", s.edges_read.clone());
+        r.register("edges_expired", "Edges dropped from the in-memory graph as too old", s.edges_expired.clone());
+        r.register("refresh_errors", "Refreshes of the in-memory graph that failed", s.errors.clone());
+        r.register("last_refresh_seconds", "How long the last refresh took", s.last_refresh_seconds.clone());
+        r.register("nodes", "Nodes in the in-memory graph", s.nodes.clone());
+        r.register("flows", "Edges in the in-memory graph", s.flows.clone());
+        s
+    }
+
+    fn refreshed(&self, report: &RefreshReport, took: Duration) {
+        self.refreshes.inc();
+        self.edges_read.inc_by(report.edges_read);
+        self.edges_expired.inc_by(report.edges_expired);
+        self.nodes.set(i64::try_from(report.nodes).unwrap_or(i64::MAX));
+        self.flows.set(i64::try_from(report.flows).unwrap_or(i64::MAX));
+        self.last_refresh_seconds.set(took.as_secs_f64());
+    }
+
+    fn refresh_failed(&self, e: &StoreError) {
+        self.errors.inc();
+        tracing::warn!("graph refresh failed: {e}");
+    }
 }
 
 /// What one refresh did.
@@ -60,6 +94,12 @@ impl LiveGraph {
         LiveGraph { graph: RwLock::new(Graph::new()), window, since: Mutex::new(None), stats: LiveStats::default() }
     }
 
+    /// Counts in `stats` (registered for `/metrics`) instead of its own.
+    pub fn with_stats(mut self, stats: LiveStats) -> Self {
+        self.stats = stats;
+        self
+    }
+
     /// The graph, for queries. Readers share it; a refresh holds the write
     /// lock only while it applies what it already read.
     pub fn read(&self) -> RwLockReadGuard<'_, Graph> {
@@ -68,10 +108,6 @@ impl LiveGraph {
 
     pub fn window(&self) -> TimeDelta {
         self.window
-    }
-
-    pub fn stats(&self) -> &LiveStats {
-        &self.stats
     }
 
     /// Reads the edges that changed since the last refresh and the hosts'
@@ -126,14 +162,9 @@ impl LiveGraph {
             (expired, g.node_count() as u64, g.edge_count() as u64)
         };
         *self.since.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
-        let s = &self.stats;
-        s.refreshes.fetch_add(1, Ordering::Relaxed);
-        s.edges_read.fetch_add(edges_read, Ordering::Relaxed);
-        s.edges_expired.fetch_add(expired, Ordering::Relaxed);
-        s.nodes.store(nodes, Ordering::Relaxed);
-        s.flows.store(flows, Ordering::Relaxed);
-        s.last_refresh_us.store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        Ok(RefreshReport { edges_read, edges_expired: expired, nodes, flows })
+        let report = RefreshReport { edges_read, edges_expired: expired, nodes, flows };
+        self.stats.refreshed(&report, started.elapsed());
+        Ok(report)
     }
 
     /// Refreshes every `every` until `stop` resolves; a failed refresh is
@@ -142,36 +173,13 @@ impl LiveGraph {
         tokio::pin!(stop);
         loop {
             if let Err(e) = self.refresh(&pool).await {
-                self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("graph refresh failed: {e}");
+                self.stats.refresh_failed(&e);
             }
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
                 _ = &mut stop => return,
             }
         }
-    }
-
-    /// The counters in Prometheus text.
-    pub fn render_metrics(&self) -> String {
-        let s = &self.stats;
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        format!(
-            "# TYPE vigil_graph_refreshes_total counter\nvigil_graph_refreshes_total {}\n\
-             # TYPE vigil_graph_edges_read_total counter\nvigil_graph_edges_read_total {}\n\
-             # TYPE vigil_graph_edges_expired_total counter\nvigil_graph_edges_expired_total {}\n\
-             # TYPE vigil_graph_refresh_errors_total counter\nvigil_graph_refresh_errors_total {}\n\
-             # TYPE vigil_graph_last_refresh_seconds gauge\nvigil_graph_last_refresh_seconds {:.6}\n\
-             # TYPE vigil_graph_nodes gauge\nvigil_graph_nodes {}\n\
-             # TYPE vigil_graph_flows gauge\nvigil_graph_flows {}\n",
-            g(&s.refreshes),
-            g(&s.edges_read),
-            g(&s.edges_expired),
-            g(&s.errors),
-            g(&s.last_refresh_us) as f64 / 1e6,
-            g(&s.nodes),
-            g(&s.flows),
-        )
     }
 }
 

@@ -52,7 +52,6 @@ mod stats;
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -120,7 +119,7 @@ pub struct GraphSync {
     page: i64,
     idle: Duration,
     agent_sources: Vec<String>,
-    counters: Arc<SyncCounters>,
+    counters: SyncCounters,
 }
 
 impl Default for GraphSync {
@@ -138,7 +137,7 @@ impl GraphSync {
             page: 5_000,
             idle: Duration::from_secs(1),
             agent_sources: vec!["vigil-agent".to_string()],
-            counters: Arc::default(),
+            counters: SyncCounters::default(),
         }
     }
 
@@ -174,8 +173,14 @@ impl GraphSync {
         self
     }
 
-    /// The running totals, for `/metrics`.
-    pub fn counters(&self) -> Arc<SyncCounters> {
+    /// Counts in `counters` (registered for `/metrics`) instead of its own.
+    pub fn with_counters(mut self, counters: SyncCounters) -> Self {
+        self.counters = counters;
+        self
+    }
+
+    /// The running totals.
+    pub fn counters(&self) -> SyncCounters {
         self.counters.clone()
     }
 
@@ -371,8 +376,7 @@ impl GraphSync {
                     }
                 }
                 Err(e) => {
-                    self.counters.errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tracing::warn!(transient = e.is_transient(), "graph sync: {e}; retrying in {backoff:?}");
+                    self.counters.failed_pass(&e, backoff);
                     let wait = backoff;
                     backoff = (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(30));
                     wait

@@ -10,9 +10,10 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use prometheus_client::registry::Registry;
 use serde_json::json;
 use vigil_event::{Endpoint, Event, Kind, Process, Severity};
-use vigil_graph::sync::{vuln_alert_id, GraphSync, SyncStats, TAIL_NAME};
+use vigil_graph::sync::{vuln_alert_id, GraphSync, SyncCounters, SyncStats, TAIL_NAME};
 use vigil_store::testing::{migrated, TempDatabase};
 use vigil_store::{EventWriter, Pool, TimescaleChoice};
 
@@ -27,6 +28,19 @@ const MODES: [TimescaleChoice; 2] = [TimescaleChoice::Auto, TimescaleChoice::Off
 
 fn sync() -> GraphSync {
     GraphSync::new().with_settle(Duration::ZERO)
+}
+
+/// `graph` counting in a registry of its own (as a server's), and that registry.
+fn counted(graph: GraphSync) -> (GraphSync, Registry) {
+    let mut registry = Registry::with_prefix("vigil");
+    (graph.with_counters(SyncCounters::register(&mut registry)), registry)
+}
+
+/// What `/metrics` would show of `registry`.
+fn scrape(registry: &Registry) -> String {
+    let mut text = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut text, registry).unwrap();
+    text
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -101,7 +115,7 @@ async fn njrat_capture(mode: TimescaleChoice) {
             .unwrap();
     assert_eq!((summary.stored, summary.rejected), (lines as u64, 0));
 
-    let graph = sync().with_page_size(100);
+    let (graph, registry) = counted(sync().with_page_size(100));
     let total = graph.sync_all(&pool).await.unwrap();
     assert_eq!(total.events, lines as u64);
     assert_eq!(total.network_events, lines as u64);
@@ -136,7 +150,7 @@ async fn njrat_capture(mode: TimescaleChoice) {
     // Caught up: nothing more to do, the watermark is saved.
     assert_eq!(graph.sync_once(&pool).await.unwrap(), SyncStats::default());
     assert!(graph.tail().watermark(&pool).await.unwrap().is_some());
-    let metrics = graph.counters().render_prometheus();
+    let metrics = scrape(&registry);
     assert!(metrics.contains(&format!("vigil_graph_events_total{{stage=\"network\"}} {lines}\n")), "{metrics}");
 }
 
@@ -379,7 +393,7 @@ async fn a_vulnerability_is_running_only_while_its_binary_runs() {
     let (_db, pool) = db().await;
     let t0 = Utc::now() - TimeDelta::hours(2);
     let at = |minutes: i64| t0 + TimeDelta::minutes(minutes);
-    let graph = sync();
+    let (graph, registry) = counted(sync());
 
     // Inventory, then the scan, then sshd starts on web-01. db-01 runs curl,
     // which must not make web-01's curl vulnerability running.
@@ -462,7 +476,7 @@ async fn a_vulnerability_is_running_only_while_its_binary_runs() {
     assert_eq!(scalar(&pool, "SELECT count(*) FROM packages WHERE status = 'removed'").await, 1);
     assert_eq!(scalar(&pool, "SELECT count(*) FROM running_processes").await, 3, "db-01 curl, nginx, sshd 900");
 
-    let metrics = graph.counters().render_prometheus();
+    let metrics = scrape(&registry);
     assert!(metrics.contains("vigil_graph_alerts_raised_total 1\n"), "{metrics}");
     assert!(metrics.contains("vigil_graph_vulnerability_transitions_total{to=\"running\"} 2\n"), "{metrics}");
 }
@@ -470,8 +484,7 @@ async fn a_vulnerability_is_running_only_while_its_binary_runs() {
 #[tokio::test]
 async fn run_keeps_up_until_stopped() {
     let (_db, pool) = db().await;
-    let graph = sync().with_page_size(25).with_idle_interval(Duration::from_millis(20));
-    let counters = graph.counters();
+    let (graph, registry) = counted(sync().with_page_size(25).with_idle_interval(Duration::from_millis(20)));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let worker = tokio::spawn(graph.run(pool.clone(), async move {
         let _ = stop_rx.await;
@@ -487,7 +500,7 @@ async fn run_keeps_up_until_stopped() {
     stop_tx.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(5), worker).await.expect("stops promptly").unwrap();
     assert_eq!(edge(&pool).await, (100, 10_000, Some("web-01".into())));
-    assert!(counters.render_prometheus().contains("vigil_graph_events_total{stage=\"read\"} 100\n"));
+    assert!(scrape(&registry).contains("vigil_graph_events_total{stage=\"read\"} 100\n"));
 }
 
 /// Throughput probe (not a pass/fail test): `cargo test -p vigil-graph --test

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 use vigil_store::Pool;
 
-use crate::metrics::{add, COUNTERS};
+use crate::metrics::metrics;
 use crate::HuntError;
 
 /// What to do when a hunt raises a new alert.
@@ -255,7 +255,7 @@ async fn deliver_one(
             Outcome::GiveUp(..) => break,
             Outcome::Retry(..) if (attempts - first) as u32 >= cfg.max_attempts => break,
             Outcome::Retry(..) => {
-                add(&COUNTERS.delivery_retries, 1);
+                metrics().delivery_retried();
                 tokio::time::sleep(cfg.backoff((attempts - first) as u32)).await;
             }
         }
@@ -269,10 +269,9 @@ async fn deliver_one(
     .map_err(HuntError::db("recording a delivery"))?;
     tx.commit().await.map_err(HuntError::db("recording a delivery"))?;
     if delivered {
-        add(&COUNTERS.deliveries_ok, 1);
+        metrics().delivered();
     } else {
-        add(&COUNTERS.deliveries_failed, 1);
-        tracing::warn!(action = id, url = %url, "alert action failed: {:?}", last.1);
+        metrics().delivery_failed(id, &url, last.1.as_deref());
     }
     Ok(Some(delivered))
 }

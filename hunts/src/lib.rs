@@ -27,7 +27,7 @@
 //! - Sigma rules stored as hunts ([`sigma_import`]): the hunt specs
 //!   `vigil_sigma` converted, validated and created or replacing the hunt of
 //!   the same Sigma id or name, with what was refused and why;
-//! - its counters in Prometheus text ([`metrics`]).
+//! - its counters ([`metrics`]), registered in the server's metrics registry.
 //!
 //! Queries run through [`vigil_search::Searcher`] on the SQL path (no BM25
 //! index, whose tail lags ingestion). Aggregating queries (`| stats`,

@@ -1,60 +1,82 @@
-//! The scheduler's counters, in Prometheus text for `/metrics`.
+//! The scheduler's counters ([`HuntMetrics`]): one set per process, counted
+//! by every runner and registered in the server's metrics registry
+//! ([`register`]) for `/metrics`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
 
-/// Counters of every runner in this process.
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub runs: AtomicU64,
-    pub run_errors: AtomicU64,
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
+
+/// What the runners of this process did.
+#[derive(Debug, Clone, Default)]
+pub struct HuntMetrics {
+    runs: Counter,
+    run_errors: Counter,
     /// Schedule slots that collapsed into a later run (downtime, slow runs).
-    pub slots_collapsed: AtomicU64,
-    pub matches: AtomicU64,
-    pub alerts_created: AtomicU64,
+    slots_collapsed: Counter,
+    matches: Counter,
+    alerts_created: Counter,
     /// Matches that joined an alert inside its suppression window.
-    pub alerts_suppressed: AtomicU64,
-    pub deliveries_ok: AtomicU64,
-    pub deliveries_failed: AtomicU64,
-    pub delivery_retries: AtomicU64,
+    alerts_suppressed: Counter,
+    deliveries_ok: Counter,
+    deliveries_failed: Counter,
+    delivery_retries: Counter,
 }
+
+static METRICS: LazyLock<HuntMetrics> = LazyLock::new(HuntMetrics::default);
 
 /// This process's counters.
-pub static COUNTERS: Counters = Counters {
-    runs: AtomicU64::new(0),
-    run_errors: AtomicU64::new(0),
-    slots_collapsed: AtomicU64::new(0),
-    matches: AtomicU64::new(0),
-    alerts_created: AtomicU64::new(0),
-    alerts_suppressed: AtomicU64::new(0),
-    deliveries_ok: AtomicU64::new(0),
-    deliveries_failed: AtomicU64::new(0),
-    delivery_retries: AtomicU64::new(0),
-};
-
-pub(crate) fn add(c: &AtomicU64, n: u64) {
-    c.fetch_add(n, Ordering::Relaxed);
+pub fn metrics() -> &'static HuntMetrics {
+    &METRICS
 }
 
-/// The counters in Prometheus text.
-pub fn render() -> String {
-    let c = &COUNTERS;
-    let mut out = String::new();
-    for (name, v, help) in [
-        ("vigil_hunt_runs_total", &c.runs, "hunt runs recorded"),
-        ("vigil_hunt_run_errors_total", &c.run_errors, "hunt runs that failed"),
-        ("vigil_hunt_slots_collapsed_total", &c.slots_collapsed, "missed schedule slots covered by a later run"),
-        ("vigil_hunt_matches_total", &c.matches, "events matched by hunt runs"),
-        ("vigil_alerts_created_total", &c.alerts_created, "alerts raised by hunts"),
-        (
-            "vigil_alerts_suppressed_total",
-            &c.alerts_suppressed,
-            "matches that joined an alert in its suppression window",
-        ),
-        ("vigil_alert_deliveries_ok_total", &c.deliveries_ok, "alert actions delivered"),
-        ("vigil_alert_deliveries_failed_total", &c.deliveries_failed, "alert actions given up on"),
-        ("vigil_alert_delivery_retries_total", &c.delivery_retries, "alert action attempts retried"),
+/// Registers this process's counters in `registry` (`<prefix>_hunt_*`,
+/// `<prefix>_alert*`).
+pub fn register(registry: &mut Registry) {
+    let m = metrics();
+    for (name, help, c) in [
+        ("hunt_runs", "Hunt runs recorded", &m.runs),
+        ("hunt_run_errors", "Hunt runs that failed", &m.run_errors),
+        ("hunt_slots_collapsed", "Missed schedule slots covered by a later run", &m.slots_collapsed),
+        ("hunt_matches", "Events matched by hunt runs", &m.matches),
+        ("alerts_created", "Alerts raised by hunts", &m.alerts_created),
+        ("alerts_suppressed", "Matches that joined an alert in its suppression window", &m.alerts_suppressed),
+        ("alert_deliveries_ok", "Alert actions delivered", &m.deliveries_ok),
+        ("alert_deliveries_failed", "Alert actions given up on", &m.deliveries_failed),
+        ("alert_delivery_retries", "Alert action attempts retried", &m.delivery_retries),
     ] {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n", v.load(Ordering::Relaxed)));
+        registry.register(name, help, c.clone());
     }
-    out
+}
+
+impl HuntMetrics {
+    /// A run whose search failed (recorded as an error run).
+    pub(crate) fn run_failed(&self) {
+        self.run_errors.inc();
+    }
+
+    /// A recorded run that covered `slots` schedule slots.
+    pub(crate) fn run_recorded(&self, slots: u32, matches: u32, alerts_created: u32, alerts_suppressed: u32) {
+        self.runs.inc();
+        self.slots_collapsed.inc_by(u64::from(slots.saturating_sub(1)));
+        self.matches.inc_by(u64::from(matches));
+        self.alerts_created.inc_by(u64::from(alerts_created));
+        self.alerts_suppressed.inc_by(u64::from(alerts_suppressed));
+    }
+
+    /// An action attempt failed in a way worth another try.
+    pub(crate) fn delivery_retried(&self) {
+        self.delivery_retries.inc();
+    }
+
+    /// An action was delivered.
+    pub(crate) fn delivered(&self) {
+        self.deliveries_ok.inc();
+    }
+
+    /// Action `id` to `url` was given up on, after `error`.
+    pub(crate) fn delivery_failed(&self, id: i64, url: &str, error: Option<&str>) {
+        self.deliveries_failed.inc();
+        tracing::warn!(action = id, url = %url, "alert action failed: {:?}", error);
+    }
 }

@@ -27,7 +27,7 @@ use vigil_store::Pool;
 use crate::actions::{self, DeliveryConfig};
 use crate::correlation::{self, Correlation, Ev};
 use crate::hunt::{self, severity_label, Hunt};
-use crate::metrics::{add, COUNTERS};
+use crate::metrics::metrics;
 use crate::runs;
 use crate::{Clock, HuntError, Schedule};
 
@@ -221,7 +221,7 @@ impl Runner {
             Err(e) => {
                 report.error = Some(actions::error_chain(&e));
                 self.record_error(h, &report, manual, started).await?;
-                add(&COUNTERS.run_errors, 1);
+                metrics().run_failed();
                 return Ok(report);
             }
         };
@@ -531,11 +531,7 @@ fn title(name: &str, group_values: &serde_json::Map<String, Value>) -> String {
 
 /// A recorded run in the counters.
 fn count(r: &RunReport) {
-    add(&COUNTERS.runs, 1);
-    add(&COUNTERS.slots_collapsed, u64::from(r.slots.saturating_sub(1)));
-    add(&COUNTERS.matches, u64::from(r.matches));
-    add(&COUNTERS.alerts_created, u64::from(r.alerts_created));
-    add(&COUNTERS.alerts_suppressed, u64::from(r.alerts_updated));
+    metrics().run_recorded(r.slots, r.matches, r.alerts_created, r.alerts_updated);
 }
 
 /// The host every match shares, if they share one.

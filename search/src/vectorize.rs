@@ -3,10 +3,13 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use vigil_embed::{normalize, text_for, CachedEmbedder, Selection};
 use vigil_event::{Event, Kind, Process, Severity};
 use vigil_store::tail::{Tail, TailRow};
@@ -14,40 +17,56 @@ use vigil_store::{vectors, Pool};
 
 use crate::SearchError;
 
-/// What the worker has done since it started (exposed on `/metrics`).
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StageLabel {
+    stage: &'static str,
+}
+
+/// What the worker has done since it started ([`VectorizeStats::register`]
+/// for `/metrics`).
+#[derive(Debug, Clone)]
 pub struct VectorizeStats {
     /// Events read from the tail.
-    pub read: AtomicU64,
+    read: Counter,
     /// Events the selection rules picked.
-    pub selected: AtomicU64,
+    selected: Counter,
     /// Distinct texts embedded by the model (not found in the database).
-    pub embedded: AtomicU64,
+    embedded: Counter,
     /// Event → text links written.
-    pub linked: AtomicU64,
+    linked: Counter,
     /// Failed passes (retried).
-    pub errors: AtomicU64,
+    errors: Counter,
+}
+
+impl Default for VectorizeStats {
+    /// Counters in no registry.
+    fn default() -> Self {
+        Self::register(&mut Registry::default())
+    }
 }
 
 impl VectorizeStats {
-    /// Prometheus text lines.
-    pub fn render(&self) -> String {
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        format!(
-            "# TYPE vigil_vectorize_events_total counter\n\
-             vigil_vectorize_events_total{{stage=\"read\"}} {}\n\
-             vigil_vectorize_events_total{{stage=\"selected\"}} {}\n\
-             vigil_vectorize_events_total{{stage=\"linked\"}} {}\n\
-             # TYPE vigil_vectorize_texts_embedded_total counter\n\
-             vigil_vectorize_texts_embedded_total {}\n\
-             # TYPE vigil_vectorize_errors_total counter\n\
-             vigil_vectorize_errors_total {}\n",
-            g(&self.read),
-            g(&self.selected),
-            g(&self.linked),
-            g(&self.embedded),
-            g(&self.errors)
-        )
+    /// Counters registered in `registry` as `<prefix>_vectorize_*`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let events = Family::<StageLabel, Counter>::default();
+        let stage = |stage| events.get_or_create_owned(&StageLabel { stage });
+        let s = VectorizeStats {
+            read: stage("read"),
+            selected: stage("selected"),
+            linked: stage("linked"),
+            embedded: Counter::default(),
+            errors: Counter::default(),
+        };
+        let r = registry.sub_registry_with_prefix("vectorize");
+        r.register("events", "Events the embedding worker read, selected and linked to a vector", events);
+        r.register("texts_embedded", "Distinct texts the model embedded", s.embedded.clone());
+        r.register("errors", "Failed embedding passes (retried)", s.errors.clone());
+        s
+    }
+
+    fn failed_pass(&self, e: &SearchError) {
+        self.errors.inc();
+        tracing::warn!("embedding worker: {e}; retrying");
     }
 }
 
@@ -58,7 +77,7 @@ pub struct Vectorizer {
     selection: Selection,
     tail: Tail,
     page: i64,
-    pub stats: Arc<VectorizeStats>,
+    stats: VectorizeStats,
 }
 
 impl Vectorizer {
@@ -66,7 +85,13 @@ impl Vectorizer {
     /// starts from the beginning instead of inheriting another's progress.
     pub fn new(embedder: Arc<CachedEmbedder>, selection: Selection) -> Self {
         let tail = Tail::new(&format!("vectors:{}", embedder.model_id()));
-        Vectorizer { embedder, selection, tail, page: 2_000, stats: Arc::default() }
+        Vectorizer { embedder, selection, tail, page: 2_000, stats: VectorizeStats::default() }
+    }
+
+    /// Counts in `stats` (registered for `/metrics`) instead of its own.
+    pub fn with_stats(mut self, stats: VectorizeStats) -> Self {
+        self.stats = stats;
+        self
     }
 
     /// Rows younger than this are left for the next pass (see [`Tail`]).
@@ -98,7 +123,7 @@ impl Vectorizer {
 
     async fn page_of(&self, pool: &Pool, rows: &[TailRow]) -> Result<u64, SearchError> {
         let s = &self.stats;
-        s.read.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        s.read.inc_by(rows.len() as u64);
         // (event, time, text hash) for the selected events, and each distinct text once.
         let mut picked = Vec::new();
         let mut distinct: HashMap<Vec<u8>, String> = HashMap::new();
@@ -116,7 +141,7 @@ impl Vectorizer {
                 }
             }
         }
-        s.selected.fetch_add(picked.len() as u64, Ordering::Relaxed);
+        s.selected.inc_by(picked.len() as u64);
         if picked.is_empty() {
             return Ok(0);
         }
@@ -138,12 +163,12 @@ impl Vectorizer {
             let new: Vec<vectors::NewText<'_>> =
                 missing.iter().zip(vecs.iter()).map(|(t, v)| vectors::NewText { text: t, embedding: v }).collect();
             ids.extend(vectors::store_texts(pool, &model, &new).await?);
-            s.embedded.fetch_add(missing.len() as u64, Ordering::Relaxed);
+            s.embedded.inc_by(missing.len() as u64);
         }
         let links: Vec<_> =
             picked.iter().filter_map(|(id, time, hash)| ids.get(hash).map(|t| (*id, *time, *t))).collect();
         let n = vectors::link_events(pool, &links).await?;
-        s.linked.fetch_add(n, Ordering::Relaxed);
+        s.linked.inc_by(n);
         Ok(n)
     }
 
@@ -153,8 +178,7 @@ impl Vectorizer {
         tokio::pin!(shutdown);
         loop {
             if let Err(e) = self.sync(&pool).await {
-                self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("embedding worker: {e}; retrying");
+                self.stats.failed_pass(&e);
             }
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}

@@ -26,7 +26,8 @@
 //! [`TransportConfig::create_stream`] off (an agent whose NATS account may
 //! not manage streams) the agent spools and retries until the stream exists.
 //!
-//! Counters are in [`TransportStats`] ([`Transport::stats`]).
+//! Counters are in [`TransportStats`] ([`Transport::stats`]), registered in
+//! the agent's metrics registry handed to [`Transport::start`].
 
 pub mod blocklist;
 pub mod commands;
@@ -41,6 +42,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 use vigil_event::Event;
@@ -169,10 +171,10 @@ pub struct Transport {
 
 impl Transport {
     /// Opens the spool, connects to NATS in the background and starts the
-    /// publisher (and heartbeats unless disabled).
-    pub async fn start(config: TransportConfig) -> Result<Transport, TransportError> {
+    /// publisher (and heartbeats unless disabled); its counters go in `registry`.
+    pub async fn start(config: TransportConfig, registry: &mut Registry) -> Result<Transport, TransportError> {
         config.validate()?;
-        let stats = Arc::new(TransportStats::default());
+        let stats = Arc::new(TransportStats::register(registry));
         let (spool, report) = spool::Spool::open(&config.spool_dir, config.spool_max_bytes)?;
         stats.corrupt(report.corrupt);
         if report.messages > 0 {

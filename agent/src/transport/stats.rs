@@ -1,35 +1,38 @@
 //! The transport's counters and gauges ([`TransportStats`]), shared by the
 //! publisher, heartbeat and command tasks, read as a [`StatsSnapshot`] or
-//! rendered in the Prometheus text format.
+//! from the agent's metrics registry ([`TransportStats::register`]).
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
 /// Live counters; cheap to bump from any task.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct TransportStats {
-    events_in: AtomicU64,
-    published_messages: AtomicU64,
-    published_events: AtomicU64,
-    acked_messages: AtomicU64,
-    acked_events: AtomicU64,
-    duplicates: AtomicU64,
-    spooled_messages: AtomicU64,
-    spooled_events: AtomicU64,
-    spool_drained_messages: AtomicU64,
-    spool_drained_events: AtomicU64,
-    spool_dropped_messages: AtomicU64,
-    spool_dropped_events: AtomicU64,
-    spool_corrupt: AtomicU64,
-    publish_errors: AtomicU64,
-    rejected_events: AtomicU64,
-    commands: AtomicU64,
-    command_errors: AtomicU64,
-    heartbeats: AtomicU64,
-    spool_bytes: AtomicU64,
-    spool_segments: AtomicU64,
-    spool_pending_events: AtomicU64,
-    connected: AtomicU64,
+    events_in: Counter,
+    published_messages: Counter,
+    published_events: Counter,
+    acked_messages: Counter,
+    acked_events: Counter,
+    duplicates: Counter,
+    spooled_messages: Counter,
+    spooled_events: Counter,
+    spool_drained_messages: Counter,
+    spool_drained_events: Counter,
+    spool_dropped_messages: Counter,
+    spool_dropped_events: Counter,
+    spool_corrupt: Counter,
+    publish_errors: Counter,
+    rejected_events: Counter,
+    commands: Counter,
+    command_errors: Counter,
+    heartbeats: Counter,
+    spool_bytes: Gauge<u64, AtomicU64>,
+    spool_segments: Gauge<u64, AtomicU64>,
+    spool_pending_events: Gauge<u64, AtomicU64>,
+    connected: Gauge<u64, AtomicU64>,
 }
 
 /// A copy of every counter at one moment.
@@ -71,146 +74,126 @@ pub struct StatsSnapshot {
     pub connected: u64,
 }
 
-fn add(c: &AtomicU64, n: u64) {
-    c.fetch_add(n, Ordering::Relaxed);
-}
-
 impl TransportStats {
-    pub fn snapshot(&self) -> StatsSnapshot {
-        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        StatsSnapshot {
-            events_in: g(&self.events_in),
-            published_messages: g(&self.published_messages),
-            published_events: g(&self.published_events),
-            acked_messages: g(&self.acked_messages),
-            acked_events: g(&self.acked_events),
-            duplicates: g(&self.duplicates),
-            spooled_messages: g(&self.spooled_messages),
-            spooled_events: g(&self.spooled_events),
-            spool_drained_messages: g(&self.spool_drained_messages),
-            spool_drained_events: g(&self.spool_drained_events),
-            spool_dropped_messages: g(&self.spool_dropped_messages),
-            spool_dropped_events: g(&self.spool_dropped_events),
-            spool_corrupt: g(&self.spool_corrupt),
-            publish_errors: g(&self.publish_errors),
-            rejected_events: g(&self.rejected_events),
-            commands: g(&self.commands),
-            command_errors: g(&self.command_errors),
-            heartbeats: g(&self.heartbeats),
-            spool_bytes: g(&self.spool_bytes),
-            spool_segments: g(&self.spool_segments),
-            spool_pending_events: g(&self.spool_pending_events),
-            connected: g(&self.connected),
+    /// Counters registered in `registry` as `<prefix>_agent_transport_*`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let s = Self::default();
+        let r = registry.sub_registry_with_prefix("agent_transport");
+        for (name, help, c) in [
+            ("events_received", "Events handed to the transport", &s.events_in),
+            ("published_messages", "Messages handed to NATS", &s.published_messages),
+            ("published_events", "Events in messages handed to NATS", &s.published_events),
+            ("acked_messages", "Messages acknowledged by JetStream", &s.acked_messages),
+            ("acked_events", "Events in messages acknowledged by JetStream", &s.acked_events),
+            ("duplicates", "Acknowledged messages JetStream dropped as repeats (same Nats-Msg-Id)", &s.duplicates),
+            ("spooled_messages", "Messages written to the on-disk spool", &s.spooled_messages),
+            ("spooled_events", "Events written to the on-disk spool", &s.spooled_events),
+            ("spool_drained_messages", "Spooled messages later acknowledged", &s.spool_drained_messages),
+            ("spool_drained_events", "Spooled events later acknowledged", &s.spool_drained_events),
+            (
+                "spool_dropped_messages",
+                "Spooled messages lost to the size bound or a disk error",
+                &s.spool_dropped_messages,
+            ),
+            ("spool_dropped_events", "Spooled events lost to the size bound or a disk error", &s.spool_dropped_events),
+            ("spool_corrupt", "Spool segments found with an unreadable tail", &s.spool_corrupt),
+            ("publish_errors", "Publishes or acks that failed or timed out", &s.publish_errors),
+            ("rejected_events", "Events refused for good (over max_payload)", &s.rejected_events),
+            ("commands", "Command requests received", &s.commands),
+            ("command_errors", "Command requests answered with an error", &s.command_errors),
+            ("heartbeats", "Heartbeat events emitted", &s.heartbeats),
+        ] {
+            r.register(name, help, c.clone());
         }
+        for (name, help, g) in [
+            ("spool_bytes", "Bytes of spool segment files", &s.spool_bytes),
+            ("spool_segments", "Spool segment files", &s.spool_segments),
+            ("spool_pending_events", "Events waiting in the spool", &s.spool_pending_events),
+            ("nats_connected", "Whether the NATS connection is up (1) or not (0)", &s.connected),
+        ] {
+            r.register(name, help, g.clone());
+        }
+        s
     }
 
-    /// The counters in the Prometheus text exposition format.
-    pub fn render_prometheus(&self) -> String {
-        let s = self.snapshot();
-        let rows: [(&str, &str, &str, u64); 22] = [
-            ("events_received_total", "counter", "Events handed to the transport.", s.events_in),
-            ("published_messages_total", "counter", "Messages handed to NATS.", s.published_messages),
-            ("published_events_total", "counter", "Events in messages handed to NATS.", s.published_events),
-            ("acked_messages_total", "counter", "Messages acknowledged by JetStream.", s.acked_messages),
-            ("acked_events_total", "counter", "Events in messages acknowledged by JetStream.", s.acked_events),
-            (
-                "duplicates_total",
-                "counter",
-                "Acknowledged messages JetStream dropped as repeats (same Nats-Msg-Id).",
-                s.duplicates,
-            ),
-            ("spooled_messages_total", "counter", "Messages written to the on-disk spool.", s.spooled_messages),
-            ("spooled_events_total", "counter", "Events written to the on-disk spool.", s.spooled_events),
-            (
-                "spool_drained_messages_total",
-                "counter",
-                "Spooled messages later acknowledged.",
-                s.spool_drained_messages,
-            ),
-            ("spool_drained_events_total", "counter", "Spooled events later acknowledged.", s.spool_drained_events),
-            (
-                "spool_dropped_messages_total",
-                "counter",
-                "Spooled messages lost to the size bound or a disk error.",
-                s.spool_dropped_messages,
-            ),
-            (
-                "spool_dropped_events_total",
-                "counter",
-                "Spooled events lost to the size bound or a disk error.",
-                s.spool_dropped_events,
-            ),
-            ("spool_corrupt_total", "counter", "Spool segments found with an unreadable tail.", s.spool_corrupt),
-            ("publish_errors_total", "counter", "Publishes or acks that failed or timed out.", s.publish_errors),
-            ("rejected_events_total", "counter", "Events refused for good (over max_payload).", s.rejected_events),
-            ("commands_total", "counter", "Command requests received.", s.commands),
-            ("command_errors_total", "counter", "Command requests answered with an error.", s.command_errors),
-            ("heartbeats_total", "counter", "Heartbeat events emitted.", s.heartbeats),
-            ("spool_bytes", "gauge", "Bytes of spool segment files.", s.spool_bytes),
-            ("spool_segments", "gauge", "Spool segment files.", s.spool_segments),
-            ("spool_pending_events", "gauge", "Events waiting in the spool.", s.spool_pending_events),
-            ("nats_connected", "gauge", "Whether the NATS connection is up (1) or not (0).", s.connected),
-        ];
-        let mut out = String::with_capacity(rows.len() * 160);
-        for (name, kind, help, value) in rows {
-            let _ = writeln!(out, "# HELP vigil_agent_transport_{name} {help}");
-            let _ = writeln!(out, "# TYPE vigil_agent_transport_{name} {kind}");
-            let _ = writeln!(out, "vigil_agent_transport_{name} {value}");
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            events_in: self.events_in.get(),
+            published_messages: self.published_messages.get(),
+            published_events: self.published_events.get(),
+            acked_messages: self.acked_messages.get(),
+            acked_events: self.acked_events.get(),
+            duplicates: self.duplicates.get(),
+            spooled_messages: self.spooled_messages.get(),
+            spooled_events: self.spooled_events.get(),
+            spool_drained_messages: self.spool_drained_messages.get(),
+            spool_drained_events: self.spool_drained_events.get(),
+            spool_dropped_messages: self.spool_dropped_messages.get(),
+            spool_dropped_events: self.spool_dropped_events.get(),
+            spool_corrupt: self.spool_corrupt.get(),
+            publish_errors: self.publish_errors.get(),
+            rejected_events: self.rejected_events.get(),
+            commands: self.commands.get(),
+            command_errors: self.command_errors.get(),
+            heartbeats: self.heartbeats.get(),
+            spool_bytes: self.spool_bytes.get(),
+            spool_segments: self.spool_segments.get(),
+            spool_pending_events: self.spool_pending_events.get(),
+            connected: self.connected.get(),
         }
-        out
     }
 
     pub(crate) fn event_in(&self) {
-        add(&self.events_in, 1);
+        self.events_in.inc();
     }
     pub(crate) fn published(&self, events: u32) {
-        add(&self.published_messages, 1);
-        add(&self.published_events, u64::from(events));
+        self.published_messages.inc();
+        self.published_events.inc_by(u64::from(events));
     }
     pub(crate) fn acked(&self, events: u32, duplicate: bool) {
-        add(&self.acked_messages, 1);
-        add(&self.acked_events, u64::from(events));
+        self.acked_messages.inc();
+        self.acked_events.inc_by(u64::from(events));
         if duplicate {
-            add(&self.duplicates, 1);
+            self.duplicates.inc();
         }
     }
     pub(crate) fn spooled(&self, events: u32) {
-        add(&self.spooled_messages, 1);
-        add(&self.spooled_events, u64::from(events));
+        self.spooled_messages.inc();
+        self.spooled_events.inc_by(u64::from(events));
     }
     pub(crate) fn drained(&self, events: u32) {
-        add(&self.spool_drained_messages, 1);
-        add(&self.spool_drained_events, u64::from(events));
+        self.spool_drained_messages.inc();
+        self.spool_drained_events.inc_by(u64::from(events));
     }
     pub(crate) fn dropped(&self, messages: u64, events: u64) {
-        add(&self.spool_dropped_messages, messages);
-        add(&self.spool_dropped_events, events);
+        self.spool_dropped_messages.inc_by(messages);
+        self.spool_dropped_events.inc_by(events);
     }
     pub(crate) fn corrupt(&self, n: u64) {
-        add(&self.spool_corrupt, n);
+        self.spool_corrupt.inc_by(n);
     }
     pub(crate) fn publish_error(&self) {
-        add(&self.publish_errors, 1);
+        self.publish_errors.inc();
     }
     pub(crate) fn rejected(&self, events: u32) {
-        add(&self.rejected_events, u64::from(events));
+        self.rejected_events.inc_by(u64::from(events));
     }
     pub(crate) fn command(&self, ok: bool) {
-        add(&self.commands, 1);
+        self.commands.inc();
         if !ok {
-            add(&self.command_errors, 1);
+            self.command_errors.inc();
         }
     }
     pub(crate) fn heartbeat(&self) {
-        add(&self.heartbeats, 1);
+        self.heartbeats.inc();
     }
     pub(crate) fn set_spool(&self, bytes: u64, segments: u64, pending_events: u64) {
-        self.spool_bytes.store(bytes, Ordering::Relaxed);
-        self.spool_segments.store(segments, Ordering::Relaxed);
-        self.spool_pending_events.store(pending_events, Ordering::Relaxed);
+        self.spool_bytes.set(bytes);
+        self.spool_segments.set(segments);
+        self.spool_pending_events.set(pending_events);
     }
     pub(crate) fn set_connected(&self, up: bool) {
-        self.connected.store(u64::from(up), Ordering::Relaxed);
+        self.connected.set(u64::from(up));
     }
 }
 
@@ -220,12 +203,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prometheus_text_names_every_counter_once() {
-        let s = TransportStats::default();
+    fn the_registry_names_every_counter_once() {
+        let mut registry = Registry::with_prefix("vigil");
+        let s = TransportStats::register(&mut registry);
         s.published(100);
         s.acked(100, false);
         s.dropped(2, 20);
-        let text = s.render_prometheus();
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &registry).unwrap();
         assert!(text.contains("vigil_agent_transport_published_events_total 100\n"));
         assert!(text.contains("vigil_agent_transport_spool_dropped_events_total 20\n"));
         assert!(text.contains("# TYPE vigil_agent_transport_spool_bytes gauge\n"));

@@ -88,7 +88,10 @@ async fn run_pass(args: RunArgs) -> anyhow::Result<()> {
         }
     };
     let opts = RunOptions { dry_run: args.dry_run, batch: args.batch };
-    let Some(report) = vigil_api::maintenance::pass(&pool, &args.policy, index.as_ref(), Utc::now(), opts).await?
+    // One pass in this process: its counters go nowhere, the report is printed.
+    let metrics = vigil_api::maintenance::MaintenanceMetrics::default();
+    let Some(report) =
+        vigil_api::maintenance::pass(&pool, &args.policy, index.as_ref(), Utc::now(), opts, &metrics).await?
     else {
         anyhow::bail!("another maintenance pass is running on this database (a Vigil server's loop?); try again later");
     };

@@ -1,9 +1,13 @@
 //! What the graph sync did: [`SyncStats`] for one page (or a run of pages),
-//! and [`SyncCounters`], the running totals a server exposes on `/metrics`.
+//! and [`SyncCounters`], the running totals a server registers for `/metrics`.
 
 use std::ops::AddAssign;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use vigil_store::tail::Watermark;
 
 /// What one [`super::GraphSync::sync_once`] call did (or, summed, several).
@@ -60,113 +64,123 @@ impl AddAssign for SyncStats {
     }
 }
 
-/// Running totals since the worker started, shared with the `/metrics`
-/// handler ([`SyncCounters::render_prometheus`]).
-#[derive(Debug, Default)]
+/// Running totals since the worker started, in the registry handed to
+/// [`SyncCounters::register`] (the server's, for `/metrics`).
+#[derive(Debug, Clone)]
 pub struct SyncCounters {
-    pub pages: AtomicU64,
-    pub events: AtomicU64,
-    pub network_events: AtomicU64,
-    pub edges: AtomicU64,
-    pub vulns: AtomicU64,
-    pub packages: AtomicU64,
-    pub processes_started: AtomicU64,
-    pub processes_stopped: AtomicU64,
-    pub vulns_running: AtomicU64,
-    pub vulns_dormant: AtomicU64,
-    pub vulns_fixed: AtomicU64,
-    pub alerts: AtomicU64,
+    pages: Counter,
+    /// Events read, and network events folded into edges.
+    events: [Counter; 2],
+    /// Rows of connections, vulnerabilities and packages.
+    rows: [Counter; 3],
+    /// Processes started and stopped.
+    processes: [Counter; 2],
+    /// Vulnerabilities that became running, dormant and fixed.
+    transitions: [Counter; 3],
+    alerts: Counter,
     /// Pages left to another worker of the same name.
-    pub conflicts: AtomicU64,
+    conflicts: Counter,
     /// Failed passes (retried).
-    pub errors: AtomicU64,
-    /// `ingested_at` of the last saved watermark, Unix microseconds (0: none yet).
-    pub watermark_us: AtomicI64,
+    errors: Counter,
+    /// `ingested_at` of the last saved watermark, Unix seconds (0: none yet).
+    watermark: Gauge<f64, AtomicU64>,
+}
+
+impl Default for SyncCounters {
+    /// Counters in no registry.
+    fn default() -> Self {
+        Self::register(&mut Registry::default())
+    }
+}
+
+/// `name{key="value"}` for each of `values`, registered as one family.
+fn labelled<const N: usize>(
+    r: &mut Registry,
+    name: &str,
+    help: &str,
+    key: &'static str,
+    values: [&'static str; N],
+) -> [Counter; N] {
+    let family = Family::<[(&'static str, &'static str); 1], Counter>::default();
+    let counters = values.map(|v| family.get_or_create_owned(&[(key, v)]));
+    r.register(name, help, family);
+    counters
 }
 
 impl SyncCounters {
+    /// Counters registered in `registry` as `<prefix>_graph_*`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let r = registry.sub_registry_with_prefix("graph");
+        let c = SyncCounters {
+            pages: Counter::default(),
+            events: labelled(
+                r,
+                "events",
+                "Events the graph sync read, and the network events folded into edges",
+                "stage",
+                ["read", "network"],
+            ),
+            rows: labelled(
+                r,
+                "rows",
+                "Rows the graph sync inserted or updated, by table",
+                "table",
+                ["connections", "vulnerabilities", "packages"],
+            ),
+            processes: labelled(r, "processes", "Changes to the running processes", "change", ["started", "stopped"]),
+            transitions: labelled(
+                r,
+                "vulnerability_transitions",
+                "Vulnerabilities whose status changed, by new status",
+                "to",
+                ["running", "dormant", "fixed"],
+            ),
+            alerts: Counter::default(),
+            conflicts: Counter::default(),
+            errors: Counter::default(),
+            watermark: Gauge::default(),
+        };
+        r.register("pages", "Pages of events the graph sync committed", c.pages.clone());
+        r.register("alerts_raised", "vulnerable-and-running alerts raised", c.alerts.clone());
+        r.register("conflicts", "Pages left to another worker with the same watermark", c.conflicts.clone());
+        r.register("errors", "Failed graph sync passes (retried)", c.errors.clone());
+        r.register(
+            "watermark_seconds",
+            "Ingestion time of the last event the graph sync committed",
+            c.watermark.clone(),
+        );
+        c
+    }
+
     /// Adds one committed page.
     pub fn record(&self, s: &SyncStats, saved: Option<Watermark>) {
-        let add = |a: &AtomicU64, n: u64| {
-            a.fetch_add(n, Ordering::Relaxed);
-        };
         if s.conflicted {
-            add(&self.conflicts, 1);
+            self.conflicts.inc();
             return;
         }
         if s.events == 0 {
             return;
         }
-        add(&self.pages, 1);
-        add(&self.events, s.events);
-        add(&self.network_events, s.network_events);
-        add(&self.edges, s.edges);
-        add(&self.vulns, s.vulns);
-        add(&self.packages, s.packages);
-        add(&self.processes_started, s.processes_started);
-        add(&self.processes_stopped, s.processes_stopped);
-        add(&self.vulns_running, s.vulns_running);
-        add(&self.vulns_dormant, s.vulns_dormant);
-        add(&self.vulns_fixed, s.vulns_fixed);
-        add(&self.alerts, s.alerts);
+        self.pages.inc();
+        let add = |counters: &[Counter], values: &[u64]| {
+            for (c, n) in counters.iter().zip(values) {
+                c.inc_by(*n);
+            }
+        };
+        add(&self.events, &[s.events, s.network_events]);
+        add(&self.rows, &[s.edges, s.vulns, s.packages]);
+        add(&self.processes, &[s.processes_started, s.processes_stopped]);
+        add(&self.transitions, &[s.vulns_running, s.vulns_dormant, s.vulns_fixed]);
+        self.alerts.inc_by(s.alerts);
         if let Some(w) = saved {
-            self.watermark_us.store(w.ingested_at.timestamp_micros(), Ordering::Relaxed);
+            self.watermark.set(w.ingested_at.timestamp_micros() as f64 / 1e6);
         }
     }
 
-    /// Prometheus text exposition lines.
-    pub fn render_prometheus(&self) -> String {
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let watermark = self.watermark_us.load(Ordering::Relaxed) as f64 / 1e6;
-        format!(
-            "# HELP vigil_graph_pages_total Pages of events the graph sync committed.\n\
-             # TYPE vigil_graph_pages_total counter\n\
-             vigil_graph_pages_total {}\n\
-             # HELP vigil_graph_events_total Events the graph sync read, and the network events folded into edges.\n\
-             # TYPE vigil_graph_events_total counter\n\
-             vigil_graph_events_total{{stage=\"read\"}} {}\n\
-             vigil_graph_events_total{{stage=\"network\"}} {}\n\
-             # HELP vigil_graph_rows_total Rows the graph sync inserted or updated, by table.\n\
-             # TYPE vigil_graph_rows_total counter\n\
-             vigil_graph_rows_total{{table=\"connections\"}} {}\n\
-             vigil_graph_rows_total{{table=\"vulnerabilities\"}} {}\n\
-             vigil_graph_rows_total{{table=\"packages\"}} {}\n\
-             # HELP vigil_graph_processes_total Changes to the running processes.\n\
-             # TYPE vigil_graph_processes_total counter\n\
-             vigil_graph_processes_total{{change=\"started\"}} {}\n\
-             vigil_graph_processes_total{{change=\"stopped\"}} {}\n\
-             # HELP vigil_graph_vulnerability_transitions_total Vulnerabilities whose status changed, by new status.\n\
-             # TYPE vigil_graph_vulnerability_transitions_total counter\n\
-             vigil_graph_vulnerability_transitions_total{{to=\"running\"}} {}\n\
-             vigil_graph_vulnerability_transitions_total{{to=\"dormant\"}} {}\n\
-             vigil_graph_vulnerability_transitions_total{{to=\"fixed\"}} {}\n\
-             # HELP vigil_graph_alerts_raised_total vulnerable-and-running alerts raised.\n\
-             # TYPE vigil_graph_alerts_raised_total counter\n\
-             vigil_graph_alerts_raised_total {}\n\
-             # HELP vigil_graph_conflicts_total Pages left to another worker with the same watermark.\n\
-             # TYPE vigil_graph_conflicts_total counter\n\
-             vigil_graph_conflicts_total {}\n\
-             # HELP vigil_graph_errors_total Failed graph sync passes (retried).\n\
-             # TYPE vigil_graph_errors_total counter\n\
-             vigil_graph_errors_total {}\n\
-             # HELP vigil_graph_watermark_seconds Ingestion time of the last event the graph sync committed.\n\
-             # TYPE vigil_graph_watermark_seconds gauge\n\
-             vigil_graph_watermark_seconds {watermark:.6}\n",
-            g(&self.pages),
-            g(&self.events),
-            g(&self.network_events),
-            g(&self.edges),
-            g(&self.vulns),
-            g(&self.packages),
-            g(&self.processes_started),
-            g(&self.processes_stopped),
-            g(&self.vulns_running),
-            g(&self.vulns_dormant),
-            g(&self.vulns_fixed),
-            g(&self.alerts),
-            g(&self.conflicts),
-            g(&self.errors),
-        )
+    /// A failed pass, retried after `backoff`.
+    pub(crate) fn failed_pass(&self, e: &super::SyncError, backoff: std::time::Duration) {
+        self.errors.inc();
+        tracing::warn!(transient = e.is_transient(), "graph sync: {e}; retrying in {backoff:?}");
     }
 }
 
@@ -176,8 +190,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counters_add_committed_pages_and_render_every_family() {
-        let c = SyncCounters::default();
+    fn counters_add_committed_pages_and_register_every_family() {
+        let mut registry = Registry::with_prefix("vigil");
+        let c = SyncCounters::register(&mut registry);
         let s =
             SyncStats { events: 10, network_events: 7, edges: 3, alerts: 1, vulns_running: 1, ..Default::default() };
         let w = Watermark {
@@ -186,7 +201,8 @@ mod tests {
         };
         c.record(&s, Some(w));
         c.record(&SyncStats { conflicted: true, events: 5, ..Default::default() }, None);
-        let text = c.render_prometheus();
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &registry).unwrap();
         for line in [
             "vigil_graph_pages_total 1",
             "vigil_graph_events_total{stage=\"read\"} 10",
@@ -195,7 +211,7 @@ mod tests {
             "vigil_graph_vulnerability_transitions_total{to=\"running\"} 1",
             "vigil_graph_alerts_raised_total 1",
             "vigil_graph_conflicts_total 1",
-            "vigil_graph_watermark_seconds 1700000000.000000",
+            "vigil_graph_watermark_seconds 1700000000.0",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }
