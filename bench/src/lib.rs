@@ -145,7 +145,7 @@ async fn write(a: WriteArgs) -> anyhow::Result<()> {
 
 async fn write_in(url: &str, a: &WriteArgs) -> anyhow::Result<()> {
     let pool = connect(url, 4)?;
-    let report = migrate(&pool, &MigrateOptions { timescaledb: a.timescaledb.into() }).await?;
+    let report = migrate(&pool, &MigrateOptions { timescaledb: a.timescaledb }).await?;
     let now = Utc::now();
     let gen = |seed, count| -> Vec<_> {
         Generator::new(GeneratorConfig { seed, ..GeneratorConfig::recent(count, Duration::hours(6), now) }).collect()

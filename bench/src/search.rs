@@ -102,7 +102,7 @@ pub async fn run(a: SearchArgs) -> anyhow::Result<()> {
 
 async fn bench(a: &SearchArgs, url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     let pool = connect(url, 4)?;
-    let report = migrate(&pool, &MigrateOptions { timescaledb: a.timescaledb.into() }).await?;
+    let report = migrate(&pool, &MigrateOptions { timescaledb: a.timescaledb }).await?;
     println!("vigil bench search — {} events, {} storage", a.events, report.mode);
 
     // 1. Load through the writer, streaming from the generator.

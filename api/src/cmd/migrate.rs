@@ -13,9 +13,8 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let pool = connect(&args.database_url, 2)?;
-    let report = migrate(&pool, &MigrateOptions { timescaledb: args.timescaledb.into() })
-        .await
-        .context("migrating the database")?;
+    let report =
+        migrate(&pool, &MigrateOptions { timescaledb: args.timescaledb }).await.context("migrating the database")?;
     println!(
         "storage mode: {}; applied {} migration(s){}; {} already in place",
         report.mode,

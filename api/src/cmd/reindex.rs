@@ -25,7 +25,7 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let dir = args.dirs.bm25();
     let pool = connect(&args.database_url, 4)?;
-    migrate(&pool, &MigrateOptions { timescaledb: args.timescaledb.into() }).await.context("migrating the database")?;
+    migrate(&pool, &MigrateOptions { timescaledb: args.timescaledb }).await.context("migrating the database")?;
     let index = TextIndex::open(&dir).with_context(|| {
         format!("opening the BM25 index in {} (is a Vigil server using it? stop it first)", dir.display())
     })?;

@@ -71,7 +71,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
 async fn run_pass(args: RunArgs) -> anyhow::Result<()> {
     let pool = connect(&args.database_url, 4)?;
-    migrate(&pool, &MigrateOptions { timescaledb: args.timescaledb.into() }).await.context("migrating the database")?;
+    migrate(&pool, &MigrateOptions { timescaledb: args.timescaledb }).await.context("migrating the database")?;
     let dir = args.dirs.bm25();
     let index = if args.dry_run || !dir.is_dir() {
         None

@@ -19,9 +19,8 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let cfg = &args.server;
     let pool = connect(&args.database_url, 16)?;
-    let report = migrate(&pool, &MigrateOptions { timescaledb: cfg.timescaledb.into() })
-        .await
-        .context("migrating the database")?;
+    let report =
+        migrate(&pool, &MigrateOptions { timescaledb: cfg.timescaledb }).await.context("migrating the database")?;
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("listening on {}", cfg.listen))?;
     let services =

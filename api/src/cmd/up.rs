@@ -96,9 +96,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
 
     let pool = connect(&database_url, 16)?;
-    let report = migrate(&pool, &MigrateOptions { timescaledb: cfg.timescaledb.into() })
-        .await
-        .context("migrating the database")?;
+    let report =
+        migrate(&pool, &MigrateOptions { timescaledb: cfg.timescaledb }).await.context("migrating the database")?;
     println!("Schema: {} storage, {} migration(s) applied now", report.mode, report.applied.len());
 
     let sign_in = local_admin_token(&pool, data_dir).await?;
