@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use vigil_search::{SearchError, SearchOptions};
-use vigil_store::StoreError;
 
 use crate::audit::{self, Entry};
 use crate::auth::{ApiError, Caller, Role};
@@ -128,7 +127,7 @@ fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
 fn search_error(e: SearchError, query: &str) -> ApiError {
     match e {
         SearchError::Srql(e) => ApiError::srql(&e, query),
-        SearchError::Store(StoreError::Timeout(t)) => ApiError::new(
+        SearchError::Timeout(t) => ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,
             "query_timeout",
             format!("the query was cancelled after {t:?}; narrow its time window or filters"),

@@ -19,8 +19,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
-use vigil_search::{SearchOptions, Searcher};
-use vigil_store::query::QueryOptions;
+use vigil_search::{QueryOptions, SearchOptions, Searcher};
 use vigil_store::Pool;
 
 use crate::actions::{self, DeliveryConfig};

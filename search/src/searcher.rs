@@ -11,10 +11,10 @@ use vigil_fulltext::{TextIndex, TextQuery};
 use vigil_graph::live::LiveGraph;
 use vigil_graph::{BlastQuery, Direction, GraphError, Reached, Start};
 use vigil_srql::{compile, Column, Compiled, Config, GraphDirection, SimilarityPath, Visualization};
-use vigil_store::query::{self, Bindings, QueryOptions, SimilarHits};
 use vigil_store::{vectors, Pool, StoreError};
 
 use crate::cluster::{cluster, TextRow};
+use crate::execute::{self, Bindings, QueryOptions, SimilarHits};
 use crate::SearchError;
 
 /// Limits and thresholds of the executor.
@@ -217,7 +217,7 @@ impl Searcher {
         } else if compiled.blast_radius.is_some() {
             self.blast_radius(compiled, base).await?
         } else {
-            let rows = query::run_bound(&self.pool, &compiled, &base, &self.opts.query).await?;
+            let rows = execute::run_bound(&self.pool, &compiled, &base, &self.opts.query).await?;
             let (total, total_exact) = self.count(&compiled, &base, rows.rows.len()).await?;
             SearchResult {
                 columns: rows.columns,
@@ -249,7 +249,7 @@ impl Searcher {
         // The cap is configuration, never request input.
         let sql = format!("SELECT count(*) FROM ({count_sql} LIMIT {}) AS c", cap.saturating_add(1));
         let params = &compiled.params[..compiled.count_params.min(compiled.params.len())];
-        let rows = query::rows(&self.pool, &sql, params, base, &self.opts.query).await?;
+        let rows = execute::rows(&self.pool, &sql, params, base, &self.opts.query).await?;
         let n = rows.first().map(|r| r.get::<_, i64>(0)).unwrap_or(0).max(0) as u64;
         Ok(if n > cap { (cap, false) } else { (n.max(returned), true) })
     }
@@ -283,7 +283,7 @@ impl Searcher {
         let bindings = Bindings { embedding: Some(embedding.clone()), model: Some(model.clone()), ..base };
         let k = sim.neighbours;
         if path == SimilarityPath::Exact {
-            let rows = query::run_bound(&self.pool, &exact, &bindings, &self.opts.query).await?;
+            let rows = execute::run_bound(&self.pool, &exact, &bindings, &self.opts.query).await?;
             return Ok(finish(exact, rows.rows, notes, false));
         }
         let cfg = Config { similarity_path: SimilarityPath::Indexed, ..self.srql_config() };
@@ -295,7 +295,7 @@ impl Searcher {
                     notes.push(skipped_note(skipped, self.opts.skip_text_after));
                 }
                 let b = Bindings { similar: Some(hits), ..bindings.clone() };
-                let rows = query::run_bound(&self.pool, &indexed, &b, &self.opts.query).await?;
+                let rows = execute::run_bound(&self.pool, &indexed, &b, &self.opts.query).await?;
                 Ok(finish(indexed, rows.rows, notes, false))
             }
             Walk::GaveUp(scanned, skipped) => {
@@ -307,16 +307,16 @@ impl Searcher {
                 notes.push(format!(
                     "the index walk checked {scanned} events without finding {k}; exact scan of the candidates"
                 ));
-                match query::run_bound(&self.pool, &exact, &bindings, &self.opts.query).await {
+                match execute::run_bound(&self.pool, &exact, &bindings, &self.opts.query).await {
                     Ok(all) => Ok(finish(exact, all.rows, notes, false)),
-                    Err(StoreError::Timeout(t)) => {
+                    Err(SearchError::Timeout(t)) => {
                         let mut r = finish(exact, Vec::new(), notes, true);
                         r.warnings.push(format!(
                             "partial result: the index walk gave up and the exact scan did not finish within {t:?}"
                         ));
                         Ok(r)
                     }
-                    Err(e) => Err(e.into()),
+                    Err(e) => Err(e),
                 }
             }
         }
@@ -366,7 +366,7 @@ impl Searcher {
                         }),
                         ..bindings.clone()
                     };
-                    let kept = query::rows(&self.pool, &sim.check_sql, &base, &b, &self.opts.query).await?;
+                    let kept = execute::rows(&self.pool, &sim.check_sql, &base, &b, &self.opts.query).await?;
                     let kept: std::collections::HashSet<uuid::Uuid> = kept.iter().map(|r| r.get(0)).collect();
                     if first_page && kept.is_empty() && self.opts.skip_text_after > 0 && page.len() as i64 == page_size
                     {
@@ -412,7 +412,7 @@ impl Searcher {
             return Ok((SimilarityPath::Exact, "no SIMILAR_TO".into()));
         };
         let params = &compiled.params[..sim.candidates_params.min(compiled.params.len())];
-        let estimate = query::estimate_rows(&self.pool, &sim.candidates_sql, params, bindings).await?;
+        let estimate = execute::estimate_rows(&self.pool, &sim.candidates_sql, params, bindings).await?;
         let limit = self.opts.exact_max_candidates;
         Ok(if estimate > limit {
             (
@@ -431,7 +431,7 @@ impl Searcher {
         let Some(spec) = compiled.cluster.clone() else { return Err(SearchError::Task("no cluster".into())) };
         let model = self.embedder("| cluster")?.model_id().to_string();
         let b = Bindings { model: Some(model), ..base };
-        let rows = query::rows(&self.pool, &compiled.sql, &compiled.params, &b, &self.opts.query).await?;
+        let rows = execute::rows(&self.pool, &compiled.sql, &compiled.params, &b, &self.opts.query).await?;
         let mut texts = Vec::with_capacity(rows.len());
         let mut unembedded = 0i64;
         for r in &rows {
@@ -479,7 +479,7 @@ impl Searcher {
     async fn blast_radius(&self, compiled: Compiled, base: Bindings) -> Result<SearchResult, SearchError> {
         let Some(spec) = compiled.blast_radius.clone() else { return Err(SearchError::Task("no blast radius".into())) };
         let graph = self.graph.as_ref().ok_or(SearchError::NoGraph)?;
-        let rows = query::rows(&self.pool, &compiled.sql, &compiled.params, &base, &self.opts.query).await?;
+        let rows = execute::rows(&self.pool, &compiled.sql, &compiled.params, &base, &self.opts.query).await?;
         let mut starts = Vec::with_capacity(rows.len());
         for r in &rows {
             let s: String = r.try_get("start").map_err(StoreError::db("reading a start point"))?;

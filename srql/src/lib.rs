@@ -2,7 +2,7 @@
 //! spans ([`ast`]), checked against the field registry ([`registry`]),
 //! planned and compiled to parameterized SQL ([`compile`]).
 //!
-//! This crate does no I/O: the store executes what it plans. Values from the
+//! This crate does no I/O: `vigil-search` executes what it plans. Values from the
 //! query reach SQL only as bind parameters ([`Param`]); identifiers come only
 //! from the registry. Errors carry the span of what was wrong
 //! ([`SrqlError::render`] draws the caret).

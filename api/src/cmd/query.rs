@@ -1,10 +1,9 @@
 use std::io::IsTerminal;
 
 use anyhow::Context;
-use vigil_search::{SearchOptions, Searcher};
+use vigil_search::{QueryOptions, SearchOptions, Searcher};
 use vigil_srql::{compile, Config};
 use vigil_store::connect;
-use vigil_store::query::QueryOptions;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
