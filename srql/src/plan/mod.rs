@@ -404,6 +404,9 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
                         q.pipes[i + 1].span(),
                     ));
                 }
+                if similarity.is_some() {
+                    return Err(after_similar("cluster", *span));
+                }
                 let (s, threshold) = p.cluster(stage, threshold.as_ref(), *span)?;
                 stage = s;
                 cluster_threshold = Some(threshold);
@@ -416,6 +419,9 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
                         "`| blast_radius` must be the last stage",
                         q.pipes[i + 1].span(),
                     ));
+                }
+                if similarity.is_some() {
+                    return Err(after_similar("blast_radius", *span));
                 }
                 let (s, b) = p.blast_radius(stage, args, *span)?;
                 stage = s;
@@ -482,6 +488,13 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
         count_sql,
         count_params,
     })
+}
+
+/// The executor runs one stage after the SQL: the neighbours of a
+/// `SIMILAR_TO`, or the groups of a `| cluster`, or the walk of a
+/// `| blast_radius`, not two of them.
+fn after_similar(pipe: &str, span: Span) -> SrqlError {
+    SrqlError::new(ErrorKind::BadOperator, format!("`| {pipe}` cannot follow `SIMILAR_TO`"), span)
 }
 
 /// The distinct `$n` placeholders of generated SQL, in increasing order (the
