@@ -10,7 +10,10 @@ use vigil_embed::CachedEmbedder;
 use vigil_fulltext::{TextIndex, TextQuery};
 use vigil_graph::live::LiveGraph;
 use vigil_graph::{BlastQuery, Direction, GraphError, Reached, Start};
-use vigil_srql::{compile, Column, Compiled, Config, GraphDirection, SimilarityPath, Visualization};
+use vigil_srql::{
+    compile, BlastRadius, Cluster, Column, Compiled, Config, GraphDirection, PostStage, Similarity, SimilarityPath,
+    Visualization,
+};
 use vigil_store::{vectors, Pool, StoreError};
 
 use crate::cluster::{cluster, TextRow};
@@ -195,7 +198,7 @@ impl Searcher {
     pub async fn explain(&self, text: &str, now: DateTime<Utc>) -> Result<Explained, SearchError> {
         let compiled = compile(text, &self.query_config().await?, now)?;
         let mut plan = compiled.plan.clone();
-        if compiled.similarity.is_some() {
+        if matches!(compiled.post, PostStage::Similar(_)) {
             let base = self.text_hits(&compiled, &mut Vec::new()).await?;
             let (_, reason) = self.choose_path(&compiled, &base).await?;
             plan.push(reason);
@@ -210,32 +213,34 @@ impl Searcher {
         let mut text_warnings = Vec::new();
         let base = self.text_hits(&compiled, &mut text_warnings).await?;
         let partial_text = !text_warnings.is_empty();
-        let mut result = if compiled.similarity.is_some() {
-            self.similar(text, now, compiled, base).await?
-        } else if compiled.cluster.is_some() {
-            self.cluster(compiled, base).await?
-        } else if compiled.blast_radius.is_some() {
-            self.blast_radius(compiled, base).await?
-        } else {
-            let rows = execute::run_bound(&self.pool, &compiled, &base, &self.opts.query).await?;
-            let (total, total_exact) = self.count(&compiled, &base, rows.rows.len()).await?;
-            SearchResult {
-                columns: rows.columns,
-                rows: rows.rows,
-                took_ms: 0,
-                plan: compiled.plan,
-                warnings: compiled.warnings,
-                partial: false,
-                visualization: compiled.visualization,
-                sql: compiled.sql,
-                total,
-                total_exact,
-            }
+        let mut result = match compiled.post.clone() {
+            PostStage::None => self.plain(compiled, base).await?,
+            PostStage::Similar(sim) => self.similar(text, now, &sim, compiled, base).await?,
+            PostStage::Cluster(spec) => self.cluster(&spec, compiled, base).await?,
+            PostStage::BlastRadius(spec) => self.blast_radius(&spec, compiled, base).await?,
         };
         result.warnings.extend(text_warnings);
         result.partial |= partial_text;
         result.took_ms = started.elapsed().as_millis() as u64;
         Ok(result)
+    }
+
+    /// A query whose SQL rows are the result, with what it matches in all.
+    async fn plain(&self, compiled: Compiled, base: Bindings) -> Result<SearchResult, SearchError> {
+        let rows = execute::run_bound(&self.pool, &compiled, &base, &self.opts.query).await?;
+        let (total, total_exact) = self.count(&compiled, &base, rows.rows.len()).await?;
+        Ok(SearchResult {
+            columns: rows.columns,
+            rows: rows.rows,
+            took_ms: 0,
+            plan: compiled.plan,
+            warnings: compiled.warnings,
+            partial: false,
+            visualization: compiled.visualization,
+            sql: compiled.sql,
+            total,
+            total_exact,
+        })
     }
 
     /// What a plain query matches, when its rows filled the limit (up to the
@@ -272,10 +277,10 @@ impl Searcher {
         &self,
         text: &str,
         now: DateTime<Utc>,
+        sim: &Similarity,
         exact: Compiled,
         base: Bindings,
     ) -> Result<SearchResult, SearchError> {
-        let Some(sim) = exact.similarity.clone() else { return Err(SearchError::Task("no SIMILAR_TO".into())) };
         let model = self.embedder("SIMILAR_TO")?.model_id().to_string();
         let embedding = self.embed_query(&sim.text).await?;
         let (path, reason) = self.choose_path(&exact, &base).await?;
@@ -288,7 +293,7 @@ impl Searcher {
         }
         let cfg = Config { similarity_path: SimilarityPath::Indexed, ..self.srql_config() };
         let indexed = compile(text, &cfg, now)?;
-        match self.walk_index(&exact, &model, &embedding, &bindings).await? {
+        match self.walk_index(&exact, sim, &model, &embedding, &bindings).await? {
             Walk::Found(hits, skipped) => {
                 notes.push(format!("the index walk found {} of {k} events", hits.ids.len()));
                 if skipped > 0 {
@@ -328,11 +333,11 @@ impl Searcher {
     async fn walk_index(
         &self,
         exact: &Compiled,
+        sim: &Similarity,
         model: &str,
         embedding: &str,
         bindings: &Bindings,
     ) -> Result<Walk, SearchError> {
-        let Some(sim) = &exact.similarity else { return Ok(Walk::GaveUp(0, 0)) };
         let k = sim.neighbours as usize;
         let mut base: Vec<vigil_srql::Param> = exact.params[..sim.candidates_params.min(exact.params.len())].to_vec();
         base.push(vigil_srql::Param::SimilarIds);
@@ -408,7 +413,7 @@ impl Searcher {
         compiled: &Compiled,
         bindings: &Bindings,
     ) -> Result<(SimilarityPath, String), SearchError> {
-        let Some(sim) = &compiled.similarity else {
+        let PostStage::Similar(sim) = &compiled.post else {
             return Ok((SimilarityPath::Exact, "no SIMILAR_TO".into()));
         };
         let params = &compiled.params[..sim.candidates_params.min(compiled.params.len())];
@@ -427,8 +432,7 @@ impl Searcher {
         })
     }
 
-    async fn cluster(&self, compiled: Compiled, base: Bindings) -> Result<SearchResult, SearchError> {
-        let Some(spec) = compiled.cluster.clone() else { return Err(SearchError::Task("no cluster".into())) };
+    async fn cluster(&self, spec: &Cluster, compiled: Compiled, base: Bindings) -> Result<SearchResult, SearchError> {
         let model = self.embedder("| cluster")?.model_id().to_string();
         let b = Bindings { model: Some(model), ..base };
         let rows = execute::rows(&self.pool, &compiled.sql, &compiled.params, &b, &self.opts.query).await?;
@@ -476,8 +480,12 @@ impl Searcher {
 impl Searcher {
     /// `| blast_radius`: the SQL gives the start points; each is walked in
     /// the in-memory graph and the reached nodes merged (nearest hop wins).
-    async fn blast_radius(&self, compiled: Compiled, base: Bindings) -> Result<SearchResult, SearchError> {
-        let Some(spec) = compiled.blast_radius.clone() else { return Err(SearchError::Task("no blast radius".into())) };
+    async fn blast_radius(
+        &self,
+        spec: &BlastRadius,
+        compiled: Compiled,
+        base: Bindings,
+    ) -> Result<SearchResult, SearchError> {
         let graph = self.graph.as_ref().ok_or(SearchError::NoGraph)?;
         let rows = execute::rows(&self.pool, &compiled.sql, &compiled.params, &base, &self.opts.query).await?;
         let mut starts = Vec::with_capacity(rows.len());

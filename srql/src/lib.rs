@@ -29,8 +29,8 @@ pub use error::{ErrorKind, SrqlError};
 pub use params::Param;
 pub use parse::{parse, MAX_QUERY_BYTES};
 pub use plan::{
-    compile, compile_query, BlastRadius, Cluster, Column, Compiled, Config, GraphDirection, Similarity, SimilarityPath,
-    Visualization,
+    compile, compile_query, BlastRadius, Cluster, Column, Compiled, Config, GraphDirection, PostStage, Similarity,
+    SimilarityPath, Visualization,
 };
 
 /// Every pipe the grammar knows.

@@ -2,7 +2,7 @@ use std::io::IsTerminal;
 
 use anyhow::Context;
 use vigil_search::{QueryOptions, SearchOptions, Searcher};
-use vigil_srql::{compile, Config};
+use vigil_srql::{compile, Config, PostStage};
 use vigil_store::connect;
 
 #[derive(Debug, clap::Args)]
@@ -59,7 +59,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     // The model loads only for queries that need it (about a second).
-    let embedder = if compiled.similarity.is_some() || compiled.cluster.is_some() {
+    let embedder = if matches!(compiled.post, PostStage::Similar(_) | PostStage::Cluster(_)) {
         let e = vigil_embed::Embedder::load(&vigil_embed::EmbedConfig::from_env())
             .context("SIMILAR_TO and cluster need the embedding model")?;
         Some(std::sync::Arc::new(vigil_embed::CachedEmbedder::new(e, 16)))
@@ -90,7 +90,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         for step in &compiled.plan {
             println!("  - {step}");
         }
-        if let (Some(s), Some(_)) = (&searcher, &compiled.similarity) {
+        if let (Some(s), PostStage::Similar(_)) = (&searcher, &compiled.post) {
             let (_, reason) = s.choose_path(&compiled, &Default::default()).await?;
             println!("  - {reason}");
         }
@@ -106,7 +106,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let mut searcher =
         searcher.context("set DATABASE_URL (or --database-url) to run a query; --explain works without")?;
-    if compiled.blast_radius.is_some() {
+    if matches!(compiled.post, PostStage::BlastRadius(_)) {
         let graph = load_graph(searcher.pool()).await?;
         searcher = searcher.with_graph(graph);
     }

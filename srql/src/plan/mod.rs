@@ -163,6 +163,27 @@ pub struct Similarity {
     pub check_sql: String,
 }
 
+/// What the executor adds to the SQL for the one pipe SQL alone cannot do.
+/// A query has at most one: each is the query's last executor-side stage
+/// (`| cluster` and `| blast_radius` must be the last pipe and cannot follow
+/// `SIMILAR_TO`; a later `SIMILAR_TO` replaces an earlier one).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PostStage {
+    /// The SQL's rows are the result.
+    #[default]
+    None,
+    /// `SIMILAR_TO`: the executor embeds the text and picks the path (exact
+    /// distance in SQL, or a walk of the HNSW index whose events it binds).
+    Similar(Similarity),
+    /// `| cluster`: the SQL returns one row per distinct text; the executor
+    /// merges similar texts into groups.
+    Cluster(Cluster),
+    /// `| blast_radius`: the SQL returns start points; the executor walks
+    /// the connection graph from them.
+    BlastRadius(BlastRadius),
+}
+
 /// A compiled query: SQL, its parameters, and what it returns.
 #[derive(Debug, Clone, Serialize)]
 pub struct Compiled {
@@ -175,9 +196,8 @@ pub struct Compiled {
     pub warnings: Vec<String>,
     pub window: Option<(DateTime<Utc>, DateTime<Utc>)>,
     pub visualization: Visualization,
-    pub similarity: Option<Similarity>,
-    pub cluster: Option<Cluster>,
-    pub blast_radius: Option<BlastRadius>,
+    /// What the executor does beyond running the SQL.
+    pub post: PostStage,
     pub limit: u64,
     /// For counting what a query matches beyond the page it returns: its rows
     /// before the final order and limit, as a `SELECT` over parameters
@@ -323,9 +343,7 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
     if let Some((ids, times, scores)) = ranked_text {
         p.rank_by_text(&mut stage, &ids, &times, &scores);
     }
-    let mut similarity = None;
-    let mut cluster_threshold = None;
-    let mut blast = None;
+    let mut post = PostStage::None;
 
     // ServiceRadar-style aggregation directives run first, then pipes in order.
     if !d.stats.is_empty() {
@@ -393,7 +411,7 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
             Pipe::SimilarTo { text, args, span } => {
                 let (s, sim) = p.similar(stage, text, args, *span)?;
                 stage = s;
-                similarity = Some(sim);
+                post = PostStage::Similar(sim);
                 visualization = Visualization::Similarity;
             }
             Pipe::Cluster(threshold, span) => {
@@ -404,12 +422,13 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
                         q.pipes[i + 1].span(),
                     ));
                 }
-                if similarity.is_some() {
+                if matches!(post, PostStage::Similar(_)) {
                     return Err(after_similar("cluster", *span));
                 }
                 let (s, threshold) = p.cluster(stage, threshold.as_ref(), *span)?;
                 stage = s;
-                cluster_threshold = Some(threshold);
+                // `limit:` (the number of groups) is read with the final shape.
+                post = PostStage::Cluster(Cluster { threshold, limit: 0 });
                 visualization = Visualization::Cluster;
             }
             Pipe::BlastRadius(args, span) => {
@@ -420,12 +439,12 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
                         q.pipes[i + 1].span(),
                     ));
                 }
-                if similarity.is_some() {
+                if matches!(post, PostStage::Similar(_)) {
                     return Err(after_similar("blast_radius", *span));
                 }
                 let (s, b) = p.blast_radius(stage, args, *span)?;
                 stage = s;
-                blast = Some(b);
+                post = PostStage::BlastRadius(b);
                 visualization = Visualization::Graph;
             }
         }
@@ -435,31 +454,22 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
     if let Some(t) = d.sort {
         stage.order = p.sort_directive(&stage, t)?;
     }
-    let mut cluster = None;
-    let limit = match (d.limit, visualization, &similarity) {
-        (t, Visualization::Graph, _) => {
+    let limit = match (&mut post, d.limit) {
+        (PostStage::BlastRadius(b), t) => {
             // The SQL returns start points (at most MAX_GRAPH_STARTS); `limit` counts reached nodes.
-            let reached = p.limit(t)?;
-            if let Some(b) = blast.as_mut() {
-                b.limit = reached;
-            }
+            b.limit = p.limit(t)?;
             pipes::MAX_GRAPH_STARTS
         }
-        (t, Visualization::Cluster, _) => {
+        (PostStage::Cluster(c), t) => {
             // The SQL returns distinct texts (up to max_limit); `limit` counts groups.
-            cluster = cluster_threshold.map(|threshold| Cluster { threshold, limit: 0 });
-            let groups = p.limit(t)?;
-            if let Some(c) = cluster.as_mut() {
-                c.limit = groups;
-            }
+            c.limit = p.limit(t)?;
             cfg.max_limit
         }
-        (None, Visualization::Timechart, _) => cfg.max_limit,
-        (None, _, Some(sim)) => sim.k,
-        (t, ..) => p.limit(t)?,
+        (_, None) if visualization == Visualization::Timechart => cfg.max_limit,
+        (PostStage::Similar(sim), None) => sim.k,
+        (_, t) => p.limit(t)?,
     };
-    let count_sql = (similarity.is_none() && cluster.is_none() && blast.is_none())
-        .then(|| format!("SELECT 1 FROM ({}) AS counted", stage.select));
+    let count_sql = matches!(post, PostStage::None).then(|| format!("SELECT 1 FROM ({}) AS counted", stage.select));
     // The count reads the rows without their final order, so a parameter
     // only the order uses (a JSON sort key, `sort:raw.orig_bytes:desc`) is
     // not in its SQL: it takes the parameters up to the last one it names,
@@ -481,18 +491,16 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
         warnings: p.warnings,
         window: window.map(|w| (w.start, w.end)),
         visualization,
-        similarity,
-        cluster,
-        blast_radius: blast,
+        post,
         limit,
         count_sql,
         count_params,
     })
 }
 
-/// The executor runs one stage after the SQL: the neighbours of a
-/// `SIMILAR_TO`, or the groups of a `| cluster`, or the walk of a
-/// `| blast_radius`, not two of them.
+/// The executor completes one pipe beyond the SQL ([`PostStage`]): the
+/// neighbours of a `SIMILAR_TO`, or the groups of a `| cluster`, or the walk
+/// of a `| blast_radius`, not two of them.
 fn after_similar(pipe: &str, span: Span) -> SrqlError {
     SrqlError::new(ErrorKind::BadOperator, format!("`| {pipe}` cannot follow `SIMILAR_TO`"), span)
 }
