@@ -494,84 +494,11 @@ impl Searcher {
             starts.push(s);
         }
         let capped_starts = starts.len() as u64 >= compiled.limit;
-        let direction = match spec.direction {
-            GraphDirection::Out => Direction::Out,
-            GraphDirection::In => Direction::In,
-            GraphDirection::Both => Direction::Both,
-        };
+        let GraphWalk { mut reached, total, unknown } = walk_graph(graph, spec, &starts)?;
         let limit = spec.limit as usize;
-        let mut best: std::collections::HashMap<std::net::IpAddr, (String, Reached)> = std::collections::HashMap::new();
-        let mut unknown = Vec::new();
-        let mut total = 0usize;
-        {
-            let g = graph.read();
-            for s in &starts {
-                let start: Start = match s.parse() {
-                    Ok(st) => st,
-                    Err(_) => {
-                        unknown.push(s.clone());
-                        continue;
-                    }
-                };
-                let q = BlastQuery {
-                    start,
-                    hops: spec.hops,
-                    direction,
-                    ports: spec.ports.clone(),
-                    protocols: spec.protocols.clone(),
-                    since: None,
-                    limit: limit.max(1),
-                };
-                match g.blast_radius(&q) {
-                    Ok(b) => {
-                        total += b.total_reached;
-                        for r in b.reached {
-                            match best.get(&r.ip) {
-                                Some((_, prev)) if prev.hops <= r.hops => {}
-                                _ => {
-                                    best.insert(r.ip, (s.clone(), r));
-                                }
-                            }
-                        }
-                    }
-                    Err(GraphError::UnknownStart(_)) => unknown.push(s.clone()),
-                    Err(e) => return Err(SearchError::Graph(e.to_string())),
-                }
-            }
-        }
-        let mut reached: Vec<(String, Reached)> = best.into_values().collect();
-        reached.sort_by(|(_, a), (_, b)| {
-            a.hops.cmp(&b.hops).then(b.risk.score.total_cmp(&a.risk.score)).then(a.ip.cmp(&b.ip))
-        });
         let truncated = reached.len() > limit;
         reached.truncate(limit);
-        let rows = reached
-            .into_iter()
-            .map(|(start, r)| {
-                let path = r
-                    .path
-                    .iter()
-                    .map(|h| {
-                        let proc =
-                            if h.src_process.is_empty() { String::new() } else { format!(" ({})", h.src_process) };
-                        let arrow = if h.reversed { "<-" } else { "->" };
-                        format!("{}{proc} {arrow} {}:{}/{}", h.from, h.to, h.dst_port, h.protocol)
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                vec![
-                    serde_json::Value::from(start),
-                    serde_json::Value::from(r.ip.to_string()),
-                    r.host.map(serde_json::Value::from).unwrap_or(serde_json::Value::Null),
-                    serde_json::Value::from(r.hops),
-                    serde_json::Value::from(path),
-                    serde_json::Value::from(r.risk.score),
-                    serde_json::Value::from(r.risk.facts.critical_cves),
-                    serde_json::Value::from(r.risk.facts.running_vulnerable),
-                    serde_json::Value::from(r.risk.facts.recent_alerts),
-                ]
-            })
-            .collect();
+        let rows = reached.into_iter().map(|(start, r)| blast_row(start, r)).collect();
         let mut notes = vec![format!(
             "{} start point(s), {total} node(s) reached within {} hop(s) (graph of the last {} h)",
             starts.len(),
@@ -598,6 +525,94 @@ impl Searcher {
         r.warnings.extend(warnings);
         Ok(r)
     }
+}
+
+/// The nodes a `| blast_radius` reached, each with the start point it was
+/// reached from (nearest first, then riskiest), how many nodes the walks
+/// reached in all, and the start points the graph does not know.
+struct GraphWalk {
+    reached: Vec<(String, Reached)>,
+    total: usize,
+    unknown: Vec<String>,
+}
+
+/// Walks the graph from each start point and merges what they reach: a
+/// node reached from several start points keeps its nearest.
+fn walk_graph(graph: &LiveGraph, spec: &BlastRadius, starts: &[String]) -> Result<GraphWalk, SearchError> {
+    let direction = match spec.direction {
+        GraphDirection::Out => Direction::Out,
+        GraphDirection::In => Direction::In,
+        GraphDirection::Both => Direction::Both,
+    };
+    let mut best: std::collections::HashMap<std::net::IpAddr, (String, Reached)> = std::collections::HashMap::new();
+    let mut unknown = Vec::new();
+    let mut total = 0usize;
+    {
+        let g = graph.read();
+        for s in starts {
+            let start: Start = match s.parse() {
+                Ok(st) => st,
+                Err(_) => {
+                    unknown.push(s.clone());
+                    continue;
+                }
+            };
+            let q = BlastQuery {
+                start,
+                hops: spec.hops,
+                direction,
+                ports: spec.ports.clone(),
+                protocols: spec.protocols.clone(),
+                since: None,
+                limit: (spec.limit as usize).max(1),
+            };
+            match g.blast_radius(&q) {
+                Ok(b) => {
+                    total += b.total_reached;
+                    for r in b.reached {
+                        match best.get(&r.ip) {
+                            Some((_, prev)) if prev.hops <= r.hops => {}
+                            _ => {
+                                best.insert(r.ip, (s.clone(), r));
+                            }
+                        }
+                    }
+                }
+                Err(GraphError::UnknownStart(_)) => unknown.push(s.clone()),
+                Err(e) => return Err(SearchError::Graph(e.to_string())),
+            }
+        }
+    }
+    let mut reached: Vec<(String, Reached)> = best.into_values().collect();
+    reached.sort_by(|(_, a), (_, b)| {
+        a.hops.cmp(&b.hops).then(b.risk.score.total_cmp(&a.risk.score)).then(a.ip.cmp(&b.ip))
+    });
+    Ok(GraphWalk { reached, total, unknown })
+}
+
+/// A reached node as a row of [`BLAST_COLUMNS`].
+fn blast_row(start: String, r: Reached) -> Vec<serde_json::Value> {
+    let path = r
+        .path
+        .iter()
+        .map(|h| {
+            let proc = if h.src_process.is_empty() { String::new() } else { format!(" ({})", h.src_process) };
+            let arrow = if h.reversed { "<-" } else { "->" };
+            format!("{}{proc} {arrow} {}:{}/{}", h.from, h.to, h.dst_port, h.protocol)
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    vec![
+        serde_json::Value::from(start),
+        serde_json::Value::from(r.ip.to_string()),
+        r.host.map(serde_json::Value::from).unwrap_or(serde_json::Value::Null),
+        serde_json::Value::from(r.hops),
+        serde_json::Value::from(path),
+        serde_json::Value::from(r.risk.score),
+        serde_json::Value::from(r.risk.facts.critical_cves),
+        serde_json::Value::from(r.risk.facts.running_vulnerable),
+        serde_json::Value::from(r.risk.facts.recent_alerts),
+    ]
 }
 
 /// The columns of a `| blast_radius` result.
