@@ -141,7 +141,7 @@ impl From<SearchError> for ApiError {
     fn from(e: SearchError) -> Self {
         match e {
             SearchError::Srql(e) => e.into(),
-            SearchError::Store(StoreError::Timeout(t)) => ApiError::new(
+            SearchError::Timeout(t) => ApiError::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 "query_timeout",
                 format!("the query was cancelled after {t:?}; narrow its time window or filters"),

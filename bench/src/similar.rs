@@ -119,7 +119,7 @@ async fn bench(a: &SimilarArgs, url: &str) -> anyhow::Result<()> {
             SearchOptions {
                 exact_max_candidates: exact_max,
                 skip_text_after: a.skip_text_after,
-                query: vigil_store::query::QueryOptions { statement_timeout: Duration::from_secs(a.timeout) },
+                query: vigil_search::QueryOptions { statement_timeout: Duration::from_secs(a.timeout) },
                 ..SearchOptions::default()
             },
         )

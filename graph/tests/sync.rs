@@ -370,7 +370,7 @@ async fn srql_running_critical(pool: &Pool) -> Vec<String> {
     let compiled =
         vigil_srql::compile("in:vulnerabilities status:running severity:critical", &Default::default(), Utc::now())
             .unwrap();
-    let result = vigil_store::query::run(pool, &compiled, &Default::default()).await.unwrap();
+    let result = vigil_search::run(pool, &compiled, &Default::default()).await.unwrap();
     let cve = result.columns.iter().position(|c| c.name == "cve").expect("a cve column");
     let host = result.columns.iter().position(|c| c.name == "host").expect("a host column");
     result.rows.iter().map(|r| format!("{}@{}", r[cve].as_str().unwrap(), r[host].as_str().unwrap())).collect()

@@ -20,8 +20,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tokio_postgres::Transaction;
 use uuid::Uuid;
-use vigil_search::{SearchOptions, Searcher};
-use vigil_store::query::QueryOptions;
+use vigil_search::{QueryOptions, SearchOptions, Searcher};
 use vigil_store::Pool;
 
 use crate::actions::{self, DeliveryConfig};

@@ -10,11 +10,14 @@ use vigil_embed::CachedEmbedder;
 use vigil_fulltext::{TextIndex, TextQuery};
 use vigil_graph::live::LiveGraph;
 use vigil_graph::{BlastQuery, Direction, GraphError, Reached, Start};
-use vigil_srql::{compile, Column, Compiled, Config, GraphDirection, SimilarityPath, Visualization};
-use vigil_store::query::{self, Bindings, QueryOptions, SimilarHits};
+use vigil_srql::{
+    compile, BlastRadius, Cluster, Column, Compiled, Config, GraphDirection, PostStage, Similarity, SimilarityPath,
+    Visualization,
+};
 use vigil_store::{vectors, Pool, StoreError};
 
 use crate::cluster::{cluster, TextRow};
+use crate::execute::{self, Bindings, QueryOptions, SimilarHits};
 use crate::SearchError;
 
 /// Limits and thresholds of the executor.
@@ -195,7 +198,7 @@ impl Searcher {
     pub async fn explain(&self, text: &str, now: DateTime<Utc>) -> Result<Explained, SearchError> {
         let compiled = compile(text, &self.query_config().await?, now)?;
         let mut plan = compiled.plan.clone();
-        if compiled.similarity.is_some() {
+        if matches!(compiled.post, PostStage::Similar(_)) {
             let base = self.text_hits(&compiled, &mut Vec::new()).await?;
             let (_, reason) = self.choose_path(&compiled, &base).await?;
             plan.push(reason);
@@ -210,32 +213,34 @@ impl Searcher {
         let mut text_warnings = Vec::new();
         let base = self.text_hits(&compiled, &mut text_warnings).await?;
         let partial_text = !text_warnings.is_empty();
-        let mut result = if compiled.similarity.is_some() {
-            self.similar(text, now, compiled, base).await?
-        } else if compiled.cluster.is_some() {
-            self.cluster(compiled, base).await?
-        } else if compiled.blast_radius.is_some() {
-            self.blast_radius(compiled, base).await?
-        } else {
-            let rows = query::run_bound(&self.pool, &compiled, &base, &self.opts.query).await?;
-            let (total, total_exact) = self.count(&compiled, &base, rows.rows.len()).await?;
-            SearchResult {
-                columns: rows.columns,
-                rows: rows.rows,
-                took_ms: 0,
-                plan: compiled.plan,
-                warnings: compiled.warnings,
-                partial: false,
-                visualization: compiled.visualization,
-                sql: compiled.sql,
-                total,
-                total_exact,
-            }
+        let mut result = match compiled.post.clone() {
+            PostStage::None => self.plain(compiled, base).await?,
+            PostStage::Similar(sim) => self.similar(text, now, &sim, compiled, base).await?,
+            PostStage::Cluster(spec) => self.cluster(&spec, compiled, base).await?,
+            PostStage::BlastRadius(spec) => self.blast_radius(&spec, compiled, base).await?,
         };
         result.warnings.extend(text_warnings);
         result.partial |= partial_text;
         result.took_ms = started.elapsed().as_millis() as u64;
         Ok(result)
+    }
+
+    /// A query whose SQL rows are the result, with what it matches in all.
+    async fn plain(&self, compiled: Compiled, base: Bindings) -> Result<SearchResult, SearchError> {
+        let rows = execute::run_bound(&self.pool, &compiled, &base, &self.opts.query).await?;
+        let (total, total_exact) = self.count(&compiled, &base, rows.rows.len()).await?;
+        Ok(SearchResult {
+            columns: rows.columns,
+            rows: rows.rows,
+            took_ms: 0,
+            plan: compiled.plan,
+            warnings: compiled.warnings,
+            partial: false,
+            visualization: compiled.visualization,
+            sql: compiled.sql,
+            total,
+            total_exact,
+        })
     }
 
     /// What a plain query matches, when its rows filled the limit (up to the
@@ -249,7 +254,7 @@ impl Searcher {
         // The cap is configuration, never request input.
         let sql = format!("SELECT count(*) FROM ({count_sql} LIMIT {}) AS c", cap.saturating_add(1));
         let params = &compiled.params[..compiled.count_params.min(compiled.params.len())];
-        let rows = query::rows(&self.pool, &sql, params, base, &self.opts.query).await?;
+        let rows = execute::rows(&self.pool, &sql, params, base, &self.opts.query).await?;
         let n = rows.first().map(|r| r.get::<_, i64>(0)).unwrap_or(0).max(0) as u64;
         Ok(if n > cap { (cap, false) } else { (n.max(returned), true) })
     }
@@ -272,10 +277,10 @@ impl Searcher {
         &self,
         text: &str,
         now: DateTime<Utc>,
+        sim: &Similarity,
         exact: Compiled,
         base: Bindings,
     ) -> Result<SearchResult, SearchError> {
-        let Some(sim) = exact.similarity.clone() else { return Err(SearchError::Task("no SIMILAR_TO".into())) };
         let model = self.embedder("SIMILAR_TO")?.model_id().to_string();
         let embedding = self.embed_query(&sim.text).await?;
         let (path, reason) = self.choose_path(&exact, &base).await?;
@@ -283,19 +288,19 @@ impl Searcher {
         let bindings = Bindings { embedding: Some(embedding.clone()), model: Some(model.clone()), ..base };
         let k = sim.neighbours;
         if path == SimilarityPath::Exact {
-            let rows = query::run_bound(&self.pool, &exact, &bindings, &self.opts.query).await?;
+            let rows = execute::run_bound(&self.pool, &exact, &bindings, &self.opts.query).await?;
             return Ok(finish(exact, rows.rows, notes, false));
         }
         let cfg = Config { similarity_path: SimilarityPath::Indexed, ..self.srql_config() };
         let indexed = compile(text, &cfg, now)?;
-        match self.walk_index(&exact, &model, &embedding, &bindings).await? {
+        match self.walk_index(&exact, sim, &model, &embedding, &bindings).await? {
             Walk::Found(hits, skipped) => {
                 notes.push(format!("the index walk found {} of {k} events", hits.ids.len()));
                 if skipped > 0 {
                     notes.push(skipped_note(skipped, self.opts.skip_text_after));
                 }
                 let b = Bindings { similar: Some(hits), ..bindings.clone() };
-                let rows = query::run_bound(&self.pool, &indexed, &b, &self.opts.query).await?;
+                let rows = execute::run_bound(&self.pool, &indexed, &b, &self.opts.query).await?;
                 Ok(finish(indexed, rows.rows, notes, false))
             }
             Walk::GaveUp(scanned, skipped) => {
@@ -307,16 +312,16 @@ impl Searcher {
                 notes.push(format!(
                     "the index walk checked {scanned} events without finding {k}; exact scan of the candidates"
                 ));
-                match query::run_bound(&self.pool, &exact, &bindings, &self.opts.query).await {
+                match execute::run_bound(&self.pool, &exact, &bindings, &self.opts.query).await {
                     Ok(all) => Ok(finish(exact, all.rows, notes, false)),
-                    Err(StoreError::Timeout(t)) => {
+                    Err(SearchError::Timeout(t)) => {
                         let mut r = finish(exact, Vec::new(), notes, true);
                         r.warnings.push(format!(
                             "partial result: the index walk gave up and the exact scan did not finish within {t:?}"
                         ));
                         Ok(r)
                     }
-                    Err(e) => Err(e.into()),
+                    Err(e) => Err(e),
                 }
             }
         }
@@ -328,11 +333,11 @@ impl Searcher {
     async fn walk_index(
         &self,
         exact: &Compiled,
+        sim: &Similarity,
         model: &str,
         embedding: &str,
         bindings: &Bindings,
     ) -> Result<Walk, SearchError> {
-        let Some(sim) = &exact.similarity else { return Ok(Walk::GaveUp(0, 0)) };
         let k = sim.neighbours as usize;
         let mut base: Vec<vigil_srql::Param> = exact.params[..sim.candidates_params.min(exact.params.len())].to_vec();
         base.push(vigil_srql::Param::SimilarIds);
@@ -366,7 +371,7 @@ impl Searcher {
                         }),
                         ..bindings.clone()
                     };
-                    let kept = query::rows(&self.pool, &sim.check_sql, &base, &b, &self.opts.query).await?;
+                    let kept = execute::rows(&self.pool, &sim.check_sql, &base, &b, &self.opts.query).await?;
                     let kept: std::collections::HashSet<uuid::Uuid> = kept.iter().map(|r| r.get(0)).collect();
                     if first_page && kept.is_empty() && self.opts.skip_text_after > 0 && page.len() as i64 == page_size
                     {
@@ -408,11 +413,11 @@ impl Searcher {
         compiled: &Compiled,
         bindings: &Bindings,
     ) -> Result<(SimilarityPath, String), SearchError> {
-        let Some(sim) = &compiled.similarity else {
+        let PostStage::Similar(sim) = &compiled.post else {
             return Ok((SimilarityPath::Exact, "no SIMILAR_TO".into()));
         };
         let params = &compiled.params[..sim.candidates_params.min(compiled.params.len())];
-        let estimate = query::estimate_rows(&self.pool, &sim.candidates_sql, params, bindings).await?;
+        let estimate = execute::estimate_rows(&self.pool, &sim.candidates_sql, params, bindings).await?;
         let limit = self.opts.exact_max_candidates;
         Ok(if estimate > limit {
             (
@@ -427,11 +432,10 @@ impl Searcher {
         })
     }
 
-    async fn cluster(&self, compiled: Compiled, base: Bindings) -> Result<SearchResult, SearchError> {
-        let Some(spec) = compiled.cluster.clone() else { return Err(SearchError::Task("no cluster".into())) };
+    async fn cluster(&self, spec: &Cluster, compiled: Compiled, base: Bindings) -> Result<SearchResult, SearchError> {
         let model = self.embedder("| cluster")?.model_id().to_string();
         let b = Bindings { model: Some(model), ..base };
-        let rows = query::rows(&self.pool, &compiled.sql, &compiled.params, &b, &self.opts.query).await?;
+        let rows = execute::rows(&self.pool, &compiled.sql, &compiled.params, &b, &self.opts.query).await?;
         let mut texts = Vec::with_capacity(rows.len());
         let mut unembedded = 0i64;
         for r in &rows {
@@ -476,94 +480,25 @@ impl Searcher {
 impl Searcher {
     /// `| blast_radius`: the SQL gives the start points; each is walked in
     /// the in-memory graph and the reached nodes merged (nearest hop wins).
-    async fn blast_radius(&self, compiled: Compiled, base: Bindings) -> Result<SearchResult, SearchError> {
-        let Some(spec) = compiled.blast_radius.clone() else { return Err(SearchError::Task("no blast radius".into())) };
+    async fn blast_radius(
+        &self,
+        spec: &BlastRadius,
+        compiled: Compiled,
+        base: Bindings,
+    ) -> Result<SearchResult, SearchError> {
         let graph = self.graph.as_ref().ok_or(SearchError::NoGraph)?;
-        let rows = query::rows(&self.pool, &compiled.sql, &compiled.params, &base, &self.opts.query).await?;
+        let rows = execute::rows(&self.pool, &compiled.sql, &compiled.params, &base, &self.opts.query).await?;
         let mut starts = Vec::with_capacity(rows.len());
         for r in &rows {
             let s: String = r.try_get("start").map_err(StoreError::db("reading a start point"))?;
             starts.push(s);
         }
         let capped_starts = starts.len() as u64 >= compiled.limit;
-        let direction = match spec.direction {
-            GraphDirection::Out => Direction::Out,
-            GraphDirection::In => Direction::In,
-            GraphDirection::Both => Direction::Both,
-        };
+        let GraphWalk { mut reached, total, unknown } = walk_graph(graph, spec, &starts)?;
         let limit = spec.limit as usize;
-        let mut best: std::collections::HashMap<std::net::IpAddr, (String, Reached)> = std::collections::HashMap::new();
-        let mut unknown = Vec::new();
-        let mut total = 0usize;
-        {
-            let g = graph.read();
-            for s in &starts {
-                let start: Start = match s.parse() {
-                    Ok(st) => st,
-                    Err(_) => {
-                        unknown.push(s.clone());
-                        continue;
-                    }
-                };
-                let q = BlastQuery {
-                    start,
-                    hops: spec.hops,
-                    direction,
-                    ports: spec.ports.clone(),
-                    protocols: spec.protocols.clone(),
-                    since: None,
-                    limit: limit.max(1),
-                };
-                match g.blast_radius(&q) {
-                    Ok(b) => {
-                        total += b.total_reached;
-                        for r in b.reached {
-                            match best.get(&r.ip) {
-                                Some((_, prev)) if prev.hops <= r.hops => {}
-                                _ => {
-                                    best.insert(r.ip, (s.clone(), r));
-                                }
-                            }
-                        }
-                    }
-                    Err(GraphError::UnknownStart(_)) => unknown.push(s.clone()),
-                    Err(e) => return Err(SearchError::Graph(e.to_string())),
-                }
-            }
-        }
-        let mut reached: Vec<(String, Reached)> = best.into_values().collect();
-        reached.sort_by(|(_, a), (_, b)| {
-            a.hops.cmp(&b.hops).then(b.risk.score.total_cmp(&a.risk.score)).then(a.ip.cmp(&b.ip))
-        });
         let truncated = reached.len() > limit;
         reached.truncate(limit);
-        let rows = reached
-            .into_iter()
-            .map(|(start, r)| {
-                let path = r
-                    .path
-                    .iter()
-                    .map(|h| {
-                        let proc =
-                            if h.src_process.is_empty() { String::new() } else { format!(" ({})", h.src_process) };
-                        let arrow = if h.reversed { "<-" } else { "->" };
-                        format!("{}{proc} {arrow} {}:{}/{}", h.from, h.to, h.dst_port, h.protocol)
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                vec![
-                    serde_json::Value::from(start),
-                    serde_json::Value::from(r.ip.to_string()),
-                    r.host.map(serde_json::Value::from).unwrap_or(serde_json::Value::Null),
-                    serde_json::Value::from(r.hops),
-                    serde_json::Value::from(path),
-                    serde_json::Value::from(r.risk.score),
-                    serde_json::Value::from(r.risk.facts.critical_cves),
-                    serde_json::Value::from(r.risk.facts.running_vulnerable),
-                    serde_json::Value::from(r.risk.facts.recent_alerts),
-                ]
-            })
-            .collect();
+        let rows = reached.into_iter().map(|(start, r)| blast_row(start, r)).collect();
         let mut notes = vec![format!(
             "{} start point(s), {total} node(s) reached within {} hop(s) (graph of the last {} h)",
             starts.len(),
@@ -590,6 +525,94 @@ impl Searcher {
         r.warnings.extend(warnings);
         Ok(r)
     }
+}
+
+/// The nodes a `| blast_radius` reached, each with the start point it was
+/// reached from (nearest first, then riskiest), how many nodes the walks
+/// reached in all, and the start points the graph does not know.
+struct GraphWalk {
+    reached: Vec<(String, Reached)>,
+    total: usize,
+    unknown: Vec<String>,
+}
+
+/// Walks the graph from each start point and merges what they reach: a
+/// node reached from several start points keeps its nearest.
+fn walk_graph(graph: &LiveGraph, spec: &BlastRadius, starts: &[String]) -> Result<GraphWalk, SearchError> {
+    let direction = match spec.direction {
+        GraphDirection::Out => Direction::Out,
+        GraphDirection::In => Direction::In,
+        GraphDirection::Both => Direction::Both,
+    };
+    let mut best: std::collections::HashMap<std::net::IpAddr, (String, Reached)> = std::collections::HashMap::new();
+    let mut unknown = Vec::new();
+    let mut total = 0usize;
+    {
+        let g = graph.read();
+        for s in starts {
+            let start: Start = match s.parse() {
+                Ok(st) => st,
+                Err(_) => {
+                    unknown.push(s.clone());
+                    continue;
+                }
+            };
+            let q = BlastQuery {
+                start,
+                hops: spec.hops,
+                direction,
+                ports: spec.ports.clone(),
+                protocols: spec.protocols.clone(),
+                since: None,
+                limit: (spec.limit as usize).max(1),
+            };
+            match g.blast_radius(&q) {
+                Ok(b) => {
+                    total += b.total_reached;
+                    for r in b.reached {
+                        match best.get(&r.ip) {
+                            Some((_, prev)) if prev.hops <= r.hops => {}
+                            _ => {
+                                best.insert(r.ip, (s.clone(), r));
+                            }
+                        }
+                    }
+                }
+                Err(GraphError::UnknownStart(_)) => unknown.push(s.clone()),
+                Err(e) => return Err(SearchError::Graph(e.to_string())),
+            }
+        }
+    }
+    let mut reached: Vec<(String, Reached)> = best.into_values().collect();
+    reached.sort_by(|(_, a), (_, b)| {
+        a.hops.cmp(&b.hops).then(b.risk.score.total_cmp(&a.risk.score)).then(a.ip.cmp(&b.ip))
+    });
+    Ok(GraphWalk { reached, total, unknown })
+}
+
+/// A reached node as a row of [`BLAST_COLUMNS`].
+fn blast_row(start: String, r: Reached) -> Vec<serde_json::Value> {
+    let path = r
+        .path
+        .iter()
+        .map(|h| {
+            let proc = if h.src_process.is_empty() { String::new() } else { format!(" ({})", h.src_process) };
+            let arrow = if h.reversed { "<-" } else { "->" };
+            format!("{}{proc} {arrow} {}:{}/{}", h.from, h.to, h.dst_port, h.protocol)
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    vec![
+        serde_json::Value::from(start),
+        serde_json::Value::from(r.ip.to_string()),
+        r.host.map(serde_json::Value::from).unwrap_or(serde_json::Value::Null),
+        serde_json::Value::from(r.hops),
+        serde_json::Value::from(path),
+        serde_json::Value::from(r.risk.score),
+        serde_json::Value::from(r.risk.facts.critical_cves),
+        serde_json::Value::from(r.risk.facts.running_vulnerable),
+        serde_json::Value::from(r.risk.facts.recent_alerts),
+    ]
 }
 
 /// The columns of a `| blast_radius` result.

@@ -96,7 +96,7 @@ async fn modifiers_match_what_sigma_says() {
         let now = Utc::now();
         let compiled =
             vigil_hunts::hunt::compile_for_run(&c[0].query, (now - TimeDelta::hours(1), now), 1_000).unwrap();
-        let r = vigil_store::query::run(&pool, &compiled, &Default::default()).await.unwrap();
+        let r = vigil_search::run(&pool, &compiled, &Default::default()).await.unwrap();
         let host = r.columns.iter().position(|c| c.name == "host").unwrap();
         let mut got: Vec<String> = r.rows.iter().map(|row| row[host].as_str().unwrap().to_string()).collect();
         got.sort();

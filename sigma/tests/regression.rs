@@ -114,7 +114,7 @@ async fn sigmahq_regression_pairs_match() {
             let now = Utc::now() + TimeDelta::seconds(1);
             let compiled = vigil_hunts::hunt::compile_for_run(&scoped, (start, now), 10_000)
                 .unwrap_or_else(|e| panic!("{}: {e}\n{scoped}", p.rule_id));
-            match vigil_store::query::run(&pool, &compiled, &Default::default()).await {
+            match vigil_search::run(&pool, &compiled, &Default::default()).await {
                 Ok(r) => {
                     let id = r.columns.iter().position(|c| c.name == "event_id").unwrap();
                     ids.extend(r.rows.iter().map(|row| row[id].to_string()));

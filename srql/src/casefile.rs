@@ -1,5 +1,5 @@
 //! The conformance case-file format shared by the SQL cases (this crate) and
-//! the row cases (run by the store against a real database):
+//! the row cases (run by `vigil-search` against a real database):
 //!
 //! ```text
 //! # comments and blank lines

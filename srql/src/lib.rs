@@ -2,7 +2,7 @@
 //! spans ([`ast`]), checked against the field registry ([`registry`]),
 //! planned and compiled to parameterized SQL ([`compile`]).
 //!
-//! This crate does no I/O: the store executes what it plans. Values from the
+//! This crate does no I/O: `vigil-search` executes what it plans. Values from the
 //! query reach SQL only as bind parameters ([`Param`]); identifiers come only
 //! from the registry. Errors carry the span of what was wrong
 //! ([`SrqlError::render`] draws the caret).
@@ -29,8 +29,8 @@ pub use error::{ErrorKind, SrqlError};
 pub use params::Param;
 pub use parse::{parse, MAX_QUERY_BYTES};
 pub use plan::{
-    compile, compile_query, BlastRadius, Cluster, Column, Compiled, Config, GraphDirection, Similarity, SimilarityPath,
-    Visualization,
+    compile, compile_query, BlastRadius, Cluster, Column, Compiled, Config, GraphDirection, PostStage, Similarity,
+    SimilarityPath, Visualization,
 };
 
 /// Every pipe the grammar knows.

@@ -25,8 +25,6 @@ pub enum StoreError {
     MigrationSet(String),
     #[error("TimescaleDB was required but is not usable on this server: {0}")]
     TimescaleUnavailable(String),
-    #[error("query cancelled after the {0:?} statement timeout")]
-    Timeout(std::time::Duration),
     #[error("{0}")]
     Unsupported(String),
     #[error("database is in {found} storage mode but {wanted} was required")]
@@ -38,7 +36,7 @@ impl StoreError {
     /// as opposed to the data being refused.
     pub fn is_transient(&self) -> bool {
         match self {
-            StoreError::Pool(_) | StoreError::Timeout(_) => true,
+            StoreError::Pool(_) => true,
             StoreError::Db { source, .. } | StoreError::Migration { source, .. } => match source.code() {
                 None => true,
                 Some(code) => {

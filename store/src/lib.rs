@@ -4,12 +4,14 @@
 //! migrations ([`migrate`]), and the typed batch writer for events
 //! ([`EventWriter`]): binary `COPY` into a staging table, then one
 //! `INSERT … ON CONFLICT DO NOTHING` per batch, so a re-sent batch adds nothing.
+//!
+//! It is persistence only and knows nothing of SRQL: the executor
+//! (`vigil-search`) runs compiled queries over this crate's pool.
 
 pub mod deadletter;
 mod error;
 mod migrate;
 mod pool;
-pub mod query;
 pub mod retention;
 pub mod tail;
 #[cfg(feature = "testing")]

@@ -3,7 +3,7 @@ use std::io::IsTerminal;
 use anyhow::Context;
 use vigil_api::config::{DataDirs, GraphConfig, ModelConfig, QueryConfig};
 use vigil_search::{SearchOptions, Searcher};
-use vigil_srql::compile;
+use vigil_srql::{compile, PostStage};
 use vigil_store::connect;
 
 #[derive(Debug, clap::Args)]
@@ -65,7 +65,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     // The model loads only for queries that need it (about a second).
-    let embedder = if compiled.similarity.is_some() || compiled.cluster.is_some() {
+    let embedder = if matches!(compiled.post, PostStage::Similar(_) | PostStage::Cluster(_)) {
         let e = vigil_embed::Embedder::load(&args.model.embed_config())
             .context("SIMILAR_TO and cluster need the embedding model")?;
         Some(std::sync::Arc::new(vigil_embed::CachedEmbedder::new(e, 16)))
@@ -92,7 +92,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         for step in &compiled.plan {
             println!("  - {step}");
         }
-        if let (Some(s), Some(_)) = (&searcher, &compiled.similarity) {
+        if let (Some(s), PostStage::Similar(_)) = (&searcher, &compiled.post) {
             let (_, reason) = s.choose_path(&compiled, &Default::default()).await?;
             println!("  - {reason}");
         }
@@ -108,7 +108,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let mut searcher =
         searcher.context("set DATABASE_URL (or --database-url) to run a query; --explain works without")?;
-    if compiled.blast_radius.is_some() {
+    if matches!(compiled.post, PostStage::BlastRadius(_)) {
         let graph = load_graph(searcher.pool(), &args.graph).await?;
         searcher = searcher.with_graph(graph);
     }

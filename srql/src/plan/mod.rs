@@ -16,7 +16,7 @@ mod directives;
 mod pipes;
 mod rollup;
 
-use directives::{literal_of, merge_stats, no_directives, split_directives};
+use directives::{literal_of, merge_stats, no_directives, split_directives, Directives};
 
 /// Limits and defaults the planner applies.
 #[derive(Debug, Clone)]
@@ -163,6 +163,27 @@ pub struct Similarity {
     pub check_sql: String,
 }
 
+/// What the executor adds to the SQL for the one pipe SQL alone cannot do.
+/// A query has at most one: each is the query's last executor-side stage
+/// (`| cluster` and `| blast_radius` must be the last pipe and cannot follow
+/// `SIMILAR_TO`; a later `SIMILAR_TO` replaces an earlier one).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PostStage {
+    /// The SQL's rows are the result.
+    #[default]
+    None,
+    /// `SIMILAR_TO`: the executor embeds the text and picks the path (exact
+    /// distance in SQL, or a walk of the HNSW index whose events it binds).
+    Similar(Similarity),
+    /// `| cluster`: the SQL returns one row per distinct text; the executor
+    /// merges similar texts into groups.
+    Cluster(Cluster),
+    /// `| blast_radius`: the SQL returns start points; the executor walks
+    /// the connection graph from them.
+    BlastRadius(BlastRadius),
+}
+
 /// A compiled query: SQL, its parameters, and what it returns.
 #[derive(Debug, Clone, Serialize)]
 pub struct Compiled {
@@ -175,9 +196,8 @@ pub struct Compiled {
     pub warnings: Vec<String>,
     pub window: Option<(DateTime<Utc>, DateTime<Utc>)>,
     pub visualization: Visualization,
-    pub similarity: Option<Similarity>,
-    pub cluster: Option<Cluster>,
-    pub blast_radius: Option<BlastRadius>,
+    /// What the executor does beyond running the SQL.
+    pub post: PostStage,
     pub limit: u64,
     /// For counting what a query matches beyond the page it returns: its rows
     /// before the final order and limit, as a `SELECT` over parameters
@@ -223,6 +243,25 @@ struct Planner<'a> {
     stage_no: usize,
 }
 
+/// The base stage's conditions and what else the filters decide.
+struct BaseFilter {
+    conds: Vec<String>,
+    window: Option<time::Window>,
+    /// The parameters (ids, times, scores) of the BM25 hits of the free
+    /// text that ranks the rows.
+    ranked_text: Option<(String, String, String)>,
+}
+
+/// A query as far as it is planned.
+struct Shaped {
+    stage: Stage,
+    visualization: Visualization,
+    post: PostStage,
+    /// Pipes already planned (a timechart over rolled-up metrics is planned
+    /// with the first stage).
+    pipes_done: usize,
+}
+
 /// Compiles SRQL text to SQL. `now` anchors relative times.
 pub fn compile(text: &str, cfg: &Config, now: DateTime<Utc>) -> Result<Compiled, SrqlError> {
     let q = crate::parse::parse(text)?;
@@ -232,26 +271,8 @@ pub fn compile(text: &str, cfg: &Config, now: DateTime<Utc>) -> Result<Compiled,
 /// Compiles a parsed query.
 pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Compiled, SrqlError> {
     let (d, filters) = split_directives(q.filter.as_ref())?;
-    let mut entity = &registry::ENTITIES[0];
-    for t in &d.entities {
-        let l = literal_of(t, "an entity name like `in:events`")?;
-        entity = registry::entity(&l.text).ok_or_else(|| {
-            SrqlError::new(ErrorKind::UnknownEntity, format!("unknown entity `{}`", l.text), l.span)
-                .expected(registry::ENTITIES.iter().map(|e| format!("`in:{}`", e.name)))
-                .suggest(crate::suggest::nearest(&l.text, registry::entity_names()))
-        })?;
-    }
-    if d.bucket.is_none() {
-        if let Some(t) = d.agg.or(d.value_field).or(d.series) {
-            return Err(SrqlError::new(
-                ErrorKind::BadValue,
-                format!("`{}:` only applies with `bucket:` (e.g. bucket:5m agg:avg value_field:x)", t.field.name),
-                t.span,
-            ));
-        }
-    } else if let (Some(b), false) = (d.bucket, d.stats.is_empty()) {
-        return Err(SrqlError::new(ErrorKind::BadValue, "use either `bucket:` or `stats:`, not both", b.span));
-    }
+    let entity = entity_of(&d)?;
+    check_bucket_directives(&d)?;
     let mut p = Planner {
         cfg,
         now,
@@ -261,208 +282,17 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
         warnings: Vec::new(),
         stage_no: 0,
     };
-
-    // Base stage: filters and the time window.
-    let mut conds: Vec<String> = entity.base_filter.iter().map(|s| s.to_string()).collect();
-    let window = if cfg.ingested_window.is_some() && d.time.is_empty() { None } else { p.window(&d.time)? };
-    if let Some((after, until)) = cfg.ingested_window {
-        let col = entity.field("ingested_at").map(|f| f.column).ok_or_else(|| {
-            SrqlError::new(
-                ErrorKind::BadValue,
-                format!("`in:{}` has no ingestion time to run by", entity.name),
-                q.filter.as_ref().map(|f| f.span()).unwrap_or_default(),
-            )
-        })?;
-        conds.push(format!(
-            "{col} > {} AND {col} <= {}",
-            p.params.add(Param::Time(after)),
-            p.params.add(Param::Time(until))
-        ));
-        p.plan.push(format!("ingested in ({} .. {}]", after.to_rfc3339(), until.to_rfc3339()));
-    }
-    if let (Some(w), Some(tf)) = (window, entity.time_field) {
-        let col = entity.field(tf).map(|f| f.column).unwrap_or(tf);
-        conds.push(format!(
-            "{col} >= {} AND {col} < {}",
-            p.params.add(Param::Time(w.start)),
-            p.params.add(Param::Time(w.end))
-        ));
-        p.plan.push(format!("time window {} .. {}", w.start.to_rfc3339(), w.end.to_rfc3339()));
-    }
-    // The first top-level free text ranks the rows (a join with the BM25
-    // hits); any other free text is a plain membership test.
-    let mut ranked_text = None;
-    for f in &filters {
-        if let (Expr::Text(t), true, None) = (f, cfg.text_index && entity.similarity, &ranked_text) {
-            let (text, phrase) = (t.text.clone(), t.phrase);
-            ranked_text = Some((
-                p.params.add(Param::TextIds { text: text.clone(), phrase }),
-                p.params.add(Param::TextTimes { text: text.clone(), phrase }),
-                p.params.add(Param::TextScores { text, phrase }),
-            ));
-            continue;
-        }
-        let c = p.expr(f, None)?;
-        conds.push(c);
-    }
-    if !filters.is_empty() {
-        p.plan.push(format!("filter: {}", filters.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(" AND ")));
-    }
-    let directives_apply = !d.stats.is_empty() || d.bucket.is_some() || d.having.is_some() || ranked_text.is_some();
-    let rollup = p.rollup_plan(q, &filters, directives_apply, window);
-    let mut visualization = Visualization::Table;
-    // Rolled-up metrics: the first pipe (a timechart) reads raw and rollup rows.
-    let first_pipe = usize::from(rollup.is_some());
-    let mut stage = match rollup {
-        Some(r) => {
-            visualization = Visualization::Timechart;
-            p.rollup_timechart(&conds, r)
-        }
-        None => p.base_stage(&conds),
-    };
-    if let Some((ids, times, scores)) = ranked_text {
-        p.rank_by_text(&mut stage, &ids, &times, &scores);
-    }
-    let mut similarity = None;
-    let mut cluster_threshold = None;
-    let mut blast = None;
-
-    // ServiceRadar-style aggregation directives run first, then pipes in order.
-    if !d.stats.is_empty() {
-        let merged = merge_stats(&d.stats)?;
-        stage = p.stats(stage, &merged, None)?;
-        visualization = Visualization::Stats;
-    } else if let Some(bucket) = d.bucket {
-        stage = p.bucket_directive(stage, bucket, &d)?;
-        visualization = Visualization::Timechart;
-    }
-    if let Some(h) = d.having {
-        stage = p.having(stage, h)?;
-    }
-    for (i, pipe) in q.pipes.iter().enumerate().skip(first_pipe) {
-        match pipe {
-            Pipe::Where(e, _) => {
-                no_directives(e, true)?;
-                stage = p.where_pipe(stage, e)?;
-            }
-            Pipe::Stats(s) => {
-                stage = p.stats(stage, s, None)?;
-                visualization = Visualization::Stats;
-            }
-            Pipe::Timechart { args, stats, span } => {
-                let span_arg = args.iter().find(|a| a.name.name.eq_ignore_ascii_case("span"));
-                if let Some(bad) = args.iter().find(|a| !a.name.name.eq_ignore_ascii_case("span")) {
-                    return Err(SrqlError::new(
-                        ErrorKind::BadValue,
-                        format!("unknown timechart argument `{}`", bad.name.name),
-                        bad.name.span,
-                    )
-                    .expected(["`span:5m`".to_string()]));
-                }
-                let bucket = match span_arg {
-                    Some(a) => Some(time::parse_duration(&a.value.text).ok_or_else(|| {
-                        SrqlError::new(
-                            ErrorKind::BadValue,
-                            format!("`{}` is not a duration like 5m or 1h", a.value.text),
-                            a.value.span,
-                        )
-                    })?),
-                    None => None,
-                };
-                stage = p.timechart(stage, bucket, stats, window, *span)?;
-                visualization = Visualization::Timechart;
-            }
-            Pipe::Sort(keys, _) => {
-                let order =
-                    keys.iter().map(|k| p.order_key(&stage, &k.field, k.descending)).collect::<Result<_, _>>()?;
-                stage.order = order;
-                p.plan.push(format!(
-                    "sort {}",
-                    keys.iter()
-                        .map(|k| format!("{}{}", if k.descending { "-" } else { "" }, k.field.name))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
-            Pipe::Head(n, _) => {
-                let n = n.unwrap_or(10);
-                stage = p.head(stage, n);
-            }
-            Pipe::Dedup(fields, _) => stage = p.dedup(stage, fields)?,
-            Pipe::Fields(fields, _) => stage = p.fields(stage, fields)?,
-            Pipe::SimilarTo { text, args, span } => {
-                let (s, sim) = p.similar(stage, text, args, *span)?;
-                stage = s;
-                similarity = Some(sim);
-                visualization = Visualization::Similarity;
-            }
-            Pipe::Cluster(threshold, span) => {
-                if i + 1 < q.pipes.len() {
-                    return Err(SrqlError::new(
-                        ErrorKind::BadOperator,
-                        "`| cluster` must be the last stage",
-                        q.pipes[i + 1].span(),
-                    ));
-                }
-                let (s, threshold) = p.cluster(stage, threshold.as_ref(), *span)?;
-                stage = s;
-                cluster_threshold = Some(threshold);
-                visualization = Visualization::Cluster;
-            }
-            Pipe::BlastRadius(args, span) => {
-                if i + 1 < q.pipes.len() {
-                    return Err(SrqlError::new(
-                        ErrorKind::BadOperator,
-                        "`| blast_radius` must be the last stage",
-                        q.pipes[i + 1].span(),
-                    ));
-                }
-                let (s, b) = p.blast_radius(stage, args, *span)?;
-                stage = s;
-                blast = Some(b);
-                visualization = Visualization::Graph;
-            }
-        }
-    }
+    let base = p.base_filter(q, &d, &filters)?;
+    let window = base.window;
+    let shaped = p.first_stage(q, &d, &filters, base)?;
+    let Shaped { mut stage, visualization, mut post, .. } = p.pipes(q, window, shaped)?;
 
     // Final shape: sort directive, then limit.
     if let Some(t) = d.sort {
         stage.order = p.sort_directive(&stage, t)?;
     }
-    let mut cluster = None;
-    let limit = match (d.limit, visualization, &similarity) {
-        (t, Visualization::Graph, _) => {
-            // The SQL returns start points (at most MAX_GRAPH_STARTS); `limit` counts reached nodes.
-            let reached = p.limit(t)?;
-            if let Some(b) = blast.as_mut() {
-                b.limit = reached;
-            }
-            pipes::MAX_GRAPH_STARTS
-        }
-        (t, Visualization::Cluster, _) => {
-            // The SQL returns distinct texts (up to max_limit); `limit` counts groups.
-            cluster = cluster_threshold.map(|threshold| Cluster { threshold, limit: 0 });
-            let groups = p.limit(t)?;
-            if let Some(c) = cluster.as_mut() {
-                c.limit = groups;
-            }
-            cfg.max_limit
-        }
-        (None, Visualization::Timechart, _) => cfg.max_limit,
-        (None, _, Some(sim)) => sim.k,
-        (t, ..) => p.limit(t)?,
-    };
-    let count_sql = (similarity.is_none() && cluster.is_none() && blast.is_none())
-        .then(|| format!("SELECT 1 FROM ({}) AS counted", stage.select));
-    // The count reads the rows without their final order, so a parameter
-    // only the order uses (a JSON sort key, `sort:raw.orig_bytes:desc`) is
-    // not in its SQL: it takes the parameters up to the last one it names,
-    // and there is no count when it skips one before that (PostgreSQL cannot
-    // type a parameter its statement never mentions).
-    let (count_sql, count_params) = match count_sql.map(|sql| (placeholders(&sql), sql)) {
-        Some((used, sql)) if used.iter().enumerate().all(|(i, n)| *n == i + 1) => (Some(sql), used.len()),
-        _ => (None, 0),
-    };
+    let limit = p.final_limit(d.limit, visualization, &mut post)?;
+    let (count_sql, count_params) = count_query(&stage, &post);
     let sql = p.finish(&stage, limit);
     let columns =
         stage.cols.iter().map(|c| Column { name: c.name.clone(), alias: c.alias.clone(), ty: c.ty.name() }).collect();
@@ -475,13 +305,75 @@ pub fn compile_query(q: &Query, cfg: &Config, now: DateTime<Utc>) -> Result<Comp
         warnings: p.warnings,
         window: window.map(|w| (w.start, w.end)),
         visualization,
-        similarity,
-        cluster,
-        blast_radius: blast,
+        post,
         limit,
         count_sql,
         count_params,
     })
+}
+
+/// The entity a query reads: the last `in:`, though every one must name an
+/// entity.
+fn entity_of(d: &Directives<'_>) -> Result<&'static EntityDef, SrqlError> {
+    let mut entity = &registry::ENTITIES[0];
+    for t in &d.entities {
+        let l = literal_of(t, "an entity name like `in:events`")?;
+        entity = registry::entity(&l.text).ok_or_else(|| {
+            SrqlError::new(ErrorKind::UnknownEntity, format!("unknown entity `{}`", l.text), l.span)
+                .expected(registry::ENTITIES.iter().map(|e| format!("`in:{}`", e.name)))
+                .suggest(crate::suggest::nearest(&l.text, registry::entity_names()))
+        })?;
+    }
+    Ok(entity)
+}
+
+/// `agg:`, `value_field:` and `series:` only describe a `bucket:`, which is
+/// an alternative to `stats:`.
+fn check_bucket_directives(d: &Directives<'_>) -> Result<(), SrqlError> {
+    if d.bucket.is_none() {
+        if let Some(t) = d.agg.or(d.value_field).or(d.series) {
+            return Err(SrqlError::new(
+                ErrorKind::BadValue,
+                format!("`{}:` only applies with `bucket:` (e.g. bucket:5m agg:avg value_field:x)", t.field.name),
+                t.span,
+            ));
+        }
+    } else if let (Some(b), false) = (d.bucket, d.stats.is_empty()) {
+        return Err(SrqlError::new(ErrorKind::BadValue, "use either `bucket:` or `stats:`, not both", b.span));
+    }
+    Ok(())
+}
+
+/// `| cluster` and `| blast_radius` end a query: the executor completes
+/// them after the SQL, and completes one pipe at most ([`PostStage`]).
+fn check_final_pipe(q: &Query, i: usize, pipe: &str, post: &PostStage, span: Span) -> Result<(), SrqlError> {
+    if let Some(next) = q.pipes.get(i + 1) {
+        return Err(SrqlError::new(ErrorKind::BadOperator, format!("`| {pipe}` must be the last stage"), next.span()));
+    }
+    if matches!(post, PostStage::Similar(_)) {
+        return Err(SrqlError::new(ErrorKind::BadOperator, format!("`| {pipe}` cannot follow `SIMILAR_TO`"), span));
+    }
+    Ok(())
+}
+
+/// A plain query's rows before their final order and limit, to count them
+/// ([`Compiled::count_sql`]), and how many parameters that takes.
+fn count_query(stage: &Stage, post: &PostStage) -> (Option<String>, usize) {
+    if !matches!(post, PostStage::None) {
+        return (None, 0);
+    }
+    let sql = format!("SELECT 1 FROM ({}) AS counted", stage.select);
+    // The count reads the rows without their final order, so a parameter
+    // only the order uses (a JSON sort key, `sort:raw.orig_bytes:desc`) is
+    // not in its SQL: it takes the parameters up to the last one it names,
+    // and there is no count when it skips one before that (PostgreSQL cannot
+    // type a parameter its statement never mentions).
+    let used = placeholders(&sql);
+    if used.iter().enumerate().all(|(i, n)| *n == i + 1) {
+        (Some(sql), used.len())
+    } else {
+        (None, 0)
+    }
 }
 
 /// The distinct `$n` placeholders of generated SQL, in increasing order (the
@@ -566,6 +458,172 @@ fn enum_label_sql(column: &str, labels: &[(&str, i64)]) -> String {
     }
     out.push_str(" END");
     out
+}
+
+impl Planner<'_> {
+    /// The base stage's conditions: the entity's own filter, the ingestion
+    /// and time windows, and the query's filters.
+    fn base_filter(&mut self, q: &Query, d: &Directives<'_>, filters: &[&Expr]) -> Result<BaseFilter, SrqlError> {
+        let (cfg, entity) = (self.cfg, self.entity);
+        let mut conds: Vec<String> = entity.base_filter.iter().map(|s| s.to_string()).collect();
+        let window = if cfg.ingested_window.is_some() && d.time.is_empty() { None } else { self.window(&d.time)? };
+        if let Some((after, until)) = cfg.ingested_window {
+            let col = entity.field("ingested_at").map(|f| f.column).ok_or_else(|| {
+                SrqlError::new(
+                    ErrorKind::BadValue,
+                    format!("`in:{}` has no ingestion time to run by", entity.name),
+                    q.filter.as_ref().map(|f| f.span()).unwrap_or_default(),
+                )
+            })?;
+            conds.push(format!(
+                "{col} > {} AND {col} <= {}",
+                self.params.add(Param::Time(after)),
+                self.params.add(Param::Time(until))
+            ));
+            self.plan.push(format!("ingested in ({} .. {}]", after.to_rfc3339(), until.to_rfc3339()));
+        }
+        if let (Some(w), Some(tf)) = (window, entity.time_field) {
+            let col = entity.field(tf).map(|f| f.column).unwrap_or(tf);
+            conds.push(format!(
+                "{col} >= {} AND {col} < {}",
+                self.params.add(Param::Time(w.start)),
+                self.params.add(Param::Time(w.end))
+            ));
+            self.plan.push(format!("time window {} .. {}", w.start.to_rfc3339(), w.end.to_rfc3339()));
+        }
+        // The first top-level free text ranks the rows (a join with the BM25
+        // hits); any other free text is a plain membership test.
+        let mut ranked_text = None;
+        for f in filters {
+            if let (Expr::Text(t), true, None) = (f, cfg.text_index && entity.similarity, &ranked_text) {
+                let (text, phrase) = (t.text.clone(), t.phrase);
+                ranked_text = Some((
+                    self.params.add(Param::TextIds { text: text.clone(), phrase }),
+                    self.params.add(Param::TextTimes { text: text.clone(), phrase }),
+                    self.params.add(Param::TextScores { text, phrase }),
+                ));
+                continue;
+            }
+            let c = self.expr(f, None)?;
+            conds.push(c);
+        }
+        if !filters.is_empty() {
+            self.plan
+                .push(format!("filter: {}", filters.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(" AND ")));
+        }
+        Ok(BaseFilter { conds, window, ranked_text })
+    }
+
+    /// The stage the pipes start from: the filtered rows (or, for metrics
+    /// past the rollup boundary, the first pipe's timechart over raw and
+    /// rolled-up rows), ranked by free text, then the aggregation directives.
+    fn first_stage(
+        &mut self,
+        q: &Query,
+        d: &Directives<'_>,
+        filters: &[&Expr],
+        base: BaseFilter,
+    ) -> Result<Shaped, SrqlError> {
+        let directives_apply =
+            !d.stats.is_empty() || d.bucket.is_some() || d.having.is_some() || base.ranked_text.is_some();
+        let rollup = self.rollup_plan(q, filters, directives_apply, base.window);
+        let mut visualization = Visualization::Table;
+        let pipes_done = usize::from(rollup.is_some());
+        let mut stage = match rollup {
+            Some(r) => {
+                visualization = Visualization::Timechart;
+                self.rollup_timechart(&base.conds, r)
+            }
+            None => self.base_stage(&base.conds),
+        };
+        if let Some((ids, times, scores)) = base.ranked_text {
+            self.rank_by_text(&mut stage, &ids, &times, &scores);
+        }
+        // ServiceRadar-style aggregation directives run first, then pipes in order.
+        if !d.stats.is_empty() {
+            let merged = merge_stats(&d.stats)?;
+            stage = self.stats(stage, &merged, None)?;
+            visualization = Visualization::Stats;
+        } else if let Some(bucket) = d.bucket {
+            stage = self.bucket_directive(stage, bucket, d)?;
+            visualization = Visualization::Timechart;
+        }
+        if let Some(h) = d.having {
+            stage = self.having(stage, h)?;
+        }
+        Ok(Shaped { stage, visualization, post: PostStage::None, pipes_done })
+    }
+
+    /// The pipes not yet planned, in order, each wrapping the stage before it.
+    fn pipes(&mut self, q: &Query, window: Option<time::Window>, mut s: Shaped) -> Result<Shaped, SrqlError> {
+        for (i, pipe) in q.pipes.iter().enumerate().skip(s.pipes_done) {
+            match pipe {
+                Pipe::Where(e, _) => {
+                    no_directives(e, true)?;
+                    s.stage = self.where_pipe(s.stage, e)?;
+                }
+                Pipe::Stats(spec) => {
+                    s.stage = self.stats(s.stage, spec, None)?;
+                    s.visualization = Visualization::Stats;
+                }
+                Pipe::Timechart { args, stats, span } => {
+                    s.stage = self.timechart_pipe(s.stage, args, stats, window, *span)?;
+                    s.visualization = Visualization::Timechart;
+                }
+                Pipe::Sort(keys, _) => self.sort_pipe(&mut s.stage, keys)?,
+                Pipe::Head(n, _) => s.stage = self.head(s.stage, n.unwrap_or(10)),
+                Pipe::Dedup(fields, _) => s.stage = self.dedup(s.stage, fields)?,
+                Pipe::Fields(fields, _) => s.stage = self.fields(s.stage, fields)?,
+                Pipe::SimilarTo { text, args, span } => {
+                    let (stage, sim) = self.similar(s.stage, text, args, *span)?;
+                    s.stage = stage;
+                    s.post = PostStage::Similar(sim);
+                    s.visualization = Visualization::Similarity;
+                }
+                Pipe::Cluster(threshold, span) => {
+                    check_final_pipe(q, i, "cluster", &s.post, *span)?;
+                    let (stage, threshold) = self.cluster(s.stage, threshold.as_ref(), *span)?;
+                    s.stage = stage;
+                    // Its limit (the number of groups) is `limit:`, read with the final shape.
+                    s.post = PostStage::Cluster(Cluster { threshold, limit: 0 });
+                    s.visualization = Visualization::Cluster;
+                }
+                Pipe::BlastRadius(args, span) => {
+                    check_final_pipe(q, i, "blast_radius", &s.post, *span)?;
+                    let (stage, b) = self.blast_radius(s.stage, args, *span)?;
+                    s.stage = stage;
+                    s.post = PostStage::BlastRadius(b);
+                    s.visualization = Visualization::Graph;
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    /// The SQL's row limit. `| cluster` and `| blast_radius` return what the
+    /// executor makes of the rows, so `limit:` goes into their spec instead.
+    fn final_limit(
+        &mut self,
+        t: Option<&Term>,
+        visualization: Visualization,
+        post: &mut PostStage,
+    ) -> Result<u64, SrqlError> {
+        Ok(match (post, t) {
+            (PostStage::BlastRadius(b), t) => {
+                // The SQL returns start points (at most MAX_GRAPH_STARTS); `limit` counts reached nodes.
+                b.limit = self.limit(t)?;
+                pipes::MAX_GRAPH_STARTS
+            }
+            (PostStage::Cluster(c), t) => {
+                // The SQL returns distinct texts (up to max_limit); `limit` counts groups.
+                c.limit = self.limit(t)?;
+                self.cfg.max_limit
+            }
+            (_, None) if visualization == Visualization::Timechart => self.cfg.max_limit,
+            (PostStage::Similar(sim), None) => sim.k,
+            (_, t) => self.limit(t)?,
+        })
+    }
 }
 
 impl Planner<'_> {

@@ -238,6 +238,49 @@ impl Planner<'_> {
         self.stats(stage, spec, Some((expr, "bucket".to_string())))
     }
 
+    /// `| timechart [span:5m] aggregates [by fields]`.
+    pub(super) fn timechart_pipe(
+        &mut self,
+        stage: Stage,
+        args: &[NamedArg],
+        stats: &StatsSpec,
+        window: Option<Window>,
+        span: Span,
+    ) -> Result<Stage, SrqlError> {
+        if let Some(bad) = args.iter().find(|a| !a.name.name.eq_ignore_ascii_case("span")) {
+            return Err(SrqlError::new(
+                ErrorKind::BadValue,
+                format!("unknown timechart argument `{}`", bad.name.name),
+                bad.name.span,
+            )
+            .expected(["`span:5m`".to_string()]));
+        }
+        let bucket = match args.iter().find(|a| a.name.name.eq_ignore_ascii_case("span")) {
+            Some(a) => Some(crate::time::parse_duration(&a.value.text).ok_or_else(|| {
+                SrqlError::new(
+                    ErrorKind::BadValue,
+                    format!("`{}` is not a duration like 5m or 1h", a.value.text),
+                    a.value.span,
+                )
+            })?),
+            None => None,
+        };
+        self.timechart(stage, bucket, stats, window, span)
+    }
+
+    /// `| sort field, -field`: the stage's new order.
+    pub(super) fn sort_pipe(&mut self, stage: &mut Stage, keys: &[SortKey]) -> Result<(), SrqlError> {
+        stage.order = keys.iter().map(|k| self.order_key(stage, &k.field, k.descending)).collect::<Result<_, _>>()?;
+        self.plan.push(format!(
+            "sort {}",
+            keys.iter()
+                .map(|k| format!("{}{}", if k.descending { "-" } else { "" }, k.field.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        Ok(())
+    }
+
     pub(super) fn order_key(&mut self, stage: &Stage, ident: &Ident, desc: bool) -> Result<(String, bool), SrqlError> {
         if let Some(c) = self.stage_col(stage, &ident.name) {
             return Ok((c.order_sql.clone(), desc));
@@ -313,6 +356,9 @@ impl Planner<'_> {
         })
     }
 
+    /// `SIMILAR_TO("text", k:N, min_score:X)`: the `k` events of the left
+    /// side nearest to the text, with their `score`, on the path the executor
+    /// chose (`Config::similarity_path`).
     pub(super) fn similar(
         &mut self,
         stage: Stage,
@@ -320,6 +366,63 @@ impl Planner<'_> {
         args: &[NamedArg],
         span: Span,
     ) -> Result<(Stage, Similarity), SrqlError> {
+        self.similar_applies(&stage, text, span)?;
+        let (k, min_score) = self.similar_args(args)?;
+        let candidates_params = self.params.0.len();
+        let candidates_sql = stage.select.clone();
+        let check_sql = self.similar_check_sql(&stage, candidates_params);
+        let path = self.cfg.similarity_path;
+        // With BM25-ranked free text on the left, both rankings are fused
+        // (reciprocal rank fusion) over a wider set of neighbours.
+        let fuse = stage.cols.iter().any(|c| c.alias == "text_score");
+        let neighbours = if fuse { (k * 4).min(self.cfg.max_k * 4) } else { k };
+        let select = self.nearest_select(&stage, &text.text, path, neighbours, min_score);
+        let outer = self.next_alias();
+        let mut cols = stage.cols.clone();
+        cols.push(float_col("score"));
+        self.plan.push(format!(
+            "similar to {:?} (k {k}{}) by {}",
+            text.text,
+            min_score.map(|m| format!(", min_score {m}")).unwrap_or_default(),
+            match path {
+                SimilarityPath::Exact => "exact cosine distance over the candidates' vectors",
+                SimilarityPath::Indexed => "the HNSW index (iterative scan) over distinct texts",
+            }
+        ));
+        let (select, order) = if fuse {
+            cols.push(float_col("rrf"));
+            self.plan.push(format!(
+                "rank by reciprocal rank fusion of BM25 and similarity (k=60) over the {neighbours} nearest"
+            ));
+            (
+                format!(
+                    "SELECT *, 1.0::float8 / (60 + rank() OVER (ORDER BY \"text_score\" DESC)) \
+                     + 1.0::float8 / (60 + rank() OVER (ORDER BY \"score\" DESC)) AS \"rrf\" FROM ({select}) AS {outer}"
+                ),
+                vec![(q("rrf"), true), (q("score"), true)],
+            )
+        } else {
+            (format!("SELECT * FROM ({select}) AS {outer}"), vec![(q("score"), true)])
+        };
+        let stage = Stage { select, cols, order, is_base: false, time_col: stage.time_col };
+        Ok((
+            stage,
+            Similarity {
+                text: text.text.clone(),
+                k,
+                neighbours,
+                min_score,
+                path,
+                candidates_sql,
+                candidates_params,
+                check_sql,
+            },
+        ))
+    }
+
+    /// Whether `SIMILAR_TO` can search the left side: events that have
+    /// vectors, and some text to compare them with.
+    fn similar_applies(&self, stage: &Stage, text: &Literal, span: Span) -> Result<(), SrqlError> {
         if !self.entity.similarity {
             return Err(SrqlError::new(
                 ErrorKind::NotAvailable,
@@ -338,6 +441,11 @@ impl Planner<'_> {
         if text.text.trim().is_empty() {
             return Err(SrqlError::new(ErrorKind::BadValue, "`SIMILAR_TO` needs some text to compare with", text.span));
         }
+        Ok(())
+    }
+
+    /// `k` (capped at the configured most, with a warning) and `min_score`.
+    fn similar_args(&mut self, args: &[NamedArg]) -> Result<(u64, Option<f64>), SrqlError> {
         let mut k = self.cfg.default_k;
         let mut min_score = None;
         for a in args {
@@ -385,12 +493,15 @@ impl Planner<'_> {
                 }
             }
         }
-        let candidates_params = self.params.0.len();
-        let candidates_sql = stage.select.clone();
+        Ok((k, min_score))
+    }
+
+    /// The HNSW path's filter check ([`Similarity::check_sql`]): which of a
+    /// list of (event_id, time) pairs the left side keeps, from the
+    /// candidates' parameters, then the two arrays.
+    fn similar_check_sql(&mut self, stage: &Stage, candidates_params: usize) -> String {
         let check_alias = self.next_alias();
-        // Which of a list of (event_id, time) pairs the left side keeps: the
-        // candidates' parameters, then the two arrays.
-        let check_sql = format!(
+        format!(
             "SELECT {c}.\"event_id\", {c}.\"time\" FROM ({left}) AS {c} \
              JOIN unnest(${ids}::uuid[], ${times}::timestamptz[]) AS r(event_id, time) \
              ON {c}.\"event_id\" = r.event_id AND {c}.\"time\" = r.time",
@@ -398,21 +509,28 @@ impl Planner<'_> {
             left = stage.select,
             ids = candidates_params + 1,
             times = candidates_params + 2,
-        );
+        )
+    }
+
+    /// The left side's `neighbours` events nearest to `text`, best first,
+    /// with a `score` column.
+    fn nearest_select(
+        &mut self,
+        stage: &Stage,
+        text: &str,
+        path: SimilarityPath,
+        neighbours: u64,
+        min_score: Option<f64>,
+    ) -> String {
         let a = self.next_alias();
-        let path = self.cfg.similarity_path;
         // Only the exact path compares vectors in SQL (an unused parameter
         // would be an error, so the HNSW path binds none).
         let (vec_param, model) = match path {
             SimilarityPath::Exact => {
-                (self.params.add(Param::Embedding(text.text.clone())), self.params.add(Param::EmbeddingModel))
+                (self.params.add(Param::Embedding(text.to_string())), self.params.add(Param::EmbeddingModel))
             }
             SimilarityPath::Indexed => (String::new(), String::new()),
         };
-        // With BM25-ranked free text on the left, both rankings are fused
-        // (reciprocal rank fusion) over a wider set of neighbours.
-        let fuse = stage.cols.iter().any(|c| c.alias == "text_score");
-        let neighbours = if fuse { (k * 4).min(self.cfg.max_k * 4) } else { k };
         let k_param = self.params.add(Param::Int(neighbours as i64));
         let min_param = min_score.map(|m| self.params.add(Param::Float(m)));
         let min_cond = |distance: &str| match &min_param {
@@ -425,7 +543,7 @@ impl Planner<'_> {
             "JOIN event_embeddings AS v ON v.event_id = {a}.\"event_id\" AND v.time = {a}.\"time\" \
              JOIN embedding_texts AS t ON t.id = v.text_id AND t.model = {model}"
         );
-        let select = match path {
+        match path {
             SimilarityPath::Exact => format!(
                 "SELECT {a}.*, 1 - (t.embedding <=> {vec_param}) AS \"score\" FROM ({left}) AS {a} {join_vectors} \
                  WHERE TRUE{min} ORDER BY t.embedding <=> {vec_param}, {a}.\"time\" DESC LIMIT {k_param}",
@@ -450,60 +568,7 @@ impl Planner<'_> {
                     min = min_param.as_ref().map(|m| format!(" AND r.score >= {m}")).unwrap_or_default(),
                 )
             }
-        };
-        let outer = self.next_alias();
-        let mut cols = stage.cols.clone();
-        cols.push(Col {
-            name: "score".into(),
-            sql: q("score"),
-            alias: "score".into(),
-            ty: FieldType::Float,
-            order_sql: q("score"),
-        });
-        self.plan.push(format!(
-            "similar to {:?} (k {k}{}) by {}",
-            text.text,
-            min_score.map(|m| format!(", min_score {m}")).unwrap_or_default(),
-            match path {
-                SimilarityPath::Exact => "exact cosine distance over the candidates' vectors",
-                SimilarityPath::Indexed => "the HNSW index (iterative scan) over distinct texts",
-            }
-        ));
-        let (select, order) = if fuse {
-            cols.push(Col {
-                name: "rrf".into(),
-                sql: q("rrf"),
-                alias: "rrf".into(),
-                ty: FieldType::Float,
-                order_sql: q("rrf"),
-            });
-            self.plan.push(format!(
-                "rank by reciprocal rank fusion of BM25 and similarity (k=60) over the {neighbours} nearest"
-            ));
-            (
-                format!(
-                    "SELECT *, 1.0::float8 / (60 + rank() OVER (ORDER BY \"text_score\" DESC)) \
-                     + 1.0::float8 / (60 + rank() OVER (ORDER BY \"score\" DESC)) AS \"rrf\" FROM ({select}) AS {outer}"
-                ),
-                vec![(q("rrf"), true), (q("score"), true)],
-            )
-        } else {
-            (format!("SELECT * FROM ({select}) AS {outer}"), vec![(q("score"), true)])
-        };
-        let stage = Stage { select, cols, order, is_base: false, time_col: stage.time_col };
-        Ok((
-            stage,
-            Similarity {
-                text: text.text.clone(),
-                k,
-                neighbours,
-                min_score,
-                path,
-                candidates_sql,
-                candidates_params,
-                check_sql,
-            },
-        ))
+        }
     }
 
     /// `| cluster [threshold]`: one row per distinct embedded text among the
@@ -600,63 +665,7 @@ impl Planner<'_> {
             ));
         }
         let start_column = sources.iter().map(|c| c.alias.as_str()).collect::<Vec<_>>().join(" or ");
-        let mut b = BlastRadius {
-            hops: 2,
-            direction: GraphDirection::Out,
-            ports: Vec::new(),
-            protocols: Vec::new(),
-            start_column: start_column.clone(),
-            limit: 0,
-        };
-        for a in args {
-            let v = &a.value;
-            match a.name.name.to_ascii_lowercase().as_str() {
-                "hops" => {
-                    b.hops = v.text.parse().ok().filter(|h| (1..=MAX_GRAPH_HOPS).contains(h)).ok_or_else(|| {
-                        SrqlError::new(
-                            ErrorKind::BadValue,
-                            format!("hops is a whole number from 1 to {MAX_GRAPH_HOPS}, not `{}`", v.text),
-                            v.span,
-                        )
-                    })?
-                }
-                "direction" => {
-                    b.direction = match v.text.to_ascii_lowercase().as_str() {
-                        "out" | "outbound" => GraphDirection::Out,
-                        "in" | "inbound" => GraphDirection::In,
-                        "both" => GraphDirection::Both,
-                        _ => {
-                            return Err(SrqlError::new(
-                                ErrorKind::BadValue,
-                                format!("direction is out, in or both, not `{}`", v.text),
-                                v.span,
-                            )
-                            .expected([
-                                "out".to_string(),
-                                "in".to_string(),
-                                "both".to_string(),
-                            ]))
-                        }
-                    }
-                }
-                "port" => b.ports.push(v.text.parse().map_err(|_| {
-                    SrqlError::new(
-                        ErrorKind::BadValue,
-                        format!("port is a number from 0 to 65535, not `{}`", v.text),
-                        v.span,
-                    )
-                })?),
-                "protocol" | "proto" => b.protocols.push(v.text.to_ascii_lowercase()),
-                other => {
-                    return Err(SrqlError::new(
-                        ErrorKind::BadValue,
-                        format!("unknown blast_radius argument `{other}`"),
-                        a.name.span,
-                    )
-                    .expected(["hops", "direction", "port", "protocol"].map(String::from)))
-                }
-            }
-        }
+        let b = blast_args(args, start_column.clone())?;
         let a = self.next_alias();
         let exprs: Vec<String> = sources
             .iter()
@@ -695,4 +704,67 @@ impl Planner<'_> {
         }];
         Ok((Stage { select, cols, order: vec![(q("start"), false)], is_base: false, time_col: None }, b))
     }
+}
+
+/// The arguments of a `| blast_radius`, with the defaults (2 hops, outbound).
+fn blast_args(args: &[NamedArg], start_column: String) -> Result<BlastRadius, SrqlError> {
+    let mut b = BlastRadius {
+        hops: 2,
+        direction: GraphDirection::Out,
+        ports: Vec::new(),
+        protocols: Vec::new(),
+        start_column,
+        limit: 0,
+    };
+    for a in args {
+        let v = &a.value;
+        match a.name.name.to_ascii_lowercase().as_str() {
+            "hops" => {
+                b.hops = v.text.parse().ok().filter(|h| (1..=MAX_GRAPH_HOPS).contains(h)).ok_or_else(|| {
+                    SrqlError::new(
+                        ErrorKind::BadValue,
+                        format!("hops is a whole number from 1 to {MAX_GRAPH_HOPS}, not `{}`", v.text),
+                        v.span,
+                    )
+                })?
+            }
+            "direction" => {
+                b.direction = match v.text.to_ascii_lowercase().as_str() {
+                    "out" | "outbound" => GraphDirection::Out,
+                    "in" | "inbound" => GraphDirection::In,
+                    "both" => GraphDirection::Both,
+                    _ => {
+                        return Err(SrqlError::new(
+                            ErrorKind::BadValue,
+                            format!("direction is out, in or both, not `{}`", v.text),
+                            v.span,
+                        )
+                        .expected(["out".to_string(), "in".to_string(), "both".to_string()]))
+                    }
+                }
+            }
+            "port" => b.ports.push(v.text.parse().map_err(|_| {
+                SrqlError::new(
+                    ErrorKind::BadValue,
+                    format!("port is a number from 0 to 65535, not `{}`", v.text),
+                    v.span,
+                )
+            })?),
+            "protocol" | "proto" => b.protocols.push(v.text.to_ascii_lowercase()),
+            other => {
+                return Err(SrqlError::new(
+                    ErrorKind::BadValue,
+                    format!("unknown blast_radius argument `{other}`"),
+                    a.name.span,
+                )
+                .expected(["hops", "direction", "port", "protocol"].map(String::from)))
+            }
+        }
+    }
+    Ok(b)
+}
+
+/// A float column the stage computes under `name`.
+fn float_col(name: &str) -> Col {
+    Col { name: name.into(), sql: q(name), alias: name.into(), ty: FieldType::Float, order_sql: q(name) }
 }

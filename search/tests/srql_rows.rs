@@ -8,9 +8,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use vigil_search::{run, QueryOptions};
 use vigil_srql::casefile;
 use vigil_srql::{compile, Config};
-use vigil_store::query::{run, QueryOptions};
 use vigil_store::testing::TempDatabase;
 use vigil_store::{connect, migrate, MigrateOptions, Pool, TimescaleChoice};
 
@@ -138,4 +138,6 @@ async fn a_slow_query_is_cancelled_by_the_statement_timeout() {
     let err =
         run(&pool, &slow, &QueryOptions { statement_timeout: std::time::Duration::from_millis(50) }).await.unwrap_err();
     assert!(err.to_string().contains("timeout"), "{err}");
+    // The API answers this one variant with 504 query_timeout.
+    assert!(matches!(err, vigil_search::SearchError::Timeout(_)), "{err:?}");
 }

@@ -1,6 +1,7 @@
 //! Runs compiled SRQL ([`vigil_srql::Compiled`]) against the database: bound
-//! parameters, a read-only transaction, a statement timeout, and rows
-//! converted to JSON values by column type.
+//! parameters (with the values only the executor knows, [`Bindings`]), a
+//! read-only transaction, a statement timeout, and rows converted to JSON
+//! values by column type.
 
 use std::time::{Duration, Instant};
 
@@ -8,8 +9,9 @@ use serde::Serialize;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Row;
 use vigil_srql::{Column, Compiled, Param};
+use vigil_store::{Pool, StoreError};
 
-use crate::{Pool, StoreError};
+use crate::SearchError;
 
 /// Limits for one query.
 #[derive(Debug, Clone)]
@@ -53,7 +55,7 @@ pub struct SimilarHits {
     pub scores: Vec<f64>,
 }
 
-fn to_sql(p: &Param, b: &Bindings) -> Result<Box<dyn ToSql + Sync + Send>, StoreError> {
+fn to_sql(p: &Param, b: &Bindings) -> Result<Box<dyn ToSql + Sync + Send>, SearchError> {
     Ok(match p {
         Param::Text(s) => Box::new(s.clone()),
         Param::Int(i) => Box::new(*i),
@@ -62,16 +64,13 @@ fn to_sql(p: &Param, b: &Bindings) -> Result<Box<dyn ToSql + Sync + Send>, Store
         Param::Time(t) => Box::new(*t),
         Param::TextArray(v) => Box::new(v.clone()),
         Param::IntArray(v) => Box::new(v.clone()),
-        Param::Embedding(_) => Box::new(b.embedding.clone().ok_or_else(|| {
-            StoreError::Unsupported("SIMILAR_TO needs the embedding model, which this server has not loaded".into())
-        })?),
-        Param::EmbeddingModel => Box::new(b.model.clone().ok_or_else(|| {
-            StoreError::Unsupported("this query needs the embedding model, which this server has not loaded".into())
-        })?),
+        Param::Embedding(_) => Box::new(b.embedding.clone().ok_or(SearchError::NoEmbedder("SIMILAR_TO"))?),
+        Param::EmbeddingModel => Box::new(b.model.clone().ok_or(SearchError::NoEmbedder("this query"))?),
         Param::SimilarIds | Param::SimilarTimes | Param::SimilarScores => {
-            let hits = b.similar.as_ref().ok_or_else(|| {
-                StoreError::Unsupported("the HNSW path's events were not supplied by the executor".into())
-            })?;
+            let hits = b
+                .similar
+                .as_ref()
+                .ok_or(SearchError::Unbound("the HNSW path's events were not supplied by the executor"))?;
             match p {
                 Param::SimilarIds => Box::new(hits.ids.clone()),
                 Param::SimilarTimes => Box::new(hits.times.clone()),
@@ -79,9 +78,10 @@ fn to_sql(p: &Param, b: &Bindings) -> Result<Box<dyn ToSql + Sync + Send>, Store
             }
         }
         Param::TextIds { text, phrase } | Param::TextTimes { text, phrase } | Param::TextScores { text, phrase } => {
-            let hits = b.text_hits.get(&(text.clone(), *phrase)).ok_or_else(|| {
-                StoreError::Unsupported("free text needs the BM25 index, which this server has not opened".into())
-            })?;
+            let hits = b
+                .text_hits
+                .get(&(text.clone(), *phrase))
+                .ok_or(SearchError::Unbound("free text needs the BM25 index, which this server has not opened"))?;
             match p {
                 Param::TextIds { .. } => Box::new(hits.ids.clone()),
                 Param::TextTimes { .. } => Box::new(hits.times.clone()),
@@ -92,7 +92,7 @@ fn to_sql(p: &Param, b: &Bindings) -> Result<Box<dyn ToSql + Sync + Send>, Store
 }
 
 /// Runs `compiled` in a read-only transaction with `opts.statement_timeout`.
-pub async fn run(pool: &Pool, compiled: &Compiled, opts: &QueryOptions) -> Result<QueryResult, StoreError> {
+pub async fn run(pool: &Pool, compiled: &Compiled, opts: &QueryOptions) -> Result<QueryResult, SearchError> {
     run_bound(pool, compiled, &Bindings::default(), opts).await
 }
 
@@ -102,7 +102,7 @@ pub async fn run_bound(
     compiled: &Compiled,
     bindings: &Bindings,
     opts: &QueryOptions,
-) -> Result<QueryResult, StoreError> {
+) -> Result<QueryResult, SearchError> {
     let started = Instant::now();
     let rows = rows(pool, &compiled.sql, &compiled.params, bindings, opts).await?;
     let out = rows.iter().map(|r| row_values(r, &compiled.columns)).collect::<Result<Vec<_>, _>>()?;
@@ -111,16 +111,16 @@ pub async fn run_bound(
 
 /// Runs any planner-made SQL read-only, with the timeout, and returns the
 /// raw rows.
-pub async fn rows(
+pub(crate) async fn rows(
     pool: &Pool,
     sql: &str,
     params: &[Param],
     bindings: &Bindings,
     opts: &QueryOptions,
-) -> Result<Vec<Row>, StoreError> {
+) -> Result<Vec<Row>, SearchError> {
     let params = params.iter().map(|p| to_sql(p, bindings)).collect::<Result<Vec<_>, _>>()?;
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
-    let mut client = pool.get().await?;
+    let mut client = pool.get().await.map_err(StoreError::from)?;
     let tx = client
         .build_transaction()
         .read_only(true)
@@ -133,9 +133,9 @@ pub async fn rows(
         .map_err(StoreError::db("setting the statement timeout"))?;
     let rows = tx.query(sql, &refs).await.map_err(|e| {
         if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) {
-            StoreError::Timeout(opts.statement_timeout)
+            SearchError::Timeout(opts.statement_timeout)
         } else {
-            StoreError::Db { context: "running the query".into(), source: e }
+            StoreError::Db { context: "running the query".into(), source: e }.into()
         }
     })?;
     tx.commit().await.map_err(StoreError::db("finishing the query"))?;
@@ -143,10 +143,15 @@ pub async fn rows(
 }
 
 /// The planner's estimate of how many rows `sql` returns (`EXPLAIN`).
-pub async fn estimate_rows(pool: &Pool, sql: &str, params: &[Param], bindings: &Bindings) -> Result<f64, StoreError> {
+pub(crate) async fn estimate_rows(
+    pool: &Pool,
+    sql: &str,
+    params: &[Param],
+    bindings: &Bindings,
+) -> Result<f64, SearchError> {
     let params = params.iter().map(|p| to_sql(p, bindings)).collect::<Result<Vec<_>, _>>()?;
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
-    let client = pool.get().await?;
+    let client = pool.get().await.map_err(StoreError::from)?;
     let row = client
         .query_one(&format!("EXPLAIN (FORMAT JSON) {sql}"), &refs)
         .await
@@ -155,12 +160,7 @@ pub async fn estimate_rows(pool: &Pool, sql: &str, params: &[Param], bindings: &
     Ok(plan[0]["Plan"]["Plan Rows"].as_f64().unwrap_or(0.0))
 }
 
-/// Converts rows to JSON values by the compiled query's columns.
-pub fn values(rows: &[Row], columns: &[Column]) -> Result<Vec<Vec<serde_json::Value>>, StoreError> {
-    rows.iter().map(|r| row_values(r, columns)).collect()
-}
-
-fn row_values(row: &Row, columns: &[Column]) -> Result<Vec<serde_json::Value>, StoreError> {
+fn row_values(row: &Row, columns: &[Column]) -> Result<Vec<serde_json::Value>, SearchError> {
     columns
         .iter()
         .map(|c| {
@@ -168,13 +168,14 @@ fn row_values(row: &Row, columns: &[Column]) -> Result<Vec<serde_json::Value>, S
                 .columns()
                 .iter()
                 .position(|rc| rc.name() == c.alias)
-                .ok_or_else(|| StoreError::Unsupported(format!("result has no column {}", c.alias)))?;
+                .ok_or_else(|| SearchError::Result(format!("result has no column {}", c.alias)))?;
             value(row, idx)
         })
         .collect()
 }
 
-pub fn value(row: &Row, idx: usize) -> Result<serde_json::Value, StoreError> {
+/// A result cell as JSON, by its column's PostgreSQL type.
+fn value(row: &Row, idx: usize) -> Result<serde_json::Value, SearchError> {
     use serde_json::Value as J;
     let ty = row.columns()[idx].type_().clone();
     let err = |e: tokio_postgres::Error| StoreError::Db { context: format!("reading a {ty} column"), source: e };
@@ -204,6 +205,6 @@ pub fn value(row: &Row, idx: usize) -> Result<serde_json::Value, StoreError> {
             .map(|a| J::String(a.to_string()))
             .unwrap_or(J::Null),
         Type::JSONB | Type::JSON => row.try_get::<_, Option<serde_json::Value>>(idx).map_err(err)?.unwrap_or(J::Null),
-        other => return Err(StoreError::Unsupported(format!("column type {other} is not supported in results"))),
+        other => return Err(SearchError::Result(format!("column type {other} is not supported in results"))),
     })
 }
