@@ -16,6 +16,7 @@ use vigil_sigma::Mapping;
 use vigil_store::retention::RetentionPolicy;
 use vigil_store::TimescaleChoice;
 
+use crate::maintenance::MaintenanceConfig;
 use crate::rate::RateLimit;
 
 /// Everything `vigil serve` and `vigil up` run the server with.
@@ -233,6 +234,17 @@ pub struct MaintenanceSettings {
     /// How often the retention pass runs: `30m`, `1h`, `6h`, `1d`, or `off`.
     #[arg(long, env = "VIGIL_MAINTENANCE_EVERY", default_value = "1h", value_parser = parse_every)]
     pub maintenance_every: Every,
+}
+
+impl MaintenanceSettings {
+    /// What the retention loop runs and how often.
+    pub fn loop_config(&self) -> MaintenanceConfig {
+        MaintenanceConfig {
+            policy: (*self.retention).clone(),
+            every: self.maintenance_every.0,
+            batch: vigil_store::retention::DEFAULT_BATCH,
+        }
+    }
 }
 
 /// An interval, or never.

@@ -38,16 +38,6 @@ pub struct MaintenanceConfig {
     pub batch: i64,
 }
 
-impl MaintenanceConfig {
-    /// From the server's configuration (`VIGIL_RETENTION`, `VIGIL_MAINTENANCE_EVERY`).
-    pub fn new(settings: &crate::config::MaintenanceSettings) -> Self {
-        MaintenanceConfig {
-            policy: (*settings.retention).clone(),
-            every: settings.maintenance_every.0,
-            batch: retention::DEFAULT_BATCH,
-        }
-    }
-}
 
 /// `30m`, `1h`, `6h`, `1d` or `off`.
 pub fn parse_every(v: &str) -> Result<Option<Duration>, String> {

@@ -16,7 +16,6 @@ use vigil_ingest::shutdown::{Shutdown, Trigger};
 use vigil_store::{connect, Pool, StorageMode};
 
 use crate::config::ServerConfig;
-use crate::maintenance::MaintenanceConfig;
 use crate::state::Backing;
 use crate::AppState;
 
@@ -62,7 +61,7 @@ impl Server {
         // Retention and metric rollups (docs/retention.md).
         crate::maintenance::start(
             &pool,
-            MaintenanceConfig::new(&cfg.maintenance),
+            cfg.maintenance.loop_config(),
             derived.text_index.clone(),
             stop.clone(),
             &mut registry,

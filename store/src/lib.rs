@@ -4,6 +4,9 @@
 //! migrations ([`migrate`]), and the typed batch writer for events
 //! ([`EventWriter`]): binary `COPY` into a staging table, then one
 //! `INSERT … ON CONFLICT DO NOTHING` per batch, so a re-sent batch adds nothing.
+//! Also the persistence the other crates share: the event tail in ingestion
+//! order ([`tail`]), retention and rollups ([`retention`]), event vectors
+//! ([`vectors`]), API tokens ([`tokens`]) and dead letters ([`deadletter`]).
 //!
 //! It is persistence only and knows nothing of SRQL: the executor
 //! (`vigil-search`) runs compiled queries over this crate's pool.
