@@ -19,7 +19,7 @@ use vigil_store::Pool;
 
 use crate::audit::Entry;
 use crate::auth::{Caller, Permission};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::shared::audited;
 use crate::AppState;
 
@@ -29,11 +29,13 @@ const MAX_RULES: usize = 5_000;
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// One rule's outcome in an import.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Stored {
     /// The hunt's id (none on a dry run).
+    #[schema(required)]
     pub id: Option<Uuid>,
     pub name: String,
+    #[schema(required)]
     pub sigma_id: Option<String>,
     /// `created`, `replaced`, or `validated` (dry run).
     pub action: &'static str,
@@ -44,11 +46,13 @@ pub struct Stored {
 }
 
 /// A rule that did not become a hunt.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Refused {
     /// Where it came from (a path or `rules[i]`).
     pub rule: String,
+    #[schema(required)]
     pub sigma_id: Option<String>,
+    #[schema(required)]
     pub title: Option<String>,
     pub reason: String,
     pub message: String,
@@ -69,13 +73,18 @@ impl Outcome {
         self.converted.iter().filter(|c| c.part.is_none_or(|[k, _]| k == 1)).count()
     }
 
-    pub fn summary(&self) -> Value {
-        let mut by_reason: BTreeMap<&str, usize> = BTreeMap::new();
+    pub fn summary(&self) -> ImportSummary {
+        let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();
         for f in &self.failed {
-            *by_reason.entry(f.reason.as_str()).or_insert(0) += 1;
+            *by_reason.entry(f.reason.clone()).or_insert(0) += 1;
         }
-        json!({"converted": self.rules_converted(), "hunts": self.converted.len(), "failed": self.failed.len(),
-               "referenced_only": self.referenced_only, "by_reason": by_reason})
+        ImportSummary {
+            converted: self.rules_converted(),
+            hunts: self.converted.len(),
+            failed: self.failed.len(),
+            referenced_only: self.referenced_only,
+            by_reason,
+        }
     }
 
     /// `converted N, failed M`, then the failures grouped by reason with their rules.
@@ -184,8 +193,30 @@ pub async fn store(
     Ok(out)
 }
 
+/// An import in numbers.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ImportSummary {
+    /// Rules converted (a rule split into parts counts once).
+    pub converted: usize,
+    /// Hunts stored (or validated, on a dry run).
+    pub hunts: usize,
+    pub failed: usize,
+    /// Base rules used only inside correlations.
+    pub referenced_only: usize,
+    /// Failed rules per reason.
+    pub by_reason: BTreeMap<String, usize>,
+}
+
+/// The answer of `POST /api/v1/sigma/import`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ImportResponse {
+    pub converted: Vec<Stored>,
+    pub failed: Vec<Refused>,
+    pub summary: ImportSummary,
+}
+
 /// The request body of `POST /api/v1/sigma/import`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
     /// Sigma YAML texts; each may hold several documents.
@@ -201,15 +232,15 @@ pub struct ImportRequest {
 }
 
 /// `POST /api/v1/sigma/import`
-#[utoipa::path(post, path = "/api/v1/sigma/import", tag = "hunts", request_body = Object,
-    responses((status = 200, description = "`converted` (hunt id, name, sigma_id, action), `failed` (rule, title, reason, message) and a `summary` by reason", body = Object),
-        (status = 400, description = "A malformed body or too many rules", body = Object)),
+#[utoipa::path(post, path = "/api/v1/sigma/import", operation_id = "import_sigma", tag = "hunts", request_body = ImportRequest,
+    responses((status = 200, description = "The hunts stored, the rules refused and why, and a summary", body = ImportResponse),
+        (status = 400, description = "A malformed body or too many rules", body = ErrorBody)),
     security(("token" = [])))]
 pub async fn import(
     State(state): State<AppState>,
     caller: Caller,
     body: Result<Json<ImportRequest>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ImportResponse>, ApiError> {
     caller.require(Permission::HuntsWrite)?;
     let mut entry = Entry::new("sigma.import");
     let result = async {
@@ -238,5 +269,6 @@ pub async fn import(
     }
     .await;
     let out = audited(&state, &caller, entry.size(1), result).await?;
-    Ok(Json(json!({"converted": out.converted, "failed": out.failed, "summary": out.summary()})))
+    let summary = out.summary();
+    Ok(Json(ImportResponse { converted: out.converted, failed: out.failed, summary }))
 }
