@@ -7,13 +7,14 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 use vigil_store::StoreError;
 
 use crate::auth::{Caller, Permission};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::AppState;
 
 /// Commands an agent understands.
@@ -23,11 +24,57 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Commands listed per agent.
 const HISTORY: i64 = 100;
 
+/// A command for an agent.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CommandBody {
+    /// `block_ip`, `unblock_ip`, `list_blocked`, `rescan_packages` or `snapshot_now`.
     command: String,
+    /// The command's arguments, e.g. `{"ip": "203.0.113.9"}`.
     #[serde(default)]
     args: Value,
+}
+
+/// The agent's answer to a command, as recorded.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CommandReply {
+    /// The command's id.
+    pub id: Uuid,
+    pub agent: String,
+    /// The agent's `ok`, when it sent one.
+    #[schema(required)]
+    pub ok: Option<bool>,
+    /// The agent's whole reply (free-form JSON).
+    #[schema(required)]
+    pub reply: Option<Value>,
+    /// The agent's `error`, when it sent one.
+    #[schema(required)]
+    pub error: Option<String>,
+}
+
+/// The latest commands sent to an agent, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CommandHistory {
+    pub agent: String,
+    pub commands: Vec<CommandRecord>,
+}
+
+/// A command sent to an agent and what it answered.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CommandRecord {
+    pub id: Uuid,
+    pub command: String,
+    pub args: Value,
+    /// The name of the token that sent it.
+    pub sent_by: String,
+    pub sent_at: DateTime<Utc>,
+    #[schema(required)]
+    pub replied_at: Option<DateTime<Utc>>,
+    #[schema(required)]
+    pub ok: Option<bool>,
+    #[schema(required)]
+    pub reply: Option<Value>,
+    #[schema(required)]
+    pub error: Option<String>,
 }
 
 fn valid_agent_id(id: &str) -> Result<(), ApiError> {
@@ -35,17 +82,20 @@ fn valid_agent_id(id: &str) -> Result<(), ApiError> {
 }
 
 /// `POST /api/v1/agents/{id}/commands` `{"command": "block_ip", "args": {"ip": "203.0.113.9"}}`
-#[utoipa::path(post, path = "/api/v1/agents/{id}/commands", tag = "inventory", request_body = CommandBody,
+#[utoipa::path(post, path = "/api/v1/agents/{id}/commands", operation_id = "send_agent_command", tag = "inventory", request_body = CommandBody,
     params(("id" = String, Path, description = "The agent id")),
-    responses((status = 200, description = "The agent's reply, recorded", body = Object), (status = 400, body = Object),
-        (status = 502, description = "No agent answered", body = Object), (status = 503, description = "No NATS", body = Object)),
+    responses((status = 200, description = "The agent's reply, recorded", body = CommandReply),
+        (status = 400, description = "A bad agent id or an unknown command", body = ErrorBody),
+        (status = 502, description = "The agent is not reachable or answered with invalid JSON (`agent_unreachable`)", body = ErrorBody),
+        (status = 503, description = "No NATS", body = ErrorBody),
+        (status = 504, description = "The agent did not answer in time (`agent_timeout`)", body = ErrorBody)),
     security(("token" = [])))]
 pub async fn send(
     State(state): State<AppState>,
     caller: Caller,
     Path(agent): Path<String>,
     Json(body): Json<CommandBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CommandReply>), ApiError> {
     caller.require(Permission::AgentsCommand)?;
     valid_agent_id(&agent)?;
     if !COMMANDS.contains(&body.command.as_str()) {
@@ -115,19 +165,20 @@ pub async fn send(
         let code = if status == StatusCode::GATEWAY_TIMEOUT { "agent_timeout" } else { "agent_unreachable" };
         return Err(ApiError::new(status, code, error.unwrap_or_default()));
     }
-    Ok((status, Json(json!({"id": id, "agent": agent, "ok": ok, "reply": reply, "error": error}))))
+    Ok((status, Json(CommandReply { id, agent, ok, reply, error })))
 }
 
 /// `GET /api/v1/agents/{id}/commands`: the latest commands sent to an agent.
-#[utoipa::path(get, path = "/api/v1/agents/{id}/commands", tag = "inventory",
+#[utoipa::path(get, path = "/api/v1/agents/{id}/commands", operation_id = "agent_commands", tag = "inventory",
     params(("id" = String, Path, description = "The agent id")),
-    responses((status = 200, description = "Commands sent to the agent: who, what, the reply, when", body = Object)),
+    responses((status = 200, description = "Commands sent to the agent: who, what, the reply, when", body = CommandHistory),
+        (status = 400, description = "A bad agent id", body = ErrorBody)),
     security(("token" = [])))]
 pub async fn history(
     State(state): State<AppState>,
     caller: Caller,
     Path(agent): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CommandHistory>, ApiError> {
     caller.require(Permission::Inventory)?;
     valid_agent_id(&agent)?;
     let client = state.pool.get().await.map_err(StoreError::from)?;
@@ -139,21 +190,19 @@ pub async fn history(
         )
         .await
         .map_err(StoreError::db("reading the command history"))?;
-    let commands: Vec<Value> = rows
+    let commands = rows
         .iter()
-        .map(|r| {
-            json!({
-                "id": r.get::<_, Uuid>(0),
-                "command": r.get::<_, String>(1),
-                "args": r.get::<_, Value>(2),
-                "sent_by": r.get::<_, String>(3),
-                "sent_at": r.get::<_, chrono::DateTime<chrono::Utc>>(4),
-                "replied_at": r.get::<_, Option<chrono::DateTime<chrono::Utc>>>(5),
-                "ok": r.get::<_, Option<bool>>(6),
-                "reply": r.get::<_, Option<Value>>(7),
-                "error": r.get::<_, Option<String>>(8),
-            })
+        .map(|r| CommandRecord {
+            id: r.get(0),
+            command: r.get(1),
+            args: r.get(2),
+            sent_by: r.get(3),
+            sent_at: r.get(4),
+            replied_at: r.get(5),
+            ok: r.get(6),
+            reply: r.get(7),
+            error: r.get(8),
         })
         .collect();
-    Ok(Json(json!({"agent": agent, "commands": commands})))
+    Ok(Json(CommandHistory { agent, commands }))
 }

@@ -5,18 +5,33 @@
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
-use vigil_hunts::{actions, alerts};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+use vigil_hunts::actions::{self, ActionRecord};
+use vigil_hunts::alerts::{self, Alert, LinkedEvent};
 
 use crate::audit::Entry;
 use crate::auth::{Caller, Permission};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::shared::{audited, parse_id};
 use crate::AppState;
 
 fn bad(message: impl Into<String>) -> ApiError {
     ApiError::bad_request(message)
+}
+
+/// An alert with its linked events and its actions.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AlertDetail {
+    #[serde(flatten)]
+    pub alert: Alert,
+    /// The linked events' ids (at most 1,000), oldest first.
+    pub event_ids: Vec<Uuid>,
+    /// The linked events (at most 1,000), oldest first.
+    pub events: Vec<LinkedEvent>,
+    /// Its actions (webhooks, AWX) and their deliveries.
+    pub actions: Vec<ActionRecord>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -33,7 +48,7 @@ pub struct ListQuery {
 }
 
 /// `GET /api/v1/alerts?status=open&severity=high&hunt=…&assignee=…&since=…&limit=50&cursor=…`
-#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts",
+#[utoipa::path(get, path = "/api/v1/alerts", operation_id = "list_alerts", tag = "alerts",
     params(("status" = Option<String>, Query, description = "open, acknowledged or closed"),
         ("severity" = Option<String>, Query, description = "At least this severity"),
         ("hunt" = Option<String>, Query, description = "Hunt id"),
@@ -41,13 +56,14 @@ pub struct ListQuery {
         ("since" = Option<String>, Query, description = "Raised at or after (RFC 3339)"),
         ("limit" = Option<i64>, Query, description = "Page size (default 50, max 1000)"),
         ("cursor" = Option<String>, Query, description = "The previous page's next_cursor")),
-    responses((status = 200, description = "Alerts, newest first, and next_cursor", body = Object), (status = 400, body = Object)),
+    responses((status = 200, description = "Alerts, newest first, and next_cursor", body = vigil_hunts::alerts::Page),
+        (status = 400, description = "A bad filter, limit or cursor", body = ErrorBody)),
     security(("token" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<alerts::Page>, ApiError> {
     caller.require(Permission::AlertsRead)?;
     if let Some(s) = &q.status {
         if !alerts::STATUSES.contains(&s.as_str()) {
@@ -95,39 +111,39 @@ pub async fn list(
         limit,
     };
     let page = alerts::list(&state.pool, &filter).await?;
-    Ok(Json(json!(page)))
+    Ok(Json(page))
 }
 
 /// `GET /api/v1/alerts/{id}`: the alert, its linked events and its actions.
-#[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "alerts", params(("id" = String, Path, description = "Alert id")),
-    responses((status = 200, body = Object), (status = 404, body = Object)), security(("token" = [])))]
+#[utoipa::path(get, path = "/api/v1/alerts/{id}", operation_id = "get_alert", tag = "alerts", params(("id" = String, Path, description = "Alert id")),
+    responses((status = 200, description = "The alert, its linked events and its actions", body = AlertDetail),
+        (status = 404, description = "No such alert", body = ErrorBody)),
+    security(("token" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AlertDetail>, ApiError> {
     caller.require(Permission::AlertsRead)?;
     let id = parse_id(&id, "alert")?;
     let alert = alerts::get(&state.pool, id).await?;
     let events = alerts::events(&state.pool, id, 1000).await?;
     let acts = actions::for_alert(&state.pool, id).await?;
-    let mut body = json!(alert);
-    body["event_ids"] = json!(events.iter().map(|e| e.event_id).collect::<Vec<_>>());
-    body["events"] = json!(events);
-    body["actions"] = json!(acts);
-    Ok(Json(body))
+    let event_ids = events.iter().map(|e| e.event_id).collect();
+    Ok(Json(AlertDetail { alert, event_ids, events, actions: acts }))
 }
 
 /// `POST /api/v1/alerts/{id}/acknowledge`
-#[utoipa::path(post, path = "/api/v1/alerts/{id}/acknowledge", tag = "alerts",
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/acknowledge", operation_id = "acknowledge_alert", tag = "alerts",
     params(("id" = String, Path, description = "Alert id")),
-    responses((status = 200, body = Object), (status = 404, body = Object), (status = 409, description = "Closed", body = Object)),
+    responses((status = 200, description = "The alert", body = Alert), (status = 404, description = "No such alert", body = ErrorBody),
+        (status = 409, description = "Closed", body = ErrorBody)),
     security(("token" = [])))]
 pub async fn acknowledge(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Alert>, ApiError> {
     caller.require(Permission::AlertsWrite)?;
     let entry = Entry::new("alert.acknowledge").target(&id);
     let result = async {
@@ -136,10 +152,11 @@ pub async fn acknowledge(
     }
     .await;
     let a = audited(&state, &caller, entry.size(1), result).await?;
-    Ok(Json(json!(a)))
+    Ok(Json(a))
 }
 
-#[derive(Debug, Deserialize)]
+/// Whom to assign an alert to.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignBody {
     /// Who handles it; null or "" unassigns.
@@ -147,16 +164,18 @@ pub struct AssignBody {
 }
 
 /// `POST /api/v1/alerts/{id}/assign` `{"assignee": "alice"}`
-#[utoipa::path(post, path = "/api/v1/alerts/{id}/assign", tag = "alerts",
-    params(("id" = String, Path, description = "Alert id")), request_body = Object,
-    responses((status = 200, body = Object), (status = 400, body = Object), (status = 404, body = Object)),
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/assign", operation_id = "assign_alert", tag = "alerts",
+    params(("id" = String, Path, description = "Alert id")), request_body = AssignBody,
+    responses((status = 200, description = "The alert", body = Alert),
+        (status = 400, description = "A malformed body or a name over 200 characters", body = ErrorBody),
+        (status = 404, description = "No such alert", body = ErrorBody)),
     security(("token" = [])))]
 pub async fn assign(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     body: Result<Json<AssignBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Alert>, ApiError> {
     caller.require(Permission::AlertsWrite)?;
     let mut entry = Entry::new("alert.assign").target(&id);
     let result = async {
@@ -171,27 +190,29 @@ pub async fn assign(
     }
     .await;
     let a = audited(&state, &caller, entry.size(1), result).await?;
-    Ok(Json(json!(a)))
+    Ok(Json(a))
 }
 
-#[derive(Debug, Deserialize)]
+/// Why an alert is closed.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CloseBody {
     reason: Option<String>,
 }
 
 /// `POST /api/v1/alerts/{id}/close` `{"reason": "false positive: …"}` (reason required)
-#[utoipa::path(post, path = "/api/v1/alerts/{id}/close", tag = "alerts",
-    params(("id" = String, Path, description = "Alert id")), request_body = Object,
-    responses((status = 200, body = Object), (status = 400, description = "No reason (`reason_required`)", body = Object),
-        (status = 404, body = Object), (status = 409, description = "Already closed", body = Object)),
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/close", operation_id = "close_alert", tag = "alerts",
+    params(("id" = String, Path, description = "Alert id")), request_body = CloseBody,
+    responses((status = 200, description = "The alert", body = Alert),
+        (status = 400, description = "No reason (`reason_required`), or one over 2,000 characters", body = ErrorBody),
+        (status = 404, description = "No such alert", body = ErrorBody), (status = 409, description = "Already closed", body = ErrorBody)),
     security(("token" = [])))]
 pub async fn close(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     body: Result<Json<CloseBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Alert>, ApiError> {
     caller.require(Permission::AlertsWrite)?;
     let mut entry = Entry::new("alert.close").target(&id);
     let result = async {
@@ -206,5 +227,5 @@ pub async fn close(
     }
     .await;
     let a = audited(&state, &caller, entry.size(1), result).await?;
-    Ok(Json(json!(a)))
+    Ok(Json(a))
 }

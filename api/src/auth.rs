@@ -6,6 +6,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use serde::Serialize;
 use vigil_store::tokens::{self, TokenInfo};
 
 use crate::error::ApiError;
@@ -13,7 +14,8 @@ use crate::AppState;
 
 /// What a token may do. Higher roles include the lower ones' rights, except
 /// `ingest`, which may only send events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     Viewer,
     Analyst,
@@ -52,27 +54,39 @@ impl Role {
     }
 }
 
-/// Something a handler does that not every role may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Something a handler does that not every role may; serialized as its
+/// [`name`](Permission::name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub enum Permission {
     /// Run SRQL: search, explain, fields.
+    #[serde(rename = "search")]
     Search,
     /// Follow a live tail.
+    #[serde(rename = "tail")]
     Tail,
     /// Query the connection graph.
+    #[serde(rename = "graph")]
     Graph,
+    #[serde(rename = "alerts:read")]
     AlertsRead,
+    #[serde(rename = "hunts:read")]
     HuntsRead,
     /// Agents, their command history and vulnerabilities.
+    #[serde(rename = "inventory")]
     Inventory,
+    #[serde(rename = "alerts:write")]
     AlertsWrite,
     /// Create, change, run and import (Sigma) hunts.
+    #[serde(rename = "hunts:write")]
     HuntsWrite,
     /// Send a command to an agent.
+    #[serde(rename = "agents:command")]
     AgentsCommand,
     /// Send events.
+    #[serde(rename = "ingest")]
     Ingest,
     /// Administer the server.
+    #[serde(rename = "admin")]
     Admin,
 }
 
@@ -165,5 +179,20 @@ impl FromRequestParts<AppState> for Caller {
             return Err(e);
         }
         Ok(Caller { token: info, role })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Permission, Role};
+
+    #[test]
+    fn roles_and_permissions_serialize_as_their_names() {
+        for p in Permission::ALL {
+            assert_eq!(serde_json::to_value(p).ok(), Some(serde_json::json!(p.name())));
+        }
+        for r in [Role::Viewer, Role::Analyst, Role::Admin, Role::Ingest] {
+            assert_eq!(serde_json::to_value(r).ok(), Some(serde_json::json!(r.name())));
+        }
     }
 }

@@ -18,7 +18,7 @@ use std::fmt::Display;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
 use vigil_graph::GraphError;
 use vigil_hunts::HuntError;
 use vigil_search::SearchError;
@@ -31,21 +31,64 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// More fields of the error object (an SRQL error's span, say).
-    pub details: serde_json::Map<String, serde_json::Value>,
+    /// More fields of the error object (an SRQL error's span, say); boxed
+    /// to keep `Result<_, ApiError>` small.
+    pub details: Box<ErrorDetails>,
     /// Seconds to wait before retrying (429).
     pub retry_after: Option<u64>,
+}
+
+/// The body of every 4xx and 5xx answer of the API.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorObject,
+}
+
+/// What went wrong: a stable code, a message for people, and for some
+/// errors where it applies.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorObject {
+    /// Stable, for programs: `bad_request`, `not_found`, `forbidden`, an SRQL
+    /// error kind, `query_timeout`, `unavailable`, `search_failed`, …
+    pub code: &'static str,
+    pub message: String,
+    #[serde(flatten)]
+    pub details: ErrorDetails,
+}
+
+/// The optional fields of an [`ErrorObject`], each sent only when set.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetails {
+    /// An SRQL error: the byte range of the query at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub span: Option<ErrorSpan>,
+    /// An SRQL error: what would have been valid there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<Vec<String>>,
+    /// An SRQL error: the nearest valid names, for a typo.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestions: Option<Vec<String>>,
+    /// An SRQL error: the query with a caret under the span.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rendered: Option<String>,
+    /// A refused hunt: the field at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+    /// A 500: the id the server logged the detail under.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_id: Option<String>,
+}
+
+/// A byte range `[start, end)` of a query's text.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+pub struct ErrorSpan {
+    pub start: usize,
+    pub end: usize,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError { status, code, message: message.into(), details: Default::default(), retry_after: None }
-    }
-
-    /// Adds `key: value` to the error object.
-    pub fn with(mut self, key: &str, value: serde_json::Value) -> Self {
-        self.details.insert(key.to_string(), value);
-        self
     }
 
     /// A 400 `bad_request`.
@@ -66,14 +109,17 @@ impl ApiError {
     /// A 400 for a query with an error: its stable code (the SRQL error kind), the
     /// message, the byte span and the caret drawing.
     pub fn srql(e: &SrqlError, query: &str) -> Self {
-        ApiError::srql_without_text(e).with("rendered", json!(e.render(query)))
+        let mut error = ApiError::srql_without_text(e);
+        error.details.rendered = Some(e.render(query));
+        error
     }
 
     fn srql_without_text(e: &SrqlError) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, e.kind.code(), e.message.clone())
-            .with("span", json!({"start": e.span.start, "end": e.span.end}))
-            .with("expected", json!(e.expected))
-            .with("suggestions", json!(e.suggestions))
+        let mut error = ApiError::new(StatusCode::BAD_REQUEST, e.kind.code(), e.message.clone());
+        error.details.span = Some(ErrorSpan { start: e.span.start, end: e.span.end });
+        error.details.expected = Some(e.expected.clone());
+        error.details.suggestions = Some(e.suggestions.clone());
+        error
     }
 
     /// The database refused a batch of events that decoded: 503 when it may
@@ -99,17 +145,20 @@ impl ApiError {
     fn internal(code: &'static str, detail: &dyn Display) -> Self {
         let id = uuid::Uuid::new_v4();
         tracing::error!(error_id = %id, code, "request failed: {detail}");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, format!("internal error; the server logged it as {id}"))
-            .with("error_id", json!(id.to_string()))
+        let mut error = ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            code,
+            format!("internal error; the server logged it as {id}"),
+        );
+        error.details.error_id = Some(id.to_string());
+        error
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = self.details;
-        error.insert("code".into(), json!(self.code));
-        error.insert("message".into(), json!(self.message));
-        let mut resp = (self.status, Json(json!({ "error": error }))).into_response();
+        let error = ErrorObject { code: self.code, message: self.message, details: *self.details };
+        let mut resp = (self.status, Json(ErrorBody { error })).into_response();
         if let Some(s) = self.retry_after {
             if let Ok(v) = axum::http::HeaderValue::from_str(&s.to_string()) {
                 resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
@@ -160,7 +209,9 @@ impl From<HuntError> for ApiError {
         match e {
             HuntError::Srql(e) => e.into(),
             HuntError::Invalid { field, code, message } => {
-                ApiError::new(StatusCode::BAD_REQUEST, code, message).with("field", json!(field))
+                let mut error = ApiError::new(StatusCode::BAD_REQUEST, code, message);
+                error.details.field = Some(field);
+                error
             }
             HuntError::NotFound { .. } => ApiError::not_found(e.to_string()),
             HuntError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),

@@ -7,19 +7,63 @@ use std::time::Instant;
 use axum::extract::{Query, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use vigil_graph::live::LiveGraph;
-use vigil_graph::{BlastQuery, Direction, GraphError, Start};
+use vigil_graph::{BlastQuery, BlastRadius, Direction, GraphError, Neighbourhood, Path, Start};
 
 use crate::auth::{Caller, Permission};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::AppState;
 
 /// Most nodes one answer lists.
 const MAX_LIMIT: usize = 5_000;
 
+/// The graph's size, for context.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct GraphSummary {
+    pub nodes: usize,
+    pub flows: usize,
+    /// Connections older than this are dropped from the graph.
+    pub window_hours: i64,
+}
+
+/// The answer of `GET /api/v1/graph/blast-radius`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BlastRadiusResponse {
+    /// The start, as parsed.
+    pub from: String,
+    pub hops: u32,
+    pub direction: Direction,
+    pub took_ms: f64,
+    pub graph: GraphSummary,
+    pub result: BlastRadius,
+}
+
+/// The answer of `GET /api/v1/graph/paths`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PathsResponse {
+    pub from: String,
+    pub to: String,
+    pub k: usize,
+    pub max_hops: u32,
+    pub direction: Direction,
+    pub took_ms: f64,
+    pub graph: GraphSummary,
+    /// Shortest first.
+    pub paths: Vec<Path>,
+}
+
+/// The answer of `GET /api/v1/graph/neighbourhood`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NeighbourhoodResponse {
+    /// The center, as parsed.
+    pub node: String,
+    pub graph: GraphSummary,
+    pub result: Neighbourhood,
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BlastParams {
     /// A host name, an IP, or `host/process`.
     from: String,
@@ -35,6 +79,7 @@ pub struct BlastParams {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PathParams {
     from: String,
     to: String,
@@ -44,6 +89,7 @@ pub struct PathParams {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct NeighbourhoodParams {
     node: String,
     hops: Option<u32>,
@@ -87,20 +133,22 @@ fn limit(l: Option<usize>, default: usize) -> Result<usize, ApiError> {
     }
 }
 
-fn summary(g: &LiveGraph) -> Value {
+fn summary(g: &LiveGraph) -> GraphSummary {
     let r = g.read();
-    json!({"nodes": r.node_count(), "flows": r.edge_count(), "window_hours": g.window().num_hours()})
+    GraphSummary { nodes: r.node_count(), flows: r.edge_count(), window_hours: g.window().num_hours() }
 }
 
 /// `GET /api/v1/graph/blast-radius?from=web-01&hops=2&direction=out&ports=22,443&protocols=tcp`
 #[utoipa::path(get, path = "/api/v1/graph/blast-radius", tag = "graph", params(BlastParams),
-    responses((status = 200, description = "Reached nodes with hop counts and risk", body = Object), (status = 400, body = Object)),
+    responses((status = 200, description = "Reached nodes with hop counts and risk", body = BlastRadiusResponse),
+        (status = 400, description = "A bad parameter", body = ErrorBody), (status = 404, description = "An unknown host or IP", body = ErrorBody),
+        (status = 503, description = "The connection graph is not running on this server", body = ErrorBody)),
     security(("token" = [])))]
 pub async fn blast_radius(
     State(state): State<AppState>,
     caller: Caller,
     Query(p): Query<BlastParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BlastRadiusResponse>, ApiError> {
     caller.require(Permission::Graph)?;
     let g = graph(&state)?;
     let q = BlastQuery {
@@ -114,25 +162,27 @@ pub async fn blast_radius(
     };
     let t = Instant::now();
     let result = g.read().blast_radius(&q)?;
-    Ok(Json(json!({
-        "from": q.start.to_string(),
-        "hops": q.hops,
-        "direction": q.direction,
-        "took_ms": t.elapsed().as_secs_f64() * 1000.0,
-        "graph": summary(g),
-        "result": result,
-    })))
+    Ok(Json(BlastRadiusResponse {
+        from: q.start.to_string(),
+        hops: q.hops,
+        direction: q.direction,
+        took_ms: t.elapsed().as_secs_f64() * 1000.0,
+        graph: summary(g),
+        result,
+    }))
 }
 
 /// `GET /api/v1/graph/paths?from=a&to=b&k=3&max_hops=6&direction=out`
 #[utoipa::path(get, path = "/api/v1/graph/paths", tag = "graph", params(PathParams),
-    responses((status = 200, description = "Up to k shortest paths", body = Object), (status = 400, body = Object)),
+    responses((status = 200, description = "Up to k shortest paths", body = PathsResponse),
+        (status = 400, description = "A bad parameter", body = ErrorBody), (status = 404, description = "An unknown host or IP", body = ErrorBody),
+        (status = 503, description = "The connection graph is not running on this server", body = ErrorBody)),
     security(("token" = [])))]
 pub async fn paths(
     State(state): State<AppState>,
     caller: Caller,
     Query(p): Query<PathParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PathsResponse>, ApiError> {
     caller.require(Permission::Graph)?;
     let g = graph(&state)?;
     let (from, to) = (parse_start("from", &p.from)?, parse_start("to", &p.to)?);
@@ -140,33 +190,35 @@ pub async fn paths(
     let (k, max_hops) = (p.k.unwrap_or(3), p.max_hops.unwrap_or(6));
     let t = Instant::now();
     let found = g.read().paths(&from, &to, k, max_hops, direction)?;
-    Ok(Json(json!({
-        "from": from.to_string(),
-        "to": to.to_string(),
-        "k": k,
-        "max_hops": max_hops,
-        "direction": direction,
-        "took_ms": t.elapsed().as_secs_f64() * 1000.0,
-        "graph": summary(g),
-        "paths": found,
-    })))
+    Ok(Json(PathsResponse {
+        from: from.to_string(),
+        to: to.to_string(),
+        k,
+        max_hops,
+        direction,
+        took_ms: t.elapsed().as_secs_f64() * 1000.0,
+        graph: summary(g),
+        paths: found,
+    }))
 }
 
 /// `GET /api/v1/graph/neighbourhood?node=web-01&hops=1&limit=200`: nodes and
 /// edges for a graph view.
 #[utoipa::path(get, path = "/api/v1/graph/neighbourhood", tag = "graph", params(NeighbourhoodParams),
-    responses((status = 200, description = "Nodes and edges around a node", body = Object), (status = 400, body = Object)),
+    responses((status = 200, description = "Nodes and edges around a node", body = NeighbourhoodResponse),
+        (status = 400, description = "A bad parameter", body = ErrorBody), (status = 404, description = "An unknown host or IP", body = ErrorBody),
+        (status = 503, description = "The connection graph is not running on this server", body = ErrorBody)),
     security(("token" = [])))]
 pub async fn neighbourhood(
     State(state): State<AppState>,
     caller: Caller,
     Query(p): Query<NeighbourhoodParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<NeighbourhoodResponse>, ApiError> {
     caller.require(Permission::Graph)?;
     let g = graph(&state)?;
     let center = parse_start("node", &p.node)?;
     let n = g.read().neighbourhood(&center, p.hops.unwrap_or(1), limit(p.limit, 200)?)?;
-    Ok(Json(json!({"node": center.to_string(), "graph": summary(g), "result": n})))
+    Ok(Json(NeighbourhoodResponse { node: center.to_string(), graph: summary(g), result: n }))
 }
 
 fn split_list(s: &str) -> Vec<String> {

@@ -7,15 +7,28 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
-use vigil_hunts::{hunt, HuntSpec, Runner, SystemClock};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use vigil_hunts::hunt::Run;
+use vigil_hunts::{hunt, Hunt, HuntSpec, RunReport, Runner, SystemClock};
 
 use crate::audit::Entry;
 use crate::auth::{Caller, Permission};
-use crate::error::{ApiError, InQuery};
+use crate::error::{ApiError, ErrorBody, InQuery};
 use crate::shared::{audited, parse_id};
 use crate::AppState;
+
+/// Every hunt, by name.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HuntList {
+    pub hunts: Vec<Hunt>,
+}
+
+/// A hunt's recorded runs, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HuntRuns {
+    pub runs: Vec<Run>,
+}
 
 fn runner(state: &AppState) -> Runner {
     Runner::new(state.pool.clone(), (*state.hunt_settings).clone(), Arc::new(SystemClock))
@@ -30,25 +43,25 @@ fn body_of(body: Result<Json<HuntSpec>, axum::extract::rejection::JsonRejection>
 }
 
 /// `GET /api/v1/hunts`
-#[utoipa::path(get, path = "/api/v1/hunts", tag = "hunts",
-    responses((status = 200, description = "Every hunt, by name", body = Object)), security(("token" = [])))]
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/hunts", operation_id = "list_hunts", tag = "hunts",
+    responses((status = 200, description = "Every hunt, by name", body = HuntList)), security(("token" = [])))]
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<HuntList>, ApiError> {
     caller.require(Permission::HuntsRead)?;
     let hunts = hunt::list(&state.pool).await?;
-    Ok(Json(json!({ "hunts": hunts })))
+    Ok(Json(HuntList { hunts }))
 }
 
 /// `POST /api/v1/hunts` with a hunt (see docs/hunts.md).
-#[utoipa::path(post, path = "/api/v1/hunts", tag = "hunts", request_body = Object,
-    responses((status = 201, description = "The stored hunt", body = Object),
-        (status = 400, description = "An SRQL error (with `span`) or a bad schedule, severity, group-by, suppression, action or correlation", body = Object),
-        (status = 409, description = "A hunt of that name exists", body = Object)),
+#[utoipa::path(post, path = "/api/v1/hunts", operation_id = "create_hunt", tag = "hunts", request_body = HuntSpec,
+    responses((status = 201, description = "The stored hunt", body = Hunt),
+        (status = 400, description = "An SRQL error (with `span`) or a bad schedule, severity, group-by, suppression, action or correlation (with `field`)", body = ErrorBody),
+        (status = 409, description = "A hunt of that name exists", body = ErrorBody)),
     security(("token" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     body: Result<Json<HuntSpec>, axum::extract::rejection::JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Hunt>), ApiError> {
     caller.require(Permission::HuntsWrite)?;
     let mut entry = Entry::new("hunt.create");
     let result = async {
@@ -64,34 +77,38 @@ pub async fn create(
     }
     .await;
     let h = audited(&state, &caller, entry.size(1), result).await?;
-    Ok((StatusCode::CREATED, Json(json!(h))))
+    Ok((StatusCode::CREATED, Json(h)))
 }
 
 /// `GET /api/v1/hunts/{id}`
-#[utoipa::path(get, path = "/api/v1/hunts/{id}", tag = "hunts", params(("id" = String, Path, description = "Hunt id")),
-    responses((status = 200, body = Object), (status = 404, body = Object)), security(("token" = [])))]
+#[utoipa::path(get, path = "/api/v1/hunts/{id}", operation_id = "get_hunt", tag = "hunts", params(("id" = String, Path, description = "Hunt id")),
+    responses((status = 200, description = "The hunt", body = Hunt), (status = 404, description = "No such hunt", body = ErrorBody)),
+    security(("token" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Hunt>, ApiError> {
     caller.require(Permission::HuntsRead)?;
     let id = parse_id(&id, "hunt")?;
     let h = hunt::get(&state.pool, id).await?;
-    Ok(Json(json!(h)))
+    Ok(Json(h))
 }
 
 /// `PUT /api/v1/hunts/{id}` with the whole hunt; its watermark stays.
-#[utoipa::path(put, path = "/api/v1/hunts/{id}", tag = "hunts", params(("id" = String, Path, description = "Hunt id")),
-    request_body = Object,
-    responses((status = 200, body = Object), (status = 400, body = Object), (status = 404, body = Object)),
+#[utoipa::path(put, path = "/api/v1/hunts/{id}", operation_id = "update_hunt", tag = "hunts", params(("id" = String, Path, description = "Hunt id")),
+    request_body = HuntSpec,
+    responses((status = 200, description = "The stored hunt", body = Hunt),
+        (status = 400, description = "As for `POST /api/v1/hunts`", body = ErrorBody),
+        (status = 404, description = "No such hunt", body = ErrorBody),
+        (status = 409, description = "Another hunt has that name", body = ErrorBody)),
     security(("token" = [])))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     body: Result<Json<HuntSpec>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Hunt>, ApiError> {
     caller.require(Permission::HuntsWrite)?;
     let mut entry = Entry::new("hunt.update").target(&id);
     let result = async {
@@ -104,12 +121,13 @@ pub async fn update(
     }
     .await;
     let h = audited(&state, &caller, entry.size(1), result).await?;
-    Ok(Json(json!(h)))
+    Ok(Json(h))
 }
 
 /// `DELETE /api/v1/hunts/{id}`: the hunt and its runs; its alerts stay.
-#[utoipa::path(delete, path = "/api/v1/hunts/{id}", tag = "hunts", params(("id" = String, Path, description = "Hunt id")),
-    responses((status = 204), (status = 404, body = Object)), security(("token" = [])))]
+#[utoipa::path(delete, path = "/api/v1/hunts/{id}", operation_id = "delete_hunt", tag = "hunts", params(("id" = String, Path, description = "Hunt id")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such hunt", body = ErrorBody)),
+    security(("token" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -138,32 +156,35 @@ pub struct RunsQuery {
 }
 
 /// `GET /api/v1/hunts/{id}/runs?limit=50`: newest first.
-#[utoipa::path(get, path = "/api/v1/hunts/{id}/runs", tag = "hunts",
+#[utoipa::path(get, path = "/api/v1/hunts/{id}/runs", operation_id = "hunt_runs", tag = "hunts",
     params(("id" = String, Path, description = "Hunt id"), ("limit" = Option<i64>, Query, description = "At most this many (default 50, max 1000)")),
-    responses((status = 200, body = Object), (status = 404, body = Object)), security(("token" = [])))]
+    responses((status = 200, description = "The runs, newest first", body = HuntRuns),
+        (status = 404, description = "No such hunt", body = ErrorBody)),
+    security(("token" = [])))]
 pub async fn runs(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     Query(q): Query<RunsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<HuntRuns>, ApiError> {
     caller.require(Permission::HuntsRead)?;
     let id = parse_id(&id, "hunt")?;
     hunt::get(&state.pool, id).await?;
     let runs = hunt::runs(&state.pool, id, q.limit.unwrap_or(50).clamp(1, 1000)).await?;
-    Ok(Json(json!({ "runs": runs })))
+    Ok(Json(HuntRuns { runs }))
 }
 
 /// `POST /api/v1/hunts/{id}/run`: runs now over what was ingested since the
 /// last run (up to now − settle) and answers with what the run did.
-#[utoipa::path(post, path = "/api/v1/hunts/{id}/run", tag = "hunts", params(("id" = String, Path, description = "Hunt id")),
-    responses((status = 200, description = "The run's report", body = Object), (status = 404, body = Object)),
+#[utoipa::path(post, path = "/api/v1/hunts/{id}/run", operation_id = "run_hunt", tag = "hunts", params(("id" = String, Path, description = "Hunt id")),
+    responses((status = 200, description = "The run's report", body = RunReport),
+        (status = 404, description = "No such hunt", body = ErrorBody)),
     security(("token" = [])))]
 pub async fn run_now(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RunReport>, ApiError> {
     caller.require(Permission::HuntsWrite)?;
     let entry = Entry::new("hunt.run").target(&id);
     let result = async {
@@ -178,5 +199,5 @@ pub async fn run_now(
         Err(_) => entry,
     };
     let r = audited(&state, &caller, entry, result).await?;
-    Ok(Json(json!(r)))
+    Ok(Json(r))
 }

@@ -3,27 +3,52 @@
 
 use axum::extract::State;
 use axum::Json;
+use serde::Serialize;
 use serde_json::json;
 use vigil_ingest::decode::decode;
 use vigil_store::deadletter::{self, DeadLetter};
 
 use crate::auth::{Caller, Permission};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::AppState;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
+/// What an ingest request did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IngestResult {
+    /// Non-blank lines read.
+    pub received: u64,
+    /// Events stored (new).
+    pub stored: u64,
+    /// Events already stored, not added again.
+    pub duplicates: u64,
+    /// Lines refused (kept as dead letters).
+    pub rejected: Vec<RejectedLine>,
+}
+
+/// A line that did not decode as an event.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RejectedLine {
+    /// 1-based line number in the request body.
+    pub line: usize,
+    /// Stable reason code (`invalid_json`, `invalid_event`, `unknown_kind`, `oversize`, …).
+    pub code: &'static str,
+    pub reason: String,
+}
+
 #[utoipa::path(post, path = "/api/v1/ingest", tag = "ingest",
     request_body(content = String, content_type = "application/x-ndjson", description = "Vigil event JSON, one per line"),
-    responses((status = 200, description = "`received`, `stored`, `duplicates`, `rejected` (line, code, reason)", body = Object),
-        (status = 413, description = "Over 16 MiB")),
+    responses((status = 200, description = "What was stored and which lines were refused", body = IngestResult),
+        (status = 413, description = "Over 16 MiB"),
+        (status = 422, description = "The database refused the batch (`rejected_by_database`)", body = ErrorBody)),
     security(("token" = [])))]
 pub async fn ingest(
     State(state): State<AppState>,
     caller: Caller,
     body: axum::body::Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<IngestResult>, ApiError> {
     caller.require(Permission::Ingest)?;
     let mut events = Vec::new();
     let mut letters = Vec::new();
@@ -40,7 +65,7 @@ pub async fn ingest(
             Ok(e) => events.push(e),
             Err(rej) => {
                 state.ingest_metrics.dead_lettered("http", rej.code);
-                rejected.push(json!({"line": i + 1, "code": rej.code, "reason": rej.reason}));
+                rejected.push(RejectedLine { line: i + 1, code: rej.code, reason: rej.reason.clone() });
                 let at = format!("{origin}:{}", i + 1);
                 letters.push(DeadLetter {
                     channel: "http",
@@ -67,10 +92,5 @@ pub async fn ingest(
         .detail(json!({"received": lines, "duplicates": stats.duplicates, "rejected": rejected.len()}))
         .size(stats.inserted as usize);
     crate::audit::record(&state.pool, &caller, entry).await;
-    Ok(Json(json!({
-        "received": lines,
-        "stored": stats.inserted,
-        "duplicates": stats.duplicates,
-        "rejected": rejected,
-    })))
+    Ok(Json(IngestResult { received: lines, stored: stats.inserted, duplicates: stats.duplicates, rejected }))
 }

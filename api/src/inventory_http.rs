@@ -8,18 +8,42 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use vigil_store::StoreError;
 
 use crate::auth::{Caller, Permission};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::AppState;
 
 /// An agent silent for longer than this is reported offline (3 missed heartbeats at the default 30 s).
 const OFFLINE_AFTER_S: i64 = 90;
 
+/// The answer of `GET /api/v1/agents`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AgentList {
+    pub agents: Vec<AgentInfo>,
+}
+
+/// An agent, from its latest heartbeat.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AgentInfo {
+    #[schema(required)]
+    pub agent_id: Option<String>,
+    #[schema(required)]
+    pub host: Option<String>,
+    #[schema(required)]
+    pub version: Option<String>,
+    /// What the agent reported it can do (free-form JSON).
+    #[schema(required)]
+    pub capabilities: Option<Value>,
+    pub last_heartbeat: DateTime<Utc>,
+    /// Heard from within the last 90 s.
+    pub online: bool,
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AgentsQuery {
     /// Agents heard from within this many days (default 7, at most 90).
@@ -29,13 +53,14 @@ pub struct AgentsQuery {
 /// Every agent heard from recently: its host, version, capabilities, last
 /// heartbeat and whether it is online.
 #[utoipa::path(get, path = "/api/v1/agents", tag = "inventory", params(AgentsQuery),
-    responses((status = 200, description = "`agents`: id, host, version, capabilities, last_heartbeat, online", body = Object)),
+    responses((status = 200, description = "Agents: id, host, version, capabilities, last heartbeat, online", body = AgentList),
+        (status = 400, description = "A bad `days` (`bad_days`)", body = ErrorBody)),
     security(("token" = [])))]
 pub async fn agents(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<AgentsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AgentList>, ApiError> {
     caller.require(Permission::Inventory)?;
     let days = q.days.unwrap_or(7);
     if !(1..=90).contains(&days) {
@@ -54,24 +79,49 @@ pub async fn agents(
         .await
         .map_err(StoreError::db("listing agents"))?;
     let now = Utc::now();
-    let agents: Vec<Value> = rows
+    let agents = rows
         .iter()
         .map(|r| {
             let last: DateTime<Utc> = r.get(4);
-            json!({
-                "agent_id": r.get::<_, Option<String>>(0),
-                "host": r.get::<_, Option<String>>(1),
-                "version": r.get::<_, Option<String>>(2),
-                "capabilities": r.get::<_, Option<Value>>(3),
-                "last_heartbeat": last,
-                "online": (now - last).num_seconds() <= OFFLINE_AFTER_S,
-            })
+            AgentInfo {
+                agent_id: r.get(0),
+                host: r.get(1),
+                version: r.get(2),
+                capabilities: r.get(3),
+                last_heartbeat: last,
+                online: (now - last).num_seconds() <= OFFLINE_AFTER_S,
+            }
         })
         .collect();
-    Ok(Json(json!({ "agents": agents })))
+    Ok(Json(AgentList { agents }))
+}
+
+/// The answer of `GET /api/v1/vulnerabilities`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VulnerabilityList {
+    pub vulnerabilities: Vec<Vulnerability>,
+}
+
+/// A vulnerable package on a host.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Vulnerability {
+    pub host: String,
+    pub cve: String,
+    pub package: String,
+    #[schema(required)]
+    pub installed_version: Option<String>,
+    #[schema(required)]
+    pub fixed_version: Option<String>,
+    /// OCSF severity id (0–6; 4 = high).
+    pub severity_id: i16,
+    /// `running`, `dormant` or `fixed`.
+    pub status: String,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct VulnQuery {
     pub host: Option<String>,
@@ -86,13 +136,14 @@ pub struct VulnQuery {
 /// Vulnerable packages per host, running ones (a vulnerable binary in a live
 /// process) first, then by severity.
 #[utoipa::path(get, path = "/api/v1/vulnerabilities", tag = "inventory", params(VulnQuery),
-    responses((status = 200, description = "`vulnerabilities`: host, cve, package, versions, severity_id, status, first/last seen", body = Object)),
+    responses((status = 200, description = "Vulnerabilities: host, CVE, package, versions, severity, status, first and last seen", body = VulnerabilityList),
+        (status = 400, description = "A bad `status`, `min_severity` or `limit`", body = ErrorBody)),
     security(("token" = [])))]
 pub async fn vulnerabilities(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<VulnQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<VulnerabilityList>, ApiError> {
     caller.require(Permission::Inventory)?;
     if let Some(s) = &q.status {
         if !["running", "dormant", "fixed"].contains(&s.as_str()) {
@@ -123,21 +174,19 @@ pub async fn vulnerabilities(
         )
         .await
         .map_err(StoreError::db("listing vulnerabilities"))?;
-    let out: Vec<Value> = rows
+    let vulnerabilities = rows
         .iter()
-        .map(|r| {
-            json!({
-                "host": r.get::<_, String>(0),
-                "cve": r.get::<_, String>(1),
-                "package": r.get::<_, String>(2),
-                "installed_version": r.get::<_, Option<String>>(3),
-                "fixed_version": r.get::<_, Option<String>>(4),
-                "severity_id": r.get::<_, i16>(5),
-                "status": r.get::<_, String>(6),
-                "first_seen": r.get::<_, DateTime<Utc>>(7),
-                "last_seen": r.get::<_, DateTime<Utc>>(8),
-            })
+        .map(|r| Vulnerability {
+            host: r.get(0),
+            cve: r.get(1),
+            package: r.get(2),
+            installed_version: r.get(3),
+            fixed_version: r.get(4),
+            severity_id: r.get(5),
+            status: r.get(6),
+            first_seen: r.get(7),
+            last_seen: r.get(8),
         })
         .collect();
-    Ok(Json(json!({ "vulnerabilities": out })))
+    Ok(Json(VulnerabilityList { vulnerabilities }))
 }

@@ -38,7 +38,6 @@ pub struct MaintenanceConfig {
     pub batch: i64,
 }
 
-
 /// `30m`, `1h`, `6h`, `1d` or `off`.
 pub fn parse_every(v: &str) -> Result<Option<Duration>, String> {
     let v = v.trim();

@@ -7,13 +7,13 @@
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
-use vigil_hunts::sigma_import::store;
+use serde_json::json;
+use vigil_hunts::sigma_import::{store, ImportSummary, Refused, Stored};
 use vigil_sigma::{convert_all, Options, Source};
 
 use crate::audit::Entry;
 use crate::auth::{Caller, Permission};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::shared::audited;
 use crate::AppState;
 
@@ -22,8 +22,16 @@ const MAX_RULES: usize = 5_000;
 /// A request's body limit: a rule set is larger than other JSON bodies.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
+/// The answer of `POST /api/v1/sigma/import`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ImportResponse {
+    pub converted: Vec<Stored>,
+    pub failed: Vec<Refused>,
+    pub summary: ImportSummary,
+}
+
 /// The request body of `POST /api/v1/sigma/import`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
     /// Sigma YAML texts; each may hold several documents.
@@ -39,15 +47,15 @@ pub struct ImportRequest {
 }
 
 /// `POST /api/v1/sigma/import`
-#[utoipa::path(post, path = "/api/v1/sigma/import", tag = "hunts", request_body = Object,
-    responses((status = 200, description = "`converted` (hunt id, name, sigma_id, action), `failed` (rule, title, reason, message) and a `summary` by reason", body = Object),
-        (status = 400, description = "A malformed body or too many rules", body = Object)),
+#[utoipa::path(post, path = "/api/v1/sigma/import", operation_id = "import_sigma", tag = "hunts", request_body = ImportRequest,
+    responses((status = 200, description = "The hunts stored, the rules refused and why, and a summary", body = ImportResponse),
+        (status = 400, description = "A malformed body or too many rules", body = ErrorBody)),
     security(("token" = [])))]
 pub async fn import(
     State(state): State<AppState>,
     caller: Caller,
     body: Result<Json<ImportRequest>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ImportResponse>, ApiError> {
     caller.require(Permission::HuntsWrite)?;
     let mut entry = Entry::new("sigma.import");
     let result = async {
@@ -72,5 +80,6 @@ pub async fn import(
     }
     .await;
     let out = audited(&state, &caller, entry.size(1), result).await?;
-    Ok(Json(json!({"converted": out.converted, "failed": out.failed, "summary": out.summary()})))
+    let summary = out.summary();
+    Ok(Json(ImportResponse { converted: out.converted, failed: out.failed, summary }))
 }

@@ -6,16 +6,30 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::auth::Caller;
 use crate::AppState;
+
+/// The answer of `/health`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`, or `degraded` when the database does not answer.
+    pub status: &'static str,
+    /// `ok`, or why the database did not answer.
+    pub database: String,
+    pub storage_mode: String,
+    /// The server's version.
+    pub version: &'static str,
+    /// Seconds since the server started.
+    pub uptime_s: u64,
+}
 
 /// Liveness and readiness in one: 200 when the database answers, 503 when not.
 /// Unauthenticated by design (load balancers and `vigil up` poll it), so it
 /// reveals nothing about the data.
 #[utoipa::path(get, path = "/health", tag = "server",
-    responses((status = 200, description = "The database answers", body = Object), (status = 503, description = "It does not", body = Object)))]
+    responses((status = 200, description = "The database answers", body = Health), (status = 503, description = "It does not", body = Health)))]
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let db = tokio::time::timeout(Duration::from_secs(2), async {
         let client = state.pool.get().await.map_err(|e| e.to_string())?;
@@ -28,13 +42,13 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
         Ok(()) => (StatusCode::OK, "ok", "ok".to_string()),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, "degraded", e),
     };
-    let body = json!({
-        "status": status,
-        "database": database,
-        "storage_mode": state.storage_mode.to_string(),
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_s": state.started.elapsed().as_secs(),
-    });
+    let body = Health {
+        status,
+        database,
+        storage_mode: state.storage_mode.to_string(),
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_s: state.started.elapsed().as_secs(),
+    };
     (code, Json(body))
 }
 

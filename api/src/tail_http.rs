@@ -21,7 +21,7 @@ use vigil_srql::Visualization;
 
 use crate::audit::{self, Entry};
 use crate::auth::{Caller, Permission};
-use crate::error::{ApiError, InQuery};
+use crate::error::{ApiError, ErrorBody, InQuery};
 use crate::AppState;
 
 /// How often the tail looks for new events.
@@ -34,6 +34,7 @@ const MAX_PER_POLL: u64 = 1_000;
 const MAX_RESUME: TimeDelta = TimeDelta::hours(1);
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TailQuery {
     /// An SRQL filter (pipes that only filter or pick fields are allowed).
@@ -46,7 +47,7 @@ pub struct TailQuery {
 #[utoipa::path(get, path = "/api/v1/tail", tag = "search", params(TailQuery,
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id (a watermark)")),
     responses((status = 200, description = "`text/event-stream`: `event: row` (the event as JSON), `event: warning`, `event: error`", content_type = "text/event-stream", body = String),
-        (status = 400, description = "An SRQL error, or a query that is not a filter (`bad_tail_query`)", body = Object)),
+        (status = 400, description = "An SRQL error, or a query that is not a filter (`bad_tail_query`)", body = ErrorBody)),
     security(("token" = [])))]
 pub async fn tail(
     State(state): State<AppState>,

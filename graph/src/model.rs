@@ -88,7 +88,7 @@ pub struct EdgeRecord {
 }
 
 /// What is known against a host, for the risk score (see [`RiskFacts::base_score`]).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RiskFacts {
     /// Critical CVEs in installed packages.
     pub critical_cves: u32,

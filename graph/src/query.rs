@@ -119,7 +119,7 @@ impl fmt::Display for Start {
 
 /// Which way connections are followed. Parses `out`/`outbound`, `in`/`inbound`,
 /// `both` (case-insensitive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Source → destination: what the start can reach.
@@ -192,7 +192,7 @@ impl BlastQuery {
 /// `base = 10·running_vulnerable + 5·critical_cves + 2·high_cves + 3·recent_alerts`
 /// of the node's host ([`RiskFacts::base_score`]); `score = base / hops` (closer
 /// is more urgent), and `score = base` for a start node.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Risk {
     pub facts: RiskFacts,
     pub base: u32,
@@ -207,11 +207,15 @@ impl Risk {
 }
 
 /// One step of a path (see the [module docs](self) for direction).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Hop {
+    #[schema(value_type = String)]
     pub from: IpAddr,
+    #[schema(required)]
     pub from_host: Option<String>,
+    #[schema(value_type = String)]
     pub to: IpAddr,
+    #[schema(required)]
     pub to_host: Option<String>,
     /// The connection ran `to` → `from`.
     pub reversed: bool,
@@ -221,9 +225,11 @@ pub struct Hop {
 }
 
 /// A node in a blast radius.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Reached {
+    #[schema(value_type = String)]
     pub ip: IpAddr,
+    #[schema(required)]
     pub host: Option<String>,
     /// 0 for a start node.
     pub hops: u32,
@@ -233,7 +239,7 @@ pub struct Reached {
 }
 
 /// The answer to [`Graph::blast_radius`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct BlastRadius {
     /// The start's nodes (hop 0), by IP.
     pub starts: Vec<Reached>,
@@ -246,14 +252,17 @@ pub struct BlastRadius {
 }
 
 /// A node on a [`Path`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PathNode {
+    #[schema(value_type = String)]
     pub ip: IpAddr,
+    #[schema(required)]
     pub host: Option<String>,
 }
 
 /// A loopless path between two starts: `nodes.len() == hops.len() + 1`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = GraphPath)]
 pub struct Path {
     pub nodes: Vec<PathNode>,
     pub hops: Vec<Hop>,
@@ -276,11 +285,13 @@ impl Path {
 }
 
 /// A node of a [`Neighbourhood`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct NeighbourNode {
     /// The IP as text; what edges refer to.
     pub id: String,
+    #[schema(value_type = String)]
     pub ip: IpAddr,
+    #[schema(required)]
     pub host: Option<String>,
     /// Hops from the center (0 for the center's nodes).
     pub hops: u32,
@@ -288,7 +299,7 @@ pub struct NeighbourNode {
 }
 
 /// All flows of one link between two nodes of a [`Neighbourhood`], summed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct NeighbourEdge {
     pub source: String,
     pub target: String,
@@ -306,7 +317,7 @@ pub struct NeighbourEdge {
 }
 
 /// The answer to [`Graph::neighbourhood`], shaped for a graph view.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Neighbourhood {
     /// By hops, then risk (highest first), then IP.
     pub nodes: Vec<NeighbourNode>,

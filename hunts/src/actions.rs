@@ -20,7 +20,7 @@ use crate::metrics::metrics;
 use crate::HuntError;
 
 /// What to do when a hunt raises a new alert.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Action {
     /// POST the alert as JSON to `url`.
@@ -130,17 +130,19 @@ impl DeliveryConfig {
 }
 
 /// One attempt's outcome, as recorded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Attempt {
     pub attempt: i32,
     pub at: DateTime<Utc>,
+    #[schema(required)]
     pub status_code: Option<i32>,
+    #[schema(required)]
     pub error: Option<String>,
     pub duration_ms: i32,
 }
 
 /// A queued or finished action, with its attempts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ActionRecord {
     pub id: i64,
     pub alert_id: Uuid,
@@ -148,7 +150,9 @@ pub struct ActionRecord {
     pub url: String,
     pub status: String,
     pub attempts: i32,
+    #[schema(required)]
     pub last_status: Option<i32>,
+    #[schema(required)]
     pub last_error: Option<String>,
     pub deliveries: Vec<Attempt>,
 }

@@ -17,30 +17,42 @@ use crate::HuntError;
 pub const STATUSES: [&str; 3] = ["open", "acknowledged", "closed"];
 
 /// An alert.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Alert {
     pub id: Uuid,
     /// When it was raised (the hunt's schedule slot).
     pub time: DateTime<Utc>,
+    #[schema(required)]
     pub hunt_id: Option<Uuid>,
     pub rule: String,
     pub title: String,
     pub severity: &'static str,
     pub severity_id: i16,
     pub status: String,
+    #[schema(required)]
     pub host: Option<String>,
+    #[schema(required)]
     pub assignee: Option<String>,
     pub count: i32,
+    #[schema(required)]
     pub group_key: Option<String>,
     pub group: Value,
     /// Event times of the first and last linked events.
+    #[schema(required)]
     pub first_seen: Option<DateTime<Utc>>,
+    #[schema(required)]
     pub last_seen: Option<DateTime<Utc>>,
+    #[schema(required)]
     pub last_matched_at: Option<DateTime<Utc>>,
+    #[schema(required)]
     pub acknowledged_at: Option<DateTime<Utc>>,
+    #[schema(required)]
     pub acknowledged_by: Option<String>,
+    #[schema(required)]
     pub closed_at: Option<DateTime<Utc>>,
+    #[schema(required)]
     pub closed_by: Option<String>,
+    #[schema(required)]
     pub close_reason: Option<String>,
     pub updated_at: DateTime<Utc>,
     pub meta: Value,
@@ -115,9 +127,11 @@ impl Cursor {
 }
 
 /// A page of alerts and the cursor of the next one.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = AlertPage)]
 pub struct Page {
     pub alerts: Vec<Alert>,
+    #[schema(required)]
     pub next_cursor: Option<String>,
 }
 
@@ -168,7 +182,7 @@ pub async fn list(pool: &Pool, f: &Filter) -> Result<Page, HuntError> {
 }
 
 /// An event linked to an alert.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LinkedEvent {
     pub event_id: Uuid,
     pub time: DateTime<Utc>,

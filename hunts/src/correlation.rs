@@ -34,8 +34,9 @@ const MAX_VALUES: usize = 100;
 const MAX_RULE_NAME: usize = 200;
 
 /// The kinds of Sigma correlation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = CorrelationKind)]
 pub enum Kind {
     /// At least N matches of one rule within the timespan.
     EventCount,
@@ -65,14 +66,16 @@ impl Kind {
 }
 
 /// One base rule: a name and SRQL returning events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = CorrelationRule)]
 pub struct Rule {
     pub name: String,
     pub query: String,
 }
 
 /// The Sigma condition as given (only lower bounds, and `eq` where it means "all rules").
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = CorrelationCondition)]
 pub struct Condition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gt: Option<u64>,
@@ -100,7 +103,7 @@ impl Condition {
 }
 
 /// A checked correlation, as stored on the hunt (`hunts.correlation`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Correlation {
     #[serde(rename = "type")]
     pub kind: Kind,

@@ -23,7 +23,7 @@ const MAX_GROUP_BY: usize = 8;
 const MAX_ACTIONS: usize = 10;
 
 /// A hunt as a client writes it (`POST /api/v1/hunts`, `PUT …/{id}`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HuntSpec {
     pub name: String,
@@ -77,7 +77,7 @@ pub struct Validated {
 }
 
 /// A stored hunt.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Hunt {
     pub id: Uuid,
     pub name: String,
@@ -92,13 +92,16 @@ pub struct Hunt {
     pub enabled: bool,
     pub meta: Value,
     /// The correlation, for a correlation hunt (null for a plain one).
+    #[schema(required)]
     pub correlation: Option<Correlation>,
     /// The last schedule slot handled.
     pub last_slot: DateTime<Utc>,
     /// Events ingested up to here have been searched.
     pub watermark: DateTime<Utc>,
     /// The next slot, when the schedule has one.
+    #[schema(required)]
     pub next_run: Option<DateTime<Utc>>,
+    #[schema(required)]
     pub created_by: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -491,7 +494,8 @@ pub async fn delete(pool: &Pool, id: Uuid) -> Result<(), HuntError> {
 }
 
 /// One recorded run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = HuntRun)]
 pub struct Run {
     pub id: i64,
     pub hunt_id: Uuid,
@@ -506,6 +510,7 @@ pub struct Run {
     pub alerts_created: i32,
     pub alerts_updated: i32,
     pub truncated: bool,
+    #[schema(required)]
     pub error: Option<String>,
 }
 

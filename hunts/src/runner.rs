@@ -60,7 +60,7 @@ impl Default for Settings {
 }
 
 /// What a run did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RunReport {
     pub hunt_id: Uuid,
     pub slot: DateTime<Utc>,
@@ -71,6 +71,7 @@ pub struct RunReport {
     pub alerts_created: u32,
     pub alerts_updated: u32,
     pub truncated: bool,
+    #[schema(required)]
     pub error: Option<String>,
     /// The run was not recorded: another runner moved the watermark first,
     /// or the window was empty.

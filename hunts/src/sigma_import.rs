@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use chrono::{TimeDelta, Utc};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 use vigil_sigma::{Converted, Failure, Report};
 use vigil_store::Pool;
@@ -18,11 +18,13 @@ use crate::hunt::{self, Hunt, HuntSpec, Validated};
 use crate::{HuntError, Settings};
 
 /// One rule's outcome in an import.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Stored {
     /// The hunt's id (none on a dry run).
+    #[schema(required)]
     pub id: Option<Uuid>,
     pub name: String,
+    #[schema(required)]
     pub sigma_id: Option<String>,
     /// `created`, `replaced`, or `validated` (dry run).
     pub action: &'static str,
@@ -46,11 +48,13 @@ impl Stored {
 }
 
 /// A rule that did not become a hunt.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Refused {
     /// Where it came from (a path or `rules[i]`).
     pub rule: String,
+    #[schema(required)]
     pub sigma_id: Option<String>,
+    #[schema(required)]
     pub title: Option<String>,
     pub reason: String,
     pub message: String,
@@ -80,6 +84,20 @@ impl Refused {
     }
 }
 
+/// An import in numbers.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ImportSummary {
+    /// Rules converted (a rule split into parts counts once).
+    pub converted: usize,
+    /// Hunts stored (or validated, on a dry run).
+    pub hunts: usize,
+    pub failed: usize,
+    /// Base rules used only inside correlations.
+    pub referenced_only: usize,
+    /// Failed rules per reason.
+    pub by_reason: BTreeMap<String, usize>,
+}
+
 /// What an import did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Outcome {
@@ -105,13 +123,18 @@ impl Outcome {
         self.converted.iter().filter(|c| c.part.is_none_or(|[k, _]| k == 1)).count()
     }
 
-    pub fn summary(&self) -> Value {
-        let mut by_reason: BTreeMap<&str, usize> = BTreeMap::new();
+    pub fn summary(&self) -> ImportSummary {
+        let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();
         for f in &self.failed {
-            *by_reason.entry(f.reason.as_str()).or_insert(0) += 1;
+            *by_reason.entry(f.reason.clone()).or_insert(0) += 1;
         }
-        json!({"converted": self.rules_converted(), "hunts": self.converted.len(), "failed": self.failed.len(),
-               "referenced_only": self.referenced_only, "by_reason": by_reason})
+        ImportSummary {
+            converted: self.rules_converted(),
+            hunts: self.converted.len(),
+            failed: self.failed.len(),
+            referenced_only: self.referenced_only,
+            by_reason,
+        }
     }
 
     /// `converted N, failed M`, then the failures grouped by reason with their rules.

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// What a field holds, which decides the operators and values it accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "type", content = "labels")]
 pub enum FieldType {
     /// Exact-match identifiers (host names, users, kinds).
@@ -72,7 +72,7 @@ pub const SEVERITY: &[(&str, i64)] = &[
 pub const STATUS: &[(&str, i64)] = &[("unknown", 0), ("success", 1), ("failure", 2)];
 
 /// One searchable field.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FieldDef {
     /// The name SRQL and results use.
     pub name: &'static str,
@@ -86,7 +86,7 @@ pub struct FieldDef {
 }
 
 /// One searchable entity (`in:name`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EntityDef {
     pub name: &'static str,
     pub aliases: &'static [&'static str],
@@ -96,6 +96,7 @@ pub struct EntityDef {
     #[serde(skip)]
     pub base_filter: Option<&'static str>,
     /// The field time filters and timecharts use.
+    #[schema(required)]
     pub time_field: Option<&'static str>,
     /// Whether a query without `time:` gets the default window.
     pub default_window: bool,

@@ -1,35 +1,19 @@
 // The Vigil REST client: same-origin `/api/v1/...` calls with the bearer
 // token, and the shapes the UI reads (docs/api.md, docs/graph.md, docs/hunts.md).
 
-export type Permission =
-  | 'search'
-  | 'tail'
-  | 'graph'
-  | 'alerts:read'
-  | 'alerts:write'
-  | 'hunts:read'
-  | 'hunts:write'
-  | 'agents:command'
-  | 'inventory'
-  | 'ingest'
-  | 'admin';
+import type { components, paths } from './api/schema';
 
-export interface Session {
-  id: string;
-  name: string;
-  role: string;
-  permissions: Permission[];
-}
+// Every shape below comes from the server's OpenAPI document
+// (src/api/openapi.json, kept current by a test in the Rust API), through the
+// types `npm run gen:api` generates from it (src/api/schema.ts). A field the
+// server renames or drops breaks `tsc` here, not the page at run time.
 
-export interface ApiErrorBody {
-  code: string;
-  message: string;
-  span?: { start: number; end: number };
-  expected?: string[];
-  suggestions?: string[];
-  rendered?: string;
-  field?: string;
-}
+type Schemas = components['schemas'];
+
+export type Permission = Schemas['Permission'];
+export type Session = Schemas['Session'];
+/** The `error` object of every 4xx/5xx answer. */
+export type ApiErrorBody = Schemas['ErrorObject'];
 
 /** A non-2xx answer, with the API's `{"error": {...}}` body when it had one. */
 export class ApiError extends Error {
@@ -42,173 +26,48 @@ export class ApiError extends Error {
   }
 }
 
-export interface Column {
-  name: string;
-  type: string;
-}
+export type Column = Schemas['ResultColumn'];
+export type SearchResult = Schemas['SearchPage'];
+export type Row = SearchResult['rows'][number];
+export type Visualization = Schemas['Visualization'];
+export type Explanation = Schemas['Explanation'];
 
-export type Row = Record<string, unknown>;
+export type FieldDef = Schemas['FieldDef'];
+export type EntityDef = Schemas['EntityDef'];
+export type FieldsResponse = Schemas['FieldRegistry'];
 
-export type Visualization = 'table' | 'stats' | 'timechart' | 'similarity' | 'cluster' | 'graph';
+export type RiskFacts = Schemas['RiskFacts'];
+export type Risk = Schemas['Risk'];
+export type Hop = Schemas['Hop'];
+export type Reached = Schemas['Reached'];
+export type BlastRadiusResponse = Schemas['BlastRadiusResponse'];
+export type PathsResponse = Schemas['PathsResponse'];
+export type NeighbourhoodResponse = Schemas['NeighbourhoodResponse'];
 
-export interface SearchResult {
-  columns: Column[];
-  rows: Row[];
-  total: number;
-  total_relation: 'eq' | 'gte';
-  took_ms: number;
-  visualization: Visualization;
-  plan: string[];
-  warnings: string[];
-  partial: boolean;
-  next_cursor: string | null;
-  now: string;
-}
+export type Hunt = Schemas['Hunt'];
+/** A hunt as the UI writes it (`POST /api/v1/hunts`, `PUT /api/v1/hunts/{id}`). */
+export type HuntInput = Schemas['HuntSpec'];
+/** A recorded run (`GET /api/v1/hunts/{id}/runs`). */
+export type HuntRun = Schemas['HuntRun'];
+/** What a run now did (`POST /api/v1/hunts/{id}/run`). */
+export type RunReport = Schemas['RunReport'];
+export type Alert = Schemas['Alert'];
+export type AlertDetail = Schemas['AlertDetail'];
 
-export interface FieldDef {
-  name: string;
-  aliases: string[];
-  column: string;
-  type: string;
-  labels?: [string, number][];
-  description: string;
-}
+export type Agent = Schemas['AgentInfo'];
+export type Vulnerability = Schemas['Vulnerability'];
 
-export interface EntityDef {
-  name: string;
-  aliases: string[];
-  time_field: string | null;
-  default_window: boolean;
-  similarity: boolean;
-  description: string;
-  fields: FieldDef[];
-}
-
-export interface FieldsResponse {
-  entities: EntityDef[];
-  pipes: string[];
-  limits: Record<string, number>;
-}
-
-export interface RiskFacts {
-  critical_cves: number;
-  high_cves: number;
-  recent_alerts: number;
-  running_vulnerable: number;
-}
-export interface Risk {
-  facts: RiskFacts;
-  base: number;
-  score: number;
-}
-export interface Hop {
-  from: string;
-  from_host: string | null;
-  to: string;
-  to_host: string | null;
-  reversed: boolean;
-  dst_port: number;
-  protocol: string;
-  src_process: string;
-}
-export interface Reached {
-  ip: string;
-  host: string | null;
-  hops: number;
-  path: Hop[];
-  risk: Risk;
-}
-export interface BlastRadiusResponse {
-  from: string;
-  hops: number;
-  direction: string;
-  took_ms: number;
-  graph: { nodes: number; flows: number; window_hours: number };
-  result: { starts: Reached[]; reached: Reached[]; total_reached: number; truncated: boolean };
-}
-export interface PathsResponse {
-  from: string;
-  to: string;
-  took_ms: number;
-  paths: { nodes: { ip: string; host: string | null }[]; hops: Hop[] }[];
-}
-export interface NeighbourhoodResponse {
-  node: string;
-  result: {
-    nodes: { id: string; ip: string; host: string | null; hops: number; risk: Risk }[];
-    edges: {
-      source: string;
-      target: string;
-      ports: number[];
-      protocols: string[];
-      processes: string[];
-      flows: number;
-      count: number;
-      bytes: number;
-    }[];
-    truncated: boolean;
-  };
-}
-
-export interface Hunt {
-  id: string;
-  name: string;
-  description?: string | null;
-  query: string;
-  schedule: string;
-  severity: string;
-  group_by: string[];
-  suppression_s: number;
-  actions: unknown[];
-  enabled: boolean;
-  meta?: unknown;
-  correlation?: unknown;
-  next_run?: string | null;
-  watermark?: string;
-  created_by?: string | null;
-  created_at?: string;
-}
-export interface HuntInput {
-  name: string;
-  description?: string;
-  query: string;
-  schedule: string;
-  severity: string;
-  group_by: string[];
-  suppression: string | number;
-  enabled: boolean;
-  actions?: unknown[];
-  meta?: unknown;
-  correlation?: unknown;
-}
-export interface HuntRun {
-  id?: number;
-  slot: string;
-  slots: number;
-  manual?: boolean;
-  window_start: string;
-  window_end: string;
-  started_at?: string;
-  finished_at?: string;
-  matches: number;
-  alerts_created: number;
-  alerts_updated: number;
-  truncated: boolean;
-  error: string | null;
-  skipped?: boolean;
-}
-export interface Alert {
-  id: string;
-  time: string;
-  rule: string;
-  title: string;
-  severity: string | number;
-  status: string;
-  host: string | null;
-  assignee: string | null;
-  count?: number;
-  [k: string]: unknown;
-}
+type Method = 'get' | 'post' | 'put' | 'delete';
+type Operation<P extends keyof paths, M extends Method> = M extends keyof paths[P] ? paths[P][M] : never;
+type JsonOf<R> = R extends { content: { 'application/json': infer T } } ? T : null;
+/** The JSON of an operation's success (200, else 201; null for 204). */
+type Answer<O> = O extends { responses: infer R } ? (200 extends keyof R ? JsonOf<R[200]> : 201 extends keyof R ? JsonOf<R[201]> : null) : never;
+/** An operation's JSON request body. */
+type Body<O> = O extends { requestBody?: { content: { 'application/json': infer B } } } ? B : never;
+/** An operation's path parameters (`{id}`). */
+type PathParams<O> = O extends { parameters: { path: infer T } } ? T : never;
+/** An operation's query parameters. */
+type Query<O> = O extends { parameters: { query?: infer Q } } ? NonNullable<Q> : never;
 
 const TOKEN_KEY = 'vigil.token';
 
@@ -262,7 +121,7 @@ async function request<T>(method: string, path: string, body?: unknown, token?: 
   return json as T;
 }
 
-function qs(params: Record<string, string | number | undefined | null>): string {
+function qs(params: object): string {
   const p = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') p.set(k, String(v));
   const s = p.toString();
@@ -271,38 +130,47 @@ function qs(params: Record<string, string | number | undefined | null>): string 
 
 const enc = encodeURIComponent;
 
+/**
+ * `method path` of the OpenAPI document, with `{name}` path parameters filled
+ * from `params`: the answer's type is the document's for that operation.
+ */
+function call<P extends keyof paths, M extends Method>(
+  method: M,
+  path: P,
+  opts: { params?: PathParams<Operation<P, M>>; query?: Query<Operation<P, M>>; body?: Body<Operation<P, M>>; token?: string; signal?: AbortSignal } = {},
+): Promise<Answer<Operation<P, M>>> {
+  const params: Record<string, unknown> = opts.params ?? {};
+  const url = (path as string).replace(/\{(\w+)\}/g, (_, k: string) => enc(String(params[k] ?? ''))) + (opts.query ? qs(opts.query) : '');
+  return request(method.toUpperCase(), url, opts.body, opts.token, opts.signal);
+}
+
 export const api = {
-  session: (token?: string) => request<Session>('GET', '/api/v1/session', undefined, token),
-  fields: () => request<FieldsResponse>('GET', '/api/v1/fields'),
+  session: (token?: string) => call('get', '/api/v1/session', { token }),
+  fields: () => call('get', '/api/v1/fields'),
   search: (query: string, opts: { limit?: number; cursor?: string; now?: string } = {}, signal?: AbortSignal) =>
-    request<SearchResult>('POST', '/api/v1/search', { query, ...opts }, undefined, signal),
-  explain: (query: string) => request<Record<string, unknown>>('POST', '/api/v1/search/explain', { query }),
+    call('post', '/api/v1/search', { body: { query, ...opts }, signal }),
+  explain: (query: string) => call('post', '/api/v1/search/explain', { body: { query } }),
 
-  blastRadius: (p: { from: string; hops?: number; direction?: string; ports?: string; protocols?: string; limit?: number }) =>
-    request<BlastRadiusResponse>('GET', `/api/v1/graph/blast-radius${qs(p)}`),
-  paths: (p: { from: string; to: string; k?: number; max_hops?: number; direction?: string }) =>
-    request<PathsResponse>('GET', `/api/v1/graph/paths${qs(p)}`),
-  neighbourhood: (p: { node: string; hops?: number; limit?: number }) =>
-    request<NeighbourhoodResponse>('GET', `/api/v1/graph/neighbourhood${qs(p)}`),
+  blastRadius: (p: Query<Operation<'/api/v1/graph/blast-radius', 'get'>>) => call('get', '/api/v1/graph/blast-radius', { query: p }),
+  paths: (p: Query<Operation<'/api/v1/graph/paths', 'get'>>) => call('get', '/api/v1/graph/paths', { query: p }),
+  neighbourhood: (p: Query<Operation<'/api/v1/graph/neighbourhood', 'get'>>) => call('get', '/api/v1/graph/neighbourhood', { query: p }),
 
-  hunts: () => request<{ hunts: Hunt[] }>('GET', '/api/v1/hunts'),
-  hunt: (id: string) => request<Hunt>('GET', `/api/v1/hunts/${enc(id)}`),
-  createHunt: (h: HuntInput) => request<Hunt>('POST', '/api/v1/hunts', h),
-  updateHunt: (id: string, h: HuntInput) => request<Hunt>('PUT', `/api/v1/hunts/${enc(id)}`, h),
-  deleteHunt: (id: string) => request<null>('DELETE', `/api/v1/hunts/${enc(id)}`),
-  huntRuns: (id: string, limit = 20) => request<{ runs: HuntRun[] }>('GET', `/api/v1/hunts/${enc(id)}/runs${qs({ limit })}`),
-  runHunt: (id: string) => request<HuntRun>('POST', `/api/v1/hunts/${enc(id)}/run`),
+  hunts: () => call('get', '/api/v1/hunts'),
+  hunt: (id: string) => call('get', '/api/v1/hunts/{id}', { params: { id } }),
+  createHunt: (h: HuntInput) => call('post', '/api/v1/hunts', { body: h }),
+  updateHunt: (id: string, h: HuntInput) => call('put', '/api/v1/hunts/{id}', { params: { id }, body: h }),
+  deleteHunt: (id: string) => call('delete', '/api/v1/hunts/{id}', { params: { id } }),
+  huntRuns: (id: string, limit = 20) => call('get', '/api/v1/hunts/{id}/runs', { params: { id }, query: { limit } }),
+  runHunt: (id: string) => call('post', '/api/v1/hunts/{id}/run', { params: { id } }),
 
-  alerts: (f: { status?: string; severity?: string; hunt?: string; assignee?: string; since?: string; limit?: number; cursor?: string }) =>
-    request<{ alerts: Alert[]; next_cursor: string | null }>('GET', `/api/v1/alerts${qs(f)}`),
-  alert: (id: string) => request<Alert>('GET', `/api/v1/alerts/${enc(id)}`),
-  acknowledge: (id: string) => request<Alert>('POST', `/api/v1/alerts/${enc(id)}/acknowledge`),
-  assign: (id: string, assignee: string) => request<Alert>('POST', `/api/v1/alerts/${enc(id)}/assign`, { assignee }),
-  close: (id: string, reason: string) => request<Alert>('POST', `/api/v1/alerts/${enc(id)}/close`, { reason }),
+  alerts: (f: Query<Operation<'/api/v1/alerts', 'get'>>) => call('get', '/api/v1/alerts', { query: f }),
+  alert: (id: string) => call('get', '/api/v1/alerts/{id}', { params: { id } }),
+  acknowledge: (id: string) => call('post', '/api/v1/alerts/{id}/acknowledge', { params: { id } }),
+  assign: (id: string, assignee: string) => call('post', '/api/v1/alerts/{id}/assign', { params: { id }, body: { assignee } }),
+  close: (id: string, reason: string) => call('post', '/api/v1/alerts/{id}/close', { params: { id }, body: { reason } }),
 
-  agents: (days?: number) => request<Record<string, unknown>>('GET', `/api/v1/agents${qs({ days })}`),
-  vulnerabilities: (p: { status?: string; host?: string; limit?: number }) =>
-    request<Record<string, unknown>>('GET', `/api/v1/vulnerabilities${qs(p)}`),
+  agents: (days?: number) => call('get', '/api/v1/agents', { query: { days } }),
+  vulnerabilities: (p: Query<Operation<'/api/v1/vulnerabilities', 'get'>>) => call('get', '/api/v1/vulnerabilities', { query: p }),
 };
 
 /** Follows `next_cursor` until every row (up to `maxRows`) is in; charts need them all. */

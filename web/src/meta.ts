@@ -69,7 +69,7 @@ export function webhookUrls(actions: unknown[] | undefined): string[] {
 }
 
 /** The actions with their webhooks replaced by `urls` (blank ones dropped); other actions (AWX) stay, first. */
-export function withWebhooks(actions: unknown[] | undefined, urls: string[]): unknown[] {
+export function withWebhooks<A>(actions: A[] | undefined, urls: string[]): (A | { type: 'webhook'; url: string })[] {
   const others = (actions ?? []).filter((a) => !(a && typeof a === 'object' && (a as { type?: unknown }).type === 'webhook'));
-  return [...others, ...urls.map((u) => u.trim()).filter(Boolean).map((url) => ({ type: 'webhook', url }))];
+  return [...others, ...urls.map((u) => u.trim()).filter(Boolean).map((url) => ({ type: 'webhook' as const, url }))];
 }

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { CompletionContext, type CompletionResult } from '@codemirror/autocomplete';
 import { EditorState } from '@codemirror/state';
-import type { FieldsResponse } from '../src/api';
+import type { FieldDef, FieldsResponse } from '../src/api';
 import { srqlCompletion } from '../src/editor/completion';
 
-const field = (name: string, type = 'text', extra: Record<string, unknown> = {}) => ({ name, aliases: [], column: name, type, description: `${name} field`, ...extra });
+const field = (name: string): FieldDef => ({ name, aliases: [], column: name, type: 'text', description: `${name} field` });
+const enumField = (name: string, labels: [string, number][]): FieldDef => ({ name, aliases: [], column: name, type: 'enum', labels, description: `${name} field` });
 
 /** A small registry in the shape of `GET /api/v1/fields`. */
 const FIELDS: FieldsResponse = {
@@ -20,7 +21,7 @@ const FIELDS: FieldsResponse = {
         field('host'),
         field('user'),
         field('kind'),
-        field('severity', 'int', { labels: [['info', 1], ['medium', 3], ['high', 4]] }),
+        enumField('severity', [['info', 1], ['medium', 3], ['high', 4]]),
         field('message'),
       ],
     },
@@ -44,7 +45,7 @@ const FIELDS: FieldsResponse = {
     },
   ],
   pipes: ['stats', 'timechart', 'where', 'head', 'SIMILAR_TO', 'cluster'],
-  limits: {},
+  limits: { default_window_s: 86400, max_span_s: 2592000, default_limit: 100, max_rows: 10000, statement_timeout_ms: 30000, max_page: 1000 },
 };
 
 /** Completes at `|` in `doc` (the marker is removed); explicit = Ctrl+Space. */

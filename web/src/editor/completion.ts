@@ -75,7 +75,7 @@ export function srqlCompletion(get: () => FieldsResponse | null) {
       if (name === 'time' || name === 'timestamp') return { from, options: TIMES, validFor: /^[\w-]*$/ };
       if (name === 'sort') return { from, options: fieldCompletions(entity, ''), validFor: /^[\w.]*$/ };
       const f = entity?.fields.find((x) => x.name === name || x.aliases.includes(name));
-      if (f?.labels) {
+      if (f && 'labels' in f) {
         const opts: Completion[] = f.labels.map(([label, id]) => ({ label, type: 'enum', detail: String(id) }));
         if (f.name === 'severity') opts.push(...['>=medium', '>=high', '>=critical'].map((l) => ({ label: l, type: 'enum' })));
         return { from, options: opts, validFor: /^[\w>=<]*$/ };

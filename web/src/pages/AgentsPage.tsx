@@ -4,30 +4,9 @@
 // running ones first). Read-only; pivots open the host in Search or Graph.
 
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { api, errorMessage } from '../api';
+import { api, errorMessage, type Agent, type Vulnerability } from '../api';
 import { capabilityList, fmtTime, severityName } from '../format';
 import { href, pivot } from '../router';
-
-export interface Agent {
-  agent_id: string | null;
-  host: string | null;
-  version: string | null;
-  capabilities: unknown;
-  last_heartbeat: string;
-  online: boolean;
-}
-
-export interface Vulnerability {
-  host: string;
-  cve: string;
-  package: string;
-  installed_version: string | null;
-  fixed_version: string | null;
-  severity_id: number;
-  status: string;
-  first_seen?: string;
-  last_seen?: string;
-}
 
 const VULN_STATUSES = ['', 'running', 'dormant', 'fixed'];
 
@@ -40,8 +19,7 @@ export function AgentsPage() {
 
   const loadAgents = useCallback(async () => {
     try {
-      const r = (await api.agents(days)) as { agents?: Agent[] };
-      setAgents(r.agents ?? []);
+      setAgents((await api.agents(days)).agents);
     } catch (e) {
       setError(errorMessage(e));
     }
@@ -51,9 +29,9 @@ export function AgentsPage() {
   const loadVulns = useCallback(async () => {
     const mine = ++vulnSeq.current;
     try {
-      const r = (await api.vulnerabilities({ status: status || undefined, limit: 500 })) as { vulnerabilities?: Vulnerability[] };
+      const r = await api.vulnerabilities({ status: status || undefined, limit: 500 });
       if (mine !== vulnSeq.current) return;
-      setVulns(r.vulnerabilities ?? []);
+      setVulns(r.vulnerabilities);
     } catch (e) {
       setError(errorMessage(e));
     }

@@ -2,7 +2,7 @@
 // assign and close (only for roles that may); open one for its details.
 
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { api, errorMessage, type Alert } from '../api';
+import { api, errorMessage, type Alert, type AlertDetail } from '../api';
 import { useApp } from '../session';
 import { pivot } from '../router';
 import { fmtTime, severityName } from '../format';
@@ -121,7 +121,7 @@ function AlertRow({ alert, writer, me, open, onToggle, onChanged }: { alert: Ale
   const [mode, setMode] = useState<'assign' | 'close' | null>(null);
   const [text, setText] = useState('');
   const [error, setError] = useState<string | null>(null);
-  const [detail, setDetail] = useState<Alert | null>(null);
+  const [detail, setDetail] = useState<AlertDetail | null>(null);
   const closed = alert.status === 'closed';
   const sev = severityName(alert.severity);
 
@@ -238,7 +238,7 @@ function AlertRow({ alert, writer, me, open, onToggle, onChanged }: { alert: Ale
 }
 
 /** The SRQL that finds an alert's linked events (ids, within its first/last seen). */
-function eventsQuery(a: Alert | null): string | null {
+function eventsQuery(a: AlertDetail | null): string | null {
   const ids = a?.event_ids;
   if (!a || !Array.isArray(ids) || ids.length === 0) return null;
   const first = typeof a.first_seen === 'string' ? new Date(a.first_seen) : null;

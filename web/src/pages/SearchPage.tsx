@@ -2,7 +2,7 @@
 // clusters, the timeline histogram with click-to-zoom, paging.
 
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { api, ApiError, completeRows, errorMessage, type ApiErrorBody, type Column, type Row, type SearchResult } from '../api';
+import { api, ApiError, completeRows, errorMessage, type ApiErrorBody, type Column, type Explanation, type Row, type SearchResult } from '../api';
 import { SrqlEditor } from '../editor/SrqlEditor';
 import { clearHistory, loadHistory, pushHistory } from '../editor/history';
 import { ResultsTable } from '../components/ResultsTable';
@@ -34,7 +34,7 @@ export function SearchPage({ params }: { params: URLSearchParams }) {
   const [more, setMore] = useState(false);
   const [history, setHistory] = useState<string[]>(loadHistory);
   const [showHistory, setShowHistory] = useState(false);
-  const [explained, setExplained] = useState<Explain | null>(null);
+  const [explained, setExplained] = useState<Explanation | null>(null);
   const abort = useRef<AbortController | null>(null);
   const queryRef = useRef(query);
   queryRef.current = query;
@@ -78,7 +78,7 @@ export function SearchPage({ params }: { params: URLSearchParams }) {
   const explain = async () => {
     setError(null);
     try {
-      setExplained((await api.explain(queryRef.current)) as unknown as Explain);
+      setExplained(await api.explain(queryRef.current));
     } catch (e) {
       setExplained(null);
       setError(e instanceof ApiError ? e.body : { code: 'network', message: errorMessage(e) });
@@ -305,14 +305,6 @@ function firstHost(rows: Row[]): string | null {
     if (typeof h === 'string' && h) return h;
   }
   return null;
-}
-
-interface Explain {
-  entity: string;
-  plan: string[];
-  sql: string;
-  params: string[];
-  visualization: string;
 }
 
 /** The similarity score leads a SIMILAR_TO result. */
