@@ -10,7 +10,7 @@ use vigil_event::{Event, Kind};
 use vigil_search::{run as run_query, QueryOptions};
 use vigil_srql::{compile, Config};
 use vigil_store::retention::{self, floor_hour, RetentionPolicy};
-use vigil_store::testing::{migrated, TempDatabase};
+use vigil_store::testing::{metric_samples, migrated, TempDatabase};
 use vigil_store::{EventWriter, Pool, TimescaleChoice};
 
 async fn count(pool: &Pool, sql: &str) -> i64 {
@@ -19,27 +19,6 @@ async fn count(pool: &Pool, sql: &str) -> i64 {
 
 async fn kind_count(pool: &Pool, kind: &str) -> i64 {
     pool.get().await.unwrap().query_one("SELECT count(*) FROM events WHERE kind = $1", &[&kind]).await.unwrap().get(0)
-}
-
-/// 15-second metrics for two hosts over three days, starting `start`; cpu
-/// varies per sample, `load1` is missing from host b, `note` is not a number.
-fn metrics(start: DateTime<Utc>, hours: i64) -> Vec<Event> {
-    let mut out = Vec::new();
-    for (h, host) in ["a", "b"].into_iter().enumerate() {
-        for i in 0..hours * 240 {
-            let t = start + Duration::seconds(i * 15);
-            let mut e = Event::new(Kind::Metric, "vigil-agent", t, format!("{host}-{i}").as_bytes());
-            e.host = Some(format!("host-{host}"));
-            let cpu = ((i * 37 + h as i64 * 11) % 1000) as f64 / 10.0;
-            e.raw = if h == 0 {
-                json!({"metric": "cpu", "cpu_pct": cpu, "load1": (i % 7) as f64 * 0.5, "note": "x"})
-            } else {
-                json!({"metric": "cpu", "cpu_pct": cpu, "note": "y"})
-            };
-            out.push(e);
-        }
-    }
-    out
 }
 
 const CHART: &str = "kind:metric | timechart span:1h count(), avg(raw.cpu_pct), min(raw.cpu_pct), max(raw.cpu_pct), \
@@ -66,8 +45,8 @@ async fn rollups_in(choice: TimescaleChoice) -> (TempDatabase, Pool) {
     let (db, pool) = migrated(choice).await;
     let now = floor_hour(Utc::now());
     let start = now - Duration::days(40);
-    let old = metrics(start, 72);
-    let recent = metrics(now - Duration::days(1), 2);
+    let old = metric_samples(start, 72);
+    let recent = metric_samples(now - Duration::days(1), 2);
     let writer = EventWriter::new(pool.clone());
     for chunk in old.chunks(20_000) {
         writer.write(chunk).await.unwrap();

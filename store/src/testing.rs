@@ -91,3 +91,26 @@ pub fn shared_data(path: &str) -> Option<std::path::PathBuf> {
     eprintln!("skipped: shared/data/{path} not found (set VIGIL_SHARED_DATA to the shared data directory)");
     None
 }
+
+/// 15-second metric events for two hosts over `hours` hours from `start`, for
+/// the retention and rollup tests of store and search; cpu
+/// varies per sample, `load1` is missing from host b, `note` is not a number.
+pub fn metric_samples(start: chrono::DateTime<chrono::Utc>, hours: i64) -> Vec<vigil_event::Event> {
+    let mut out = Vec::new();
+    for (h, host) in ["a", "b"].into_iter().enumerate() {
+        for i in 0..hours * 240 {
+            let t = start + chrono::Duration::seconds(i * 15);
+            let mut e =
+                vigil_event::Event::new(vigil_event::Kind::Metric, "vigil-agent", t, format!("{host}-{i}").as_bytes());
+            e.host = Some(format!("host-{host}"));
+            let cpu = ((i * 37 + h as i64 * 11) % 1000) as f64 / 10.0;
+            e.raw = if h == 0 {
+                serde_json::json!({"metric": "cpu", "cpu_pct": cpu, "load1": (i % 7) as f64 * 0.5, "note": "x"})
+            } else {
+                serde_json::json!({"metric": "cpu", "cpu_pct": cpu, "note": "y"})
+            };
+            out.push(e);
+        }
+    }
+    out
+}

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use vigil_event::{Event, Kind};
 use vigil_store::retention::{self, floor_hour, Action, RetentionPolicy, RunOptions};
-use vigil_store::testing::migrated;
+use vigil_store::testing::{metric_samples, migrated};
 use vigil_store::{EventWriter, Pool, TimescaleChoice};
 
 async fn count(pool: &Pool, sql: &str) -> i64 {
@@ -181,33 +181,12 @@ async fn a_kind_kept_forever_keeps_every_day() {
 
 // ------------------------------------------------------------ rollups
 
-/// 15-second metrics for two hosts over three days, starting `start`; cpu
-/// varies per sample, `load1` is missing from host b, `note` is not a number.
-fn metrics(start: DateTime<Utc>, hours: i64) -> Vec<Event> {
-    let mut out = Vec::new();
-    for (h, host) in ["a", "b"].into_iter().enumerate() {
-        for i in 0..hours * 240 {
-            let t = start + Duration::seconds(i * 15);
-            let mut e = Event::new(Kind::Metric, "vigil-agent", t, format!("{host}-{i}").as_bytes());
-            e.host = Some(format!("host-{host}"));
-            let cpu = ((i * 37 + h as i64 * 11) % 1000) as f64 / 10.0;
-            e.raw = if h == 0 {
-                json!({"metric": "cpu", "cpu_pct": cpu, "load1": (i % 7) as f64 * 0.5, "note": "x"})
-            } else {
-                json!({"metric": "cpu", "cpu_pct": cpu, "note": "y"})
-            };
-            out.push(e);
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn the_retention_pass_rolls_metrics_up_before_deleting_them() {
     let (_db, pool) = migrated(TimescaleChoice::Auto).await;
     let now = floor_hour(Utc::now());
     let writer = EventWriter::new(pool.clone());
-    writer.write(&metrics(now - Duration::days(31), 2)).await.unwrap();
+    writer.write(&metric_samples(now - Duration::days(31), 2)).await.unwrap();
     // Samples in the hour the rollup cutoff has not reached yet (30 d ago is
     // half-way through it): past the metric retention, but kept raw until the
     // next pass rolls their hour up.
