@@ -35,18 +35,36 @@ impl EmbeddedNats {
         Self::start_with(data_dir, port, None)
     }
 
-    /// Starts `binary` (or the one found) on `port`.
+    /// Starts `binary` (or the one found) on `port`, open to any client.
     pub fn start_with(data_dir: &Path, port: u16, binary: Option<&Path>) -> std::io::Result<Option<Self>> {
+        Self::start_configured(data_dir, port, binary, None)
+    }
+
+    /// Starts `binary` (or the one found) on `port` with the configuration
+    /// file `config` (e.g. an `authorization` block, so only its identities
+    /// may connect). A later [`EmbeddedNats::reload`] re-reads that file.
+    pub fn start_configured(
+        data_dir: &Path,
+        port: u16,
+        binary: Option<&Path>,
+        config: Option<&Path>,
+    ) -> std::io::Result<Option<Self>> {
         let Some(bin) = Self::binary(binary) else {
             return Ok(None);
         };
         let dir = data_dir.join("nats");
         std::fs::create_dir_all(&dir)?;
-        let child = Command::new(bin)
+        let mut command = Command::new(bin);
+        if let Some(config) = config {
+            command.arg("-c").arg(config);
+        }
+        let child = command
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(&dir)
             .arg("-l")
             .arg(dir.join("server.log"))
+            .arg("-P")
+            .arg(Self::pid_file(data_dir))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -60,6 +78,31 @@ impl EmbeddedNats {
             )));
         }
         Ok(Some(nats))
+    }
+
+    /// Where the server writes its process id.
+    pub fn pid_file(data_dir: &Path) -> PathBuf {
+        data_dir.join("nats").join("nats-server.pid")
+    }
+
+    /// Makes the server re-read its configuration file (SIGHUP).
+    pub fn reload(&self) -> std::io::Result<()> {
+        signal_reload(self.child.id())
+    }
+
+    /// Makes the embedded server of `data_dir`, if one runs, re-read its
+    /// configuration (for a command run beside `vigil up`). Returns whether one was signalled.
+    pub fn reload_running(data_dir: &Path) -> std::io::Result<bool> {
+        let Ok(text) = std::fs::read_to_string(Self::pid_file(data_dir)) else {
+            return Ok(false);
+        };
+        let Ok(pid) = text.trim().parse::<u32>() else {
+            return Ok(false);
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            return Ok(false);
+        }
+        signal_reload(pid).map(|()| true)
     }
 
     pub fn port(&self) -> u16 {
@@ -85,6 +128,15 @@ impl EmbeddedNats {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+fn signal_reload(pid: u32) -> std::io::Result<()> {
+    let status = Command::new("kill").arg("-HUP").arg(pid.to_string()).status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!("kill -HUP {pid} failed ({status})")))
     }
 }
 
