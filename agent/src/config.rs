@@ -19,6 +19,10 @@
 //! | XDP blocklist | `xdp` | `VIGIL_AGENT_XDP` | `true` (used when the program loads; else the blocklist is recorded only) |
 //! | XDP interfaces | `xdp_interfaces` (list) | `VIGIL_AGENT_XDP_INTERFACES` (comma-separated) | every non-loopback interface that is up at start |
 //! | XDP mode | `xdp_mode` | `VIGIL_AGENT_XDP_MODE` | `generic` (SKB mode; `native` for the driver's) |
+//! | NATS credentials file (`.creds` or nkey seed, 0600) | `nats_credentials` | `VIGIL_NATS_CREDS` | none |
+//! | NATS TLS: CA, client certificate and key, TLS required | `nats_tls_ca`, `nats_tls_cert`, `nats_tls_key`, `nats_require_tls` | `VIGIL_NATS_TLS_CA`, `VIGIL_NATS_TLS_CERT`, `VIGIL_NATS_TLS_KEY`, `VIGIL_NATS_REQUIRE_TLS` | none, `false` |
+//! | the server's command public key (`N…`) | `command_key` | `VIGIL_AGENT_COMMAND_KEY` | none: every command is refused |
+//! | addresses that can never be blocked (IPs and CIDRs) | `never_block` (list) | `VIGIL_AGENT_NEVER_BLOCK` (comma-separated) | none (the NATS servers, the gateways and the host's own addresses always are) |
 //! | BPF pin directory | `bpf_pin_dir` | `VIGIL_AGENT_BPF_PIN_DIR` | `/sys/fs/bpf/vigil` |
 //! | intervals (seconds) | `[intervals]` `process_reconcile`, `process_poll`, `connections`, `metrics`, `packages`, `snapshot`, `heartbeat` | `VIGIL_AGENT_INTERVAL_<NAME>` (e.g. `VIGIL_AGENT_INTERVAL_CONNECTIONS`) | 30, 2, 5, 15, 300, 600, 30 |
 //!
@@ -62,6 +66,20 @@ pub const ENV_XDP_INTERFACES: &str = "VIGIL_AGENT_XDP_INTERFACES";
 pub const ENV_XDP_MODE: &str = "VIGIL_AGENT_XDP_MODE";
 /// Where the blocklist maps are pinned.
 pub const ENV_BPF_PIN_DIR: &str = "VIGIL_AGENT_BPF_PIN_DIR";
+/// The NATS credentials file.
+pub const ENV_NATS_CREDS: &str = "VIGIL_NATS_CREDS";
+/// The NATS TLS CA file.
+pub const ENV_NATS_TLS_CA: &str = "VIGIL_NATS_TLS_CA";
+/// The NATS TLS client certificate.
+pub const ENV_NATS_TLS_CERT: &str = "VIGIL_NATS_TLS_CERT";
+/// The NATS TLS client key.
+pub const ENV_NATS_TLS_KEY: &str = "VIGIL_NATS_TLS_KEY";
+/// Whether NATS must use TLS.
+pub const ENV_NATS_REQUIRE_TLS: &str = "VIGIL_NATS_REQUIRE_TLS";
+/// The server's command public key.
+pub const ENV_COMMAND_KEY: &str = "VIGIL_AGENT_COMMAND_KEY";
+/// Addresses that can never be blocked.
+pub const ENV_NEVER_BLOCK: &str = "VIGIL_AGENT_NEVER_BLOCK";
 /// Prefix of the interval variables (`VIGIL_AGENT_INTERVAL_CONNECTIONS=5`).
 pub const ENV_INTERVAL_PREFIX: &str = "VIGIL_AGENT_INTERVAL_";
 
@@ -268,6 +286,12 @@ pub struct AgentConfig {
     pub xdp_mode: XdpAttachMode,
     /// Where the blocklist maps are pinned (under the BPF file system).
     pub bpf_pin_dir: PathBuf,
+    /// Credentials and TLS for NATS.
+    pub nats_security: vigil_control::NatsSecurity,
+    /// The server's command public key; without it every command is refused.
+    pub command_key: Option<String>,
+    /// Networks the blocklist refuses, beside the ones it always refuses.
+    pub never_block: Vec<ipnet::IpNet>,
 }
 
 /// The settings file: every key optional.
@@ -288,6 +312,13 @@ struct FileConfig {
     xdp_interfaces: Option<Vec<String>>,
     xdp_mode: Option<XdpAttachMode>,
     bpf_pin_dir: Option<PathBuf>,
+    nats_credentials: Option<PathBuf>,
+    nats_tls_ca: Option<PathBuf>,
+    nats_tls_cert: Option<PathBuf>,
+    nats_tls_key: Option<PathBuf>,
+    nats_require_tls: Option<bool>,
+    command_key: Option<String>,
+    never_block: Option<Vec<String>>,
     #[serde(default)]
     intervals: FileIntervals,
 }
@@ -450,6 +481,32 @@ impl AgentConfig {
             }
         }
 
+        let nats_security = vigil_control::NatsSecurity {
+            credentials: env_text(ENV_NATS_CREDS).map(PathBuf::from).or(file.nats_credentials),
+            tls_ca: env_text(ENV_NATS_TLS_CA).map(PathBuf::from).or(file.nats_tls_ca),
+            tls_cert: env_text(ENV_NATS_TLS_CERT).map(PathBuf::from).or(file.nats_tls_cert),
+            tls_key: env_text(ENV_NATS_TLS_KEY).map(PathBuf::from).or(file.nats_tls_key),
+            require_tls: match env_text(ENV_NATS_REQUIRE_TLS) {
+                Some(v) => parse_bool(&v).ok_or_else(|| ConfigError::Env {
+                    var: ENV_NATS_REQUIRE_TLS.into(),
+                    value: v.clone(),
+                    reason: "expected true/false, 1/0, yes/no".into(),
+                })?,
+                None => file.nats_require_tls.unwrap_or(false),
+            },
+            ..Default::default()
+        };
+        let command_key = env_text(ENV_COMMAND_KEY).or(file.command_key);
+        let never_block = match env_text(ENV_NEVER_BLOCK) {
+            Some(v) => parse_networks(v.split(',')).map_err(|reason| ConfigError::Env {
+                var: ENV_NEVER_BLOCK.into(),
+                value: v.clone(),
+                reason,
+            })?,
+            None => parse_networks(file.never_block.iter().flatten().map(String::as_str))
+                .map_err(|reason| ConfigError::Invalid { field: "never_block".into(), reason })?,
+        };
+
         let config = AgentConfig {
             agent_id,
             host,
@@ -466,6 +523,9 @@ impl AgentConfig {
             xdp_interfaces,
             xdp_mode,
             bpf_pin_dir,
+            nats_security,
+            command_key,
+            never_block,
         };
         config.validate()?;
         Ok(config)
@@ -508,6 +568,19 @@ impl AgentConfig {
 }
 
 pub use vigil_event::valid_agent_id;
+
+/// IPs (as /32 or /128) and CIDRs, skipping blanks.
+fn parse_networks<'a>(items: impl Iterator<Item = &'a str>) -> Result<Vec<ipnet::IpNet>, String> {
+    items
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("{s:?} is not an IP address or CIDR (e.g. 10.0.0.0/8)"))
+        })
+        .collect()
+}
 
 /// The default agent id: the host name with anything an id may not hold
 /// (dots of a fully qualified name, …) turned into `-`.

@@ -144,6 +144,11 @@ async fn start_transport(
     let mut tc = TransportConfig::new(&config.nats_url, &config.agent_id, &config.spool_dir);
     tc.spool_max_bytes = config.spool_max_bytes;
     tc.heartbeat_interval = config.intervals.heartbeat;
+    tc.security = config.nats_security.clone();
+    tc.create_stream = !config.nats_security.has_credentials();
+    tc.command_key = config.command_key.clone();
+    tc.never_block = config.never_block.clone();
+    tc.proc_root = config.proc_root.clone();
     let (blocklist, why) =
         open_blocklist(&config.spool_dir, config.xdp, &xdp_options(config)).context("opening the blocklist")?;
     vigil_agent::collect::ebpf::release_freed_memory();
@@ -176,7 +181,7 @@ async fn start_transport(
         .serve_commands(Arc::new(AgentCommands::new(blocklist).with_fallback(Arc::new(handler))))
         .await
         .context("subscribing to commands")?;
-    tracing::info!(nats_url = %config.nats_url, subject = %transport.command_subject(), "transport running");
+    tracing::info!(nats_url = %vigil_control::redact_url(&config.nats_url), subject = %transport.command_subject(), "transport running");
     Ok(transport)
 }
 

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use vigil_agent::transport::{
     AgentCommands, Blocklist, Capabilities, MemoryBlocklist, Transport, TransportConfig, EVENTS_STREAM, NDJSON,
 };
+use vigil_control::{CommandOrder, CommandSigner};
 use vigil_event::{Event, Kind};
 
 const NATS_SERVER: &str = "/usr/sbin/nats-server";
@@ -175,7 +176,14 @@ fn inspect(m: &jetstream::Message, seen: &mut Seen) {
     let header = |name: &str| m.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_string());
     let msg_id = header("Nats-Msg-Id").unwrap_or_default();
     let ndjson = header("Content-Type").as_deref() == Some(NDJSON);
-    let kind = m.subject.as_str().strip_prefix("vigil.events.").unwrap_or("?").to_string();
+    // Agents publish on vigil.events.<kind>.<agent id>: what their NATS identity may.
+    let kind = match m.subject.as_str().strip_prefix("vigil.events.").and_then(|r| r.strip_suffix(".agent-test")) {
+        Some(kind) => kind.to_string(),
+        None => {
+            seen.problems.push(format!("published on {}, not vigil.events.<kind>.agent-test", m.subject));
+            "?".to_string()
+        }
+    };
     let events: Vec<Event> = if ndjson {
         m.payload.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect()
     } else {
@@ -466,6 +474,65 @@ async fn restart_with_a_full_spool_drains_it() {
     t.shutdown().await.unwrap();
 }
 
+/// The server's side of commands: its key, and orders signed with it.
+struct Server {
+    _dir: tempfile::TempDir,
+    signer: CommandSigner,
+}
+
+impl Server {
+    fn new() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let signer = CommandSigner::load_or_create(&dir.path().join("command.nk")).unwrap();
+        Server { _dir: dir, signer }
+    }
+
+    /// `body` (`id`, `command`, `args`, `sent_by`) as an order for `agent`, valid for a minute from `issued`.
+    fn order(&self, agent: &str, body: &Value, issued: chrono::DateTime<Utc>) -> Value {
+        let text = |k: &str| body[k].as_str().unwrap_or_default().to_string();
+        let order = CommandOrder {
+            id: text("id"),
+            agent_id: agent.into(),
+            command: text("command"),
+            args: body.get("args").cloned().unwrap_or_else(|| json!({})),
+            sent_by: text("sent_by"),
+            issued_at: issued,
+            expires_at: issued + chrono::Duration::seconds(60),
+        };
+        serde_json::from_slice(&self.signer.sign(&order).unwrap()).unwrap()
+    }
+
+    fn sign(&self, body: &Value) -> Value {
+        self.order("agent-test", body, Utc::now())
+    }
+}
+
+/// A transport taking commands signed by `server`, over a memory blocklist.
+async fn commanded(nats: &Nats, spool: &Path, server: &Server) -> (Transport, Arc<MemoryBlocklist>) {
+    let mut c = config(&nats.url(), spool);
+    c.command_key = Some(server.signer.public_key());
+    c.never_block = vec!["198.51.100.0/24".parse().unwrap()];
+    let mut t = Transport::start(c, &mut Registry::default()).await.unwrap();
+    let blocklist = Arc::new(MemoryBlocklist::open(spool).unwrap());
+    t.serve_commands(Arc::new(AgentCommands::new(blocklist.clone()))).await.unwrap();
+    (t, blocklist)
+}
+
+/// Sends `body` as it is to `subject` and returns the reply (retrying until the agent subscribed).
+async fn ask_raw(client: &async_nats::Client, subject: &str, body: &Value) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match client.request(subject.to_string(), serde_json::to_vec(body).unwrap().into()).await {
+            Ok(m) => return serde_json::from_slice::<Value>(&m.payload).unwrap(),
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("request failed: {e}"),
+        }
+    }
+}
+
 /// (f) Commands over request/reply: block, list, unblock, bad IP, unknown
 /// command; the blocklist survives re-creation; each command is recorded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -473,9 +540,8 @@ async fn commands_block_list_unblock_and_are_recorded() {
     let store = tempfile::tempdir().unwrap();
     let spool = tempfile::tempdir().unwrap();
     let nats = Nats::start(free_port(), store.path());
-    let mut t = Transport::start(config(&nats.url(), spool.path()), &mut Registry::default()).await.unwrap();
-    let blocklist = Arc::new(MemoryBlocklist::open(spool.path()).unwrap());
-    t.serve_commands(Arc::new(AgentCommands::new(blocklist.clone()))).await.unwrap();
+    let server = Server::new();
+    let (t, _blocklist) = commanded(&nats, spool.path(), &server).await;
     let client = async_nats::connect(nats.url()).await.unwrap();
     let subject = t.command_subject();
     assert_eq!(subject, "vigil.commands.agent.agent-test");
@@ -483,10 +549,11 @@ async fn commands_block_list_unblock_and_are_recorded() {
     let ask = |body: Value| {
         let client = client.clone();
         let subject = subject.clone();
+        let signed = server.sign(&body);
         async move {
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
-                match client.request(subject.clone(), serde_json::to_vec(&body).unwrap().into()).await {
+                match client.request(subject.clone(), serde_json::to_vec(&signed).unwrap().into()).await {
                     Ok(m) => return serde_json::from_slice::<Value>(&m.payload).unwrap(),
                     Err(e) if Instant::now() < deadline => {
                         let _ = e;
@@ -538,6 +605,84 @@ async fn commands_block_list_unblock_and_are_recorded() {
     assert_eq!((bad.raw["ok"].clone(), bad.raw["code"].clone()), (json!(false), json!("invalid_argument")));
     let s = t.stats().snapshot();
     assert_eq!((s.commands, s.command_errors), (7, 3));
+    t.shutdown().await.unwrap();
+}
+
+/// Unsigned, tampered, expired, replayed and wrong-agent orders, and blocks
+/// of protected addresses, are each refused with their reason and change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_that_are_not_the_servers_change_nothing() {
+    let store = tempfile::tempdir().unwrap();
+    let spool = tempfile::tempdir().unwrap();
+    let nats = Nats::start(free_port(), store.path());
+    let server = Server::new();
+    let (t, blocklist) = commanded(&nats, spool.path(), &server).await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let subject = t.command_subject();
+    let block = |id: &str, ip: &str| json!({"id": id, "command": "block_ip", "args": {"ip": ip}, "sent_by": "mallory"});
+
+    let r = ask_raw(&client, &subject, &block("u1", "203.0.113.5")).await;
+    assert_eq!(
+        (r["ok"].clone(), r["code"].clone(), r["id"].clone()),
+        (json!(false), json!("unsigned"), json!("u1")),
+        "{r}"
+    );
+
+    let mut tampered = server.sign(&block("t1", "203.0.113.5"));
+    let forged = server.sign(&block("t1", "203.0.113.66"));
+    tampered["order"] = forged["order"].clone();
+    tampered["signature"] = server.sign(&block("t2", "203.0.113.5"))["signature"].clone();
+    let r = ask_raw(&client, &subject, &tampered).await;
+    assert_eq!(r["code"], "bad_signature", "{r}");
+
+    let other = Server::new();
+    let r = ask_raw(&client, &subject, &other.sign(&block("k1", "203.0.113.5"))).await;
+    assert_eq!(r["code"], "bad_signature", "another key: {r}");
+
+    let expired = server.order("agent-test", &block("e1", "203.0.113.5"), Utc::now() - chrono::Duration::seconds(90));
+    let r = ask_raw(&client, &subject, &expired).await;
+    assert_eq!(r["code"], "expired", "{r}");
+
+    let elsewhere = server.order("agent-other", &block("w1", "203.0.113.5"), Utc::now());
+    let r = ask_raw(&client, &subject, &elsewhere).await;
+    assert_eq!(r["code"], "wrong_agent", "{r}");
+
+    let list = server.sign(&json!({"id": "r1", "command": "list_blocked", "sent_by": "alice"}));
+    assert_eq!(ask_raw(&client, &subject, &list).await["ok"], true);
+    let r = ask_raw(&client, &subject, &list).await;
+    assert_eq!(r["code"], "replayed", "{r}");
+
+    let r = ask_raw(&client, &subject, &server.sign(&block("n1", "198.51.100.7"))).await;
+    assert_eq!(r["code"], "invalid_argument", "{r}");
+    assert!(r["error"].as_str().unwrap().contains("never_block"), "{r}");
+    let own = if_addrs::get_if_addrs().unwrap().into_iter().find(|i| !i.is_loopback()).map(|i| i.ip());
+    if let Some(own) = own {
+        let r = ask_raw(&client, &subject, &server.sign(&block("o1", &own.to_string()))).await;
+        assert_eq!(r["code"], "invalid_argument", "{r}");
+        assert!(r["error"].as_str().unwrap().contains("own address"), "{r}");
+    }
+
+    assert!(blocklist.list().unwrap().is_empty(), "nothing was blocked");
+    let s = t.stats().snapshot();
+    assert_eq!(s.commands, s.command_errors + 1, "every order but the first list_blocked was refused");
+    t.shutdown().await.unwrap();
+}
+
+/// An agent without the server's command key takes no command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_without_a_command_key_refuses_every_command() {
+    let store = tempfile::tempdir().unwrap();
+    let spool = tempfile::tempdir().unwrap();
+    let nats = Nats::start(free_port(), store.path());
+    let server = Server::new();
+    let mut t = Transport::start(config(&nats.url(), spool.path()), &mut Registry::default()).await.unwrap();
+    let blocklist = Arc::new(MemoryBlocklist::open(spool.path()).unwrap());
+    t.serve_commands(Arc::new(AgentCommands::new(blocklist.clone()))).await.unwrap();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let order = server.sign(&json!({"id": "c1", "command": "block_ip", "args": {"ip": "203.0.113.5"}, "sent_by": "a"}));
+    let r = ask_raw(&client, &t.command_subject(), &order).await;
+    assert_eq!(r["code"], "no_command_key", "{r}");
+    assert!(blocklist.list().unwrap().is_empty());
     t.shutdown().await.unwrap();
 }
 

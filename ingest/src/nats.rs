@@ -298,7 +298,9 @@ async fn process(ctx: Arc<LaneCtx>, batch: Vec<jetstream::Message>, shutdown: cr
     let mut received = 0;
     for msg in batch {
         let kind = kind_of(msg.subject.as_str()).to_string();
-        if ctx.skip_fast && FAST_KINDS.contains(&kind.as_str()) {
+        // The fast consumers filter the server's own subjects; an agent's
+        // alert (`vigil.events.alert.<agent>`) is the bulk lane's to store.
+        if ctx.skip_fast && FAST_KINDS.contains(&kind.as_str()) && msg.subject.as_str() == subject(&kind) {
             // Owned by a fast-lane consumer.
             let _ = msg.ack().await;
             continue;

@@ -1,7 +1,9 @@
 //! Commands from the server: core NATS request/reply on
 //! `vigil.commands.agent.<agent id>`.
 //!
-//! A request is JSON `{"id", "command", "args", "sent_by"}`; the reply is
+//! A request is an order signed by the server (`vigil_control::command`:
+//! `{"order", "signature"}` over `{"id", "agent_id", "command", "args",
+//! "sent_by", "issued_at", "expires_at"}`), admitted by the [`Gate`]; the reply is
 //! `{"id", "ok": true, "result": …}` or `{"id", "ok": false, "error":
 //! "<message>", "code": "<code>"}`. Requests are parsed and their arguments
 //! validated here ([`parse_request`]), so every [`CommandHandler`] receives a
@@ -26,6 +28,7 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot, watch};
 use vigil_event::{Event, Kind, Severity};
 
+use super::admit::Gate;
 use super::blocklist::Blocklist;
 use super::stats::TransportStats;
 
@@ -88,6 +91,9 @@ pub enum CommandError {
     Failed(String),
     #[error("command did not finish within {0:?}")]
     TimedOut(Duration),
+    /// Refused before parsing: unsigned, forged, expired, replayed, addressed elsewhere.
+    #[error("refused: {reason}")]
+    Refused { code: &'static str, reason: String },
 }
 
 impl CommandError {
@@ -99,6 +105,7 @@ impl CommandError {
             CommandError::Unsupported(_) => "unsupported",
             CommandError::Failed(_) => "failed",
             CommandError::TimedOut(_) => "timed_out",
+            CommandError::Refused { code, .. } => code,
         }
     }
 }
@@ -371,9 +378,14 @@ pub fn command_event(
     e
 }
 
-/// Parses, executes (within `timeout`) and answers one request body.
-pub async fn execute(handler: &dyn CommandHandler, payload: &[u8], timeout: Duration) -> (Reply, RequestInfo) {
-    match parse_request(payload) {
+/// Admits (through `gate`), executes (within `timeout`) and answers one request body.
+pub async fn execute(
+    gate: &Gate,
+    handler: &dyn CommandHandler,
+    payload: &[u8],
+    timeout: Duration,
+) -> (Reply, RequestInfo) {
+    match gate.admit(payload).await {
         Err(refused) => (Reply::err(refused.request.id.clone(), &refused.error), refused.request),
         Ok(cmd) => {
             let record = RequestInfo {
@@ -398,6 +410,7 @@ pub(crate) struct CommandLoop {
     pub client: async_nats::Client,
     pub subscriber: async_nats::Subscriber,
     pub handler: Arc<dyn CommandHandler>,
+    pub gate: Gate,
     pub events: mpsc::Sender<Event>,
     pub stats: Arc<TransportStats>,
     pub agent_id: String,
@@ -415,7 +428,7 @@ impl CommandLoop {
                 _ = self.stop.changed() => break,
             };
             let Some(msg) = msg else { break };
-            let (reply, record) = execute(self.handler.as_ref(), &msg.payload, self.timeout).await;
+            let (reply, record) = execute(&self.gate, self.handler.as_ref(), &msg.payload, self.timeout).await;
             self.stats.command(reply.ok);
             match &reply.error {
                 None => {

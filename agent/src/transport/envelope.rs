@@ -35,7 +35,9 @@ pub fn subject(kind: Kind) -> String {
 /// One NATS message ready to publish (or spooled, waiting to be).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
-    /// `vigil.events.<kind>`.
+    /// `vigil.events.<kind>`; published as `vigil.events.<kind>.<agent id>`
+    /// (the agent id is added at publish time, so a spool written by an
+    /// earlier version is published under this agent's identity too).
     pub subject: String,
     /// The `Nats-Msg-Id` header: JetStream drops a re-publish with the same id
     /// inside the stream's duplicate window.

@@ -7,7 +7,7 @@
 //! - the **publisher** ([`publisher`]): alerts and auth events go one per
 //!   message at once; other kinds are batched per kind into NDJSON messages
 //!   (`batch_max_events` or `batch_max_delay`, whichever comes first), on
-//!   `vigil.events.<kind>` with `Nats-Msg-Id` as in `docs/events.md`; up to
+//!   `vigil.events.<kind>.<agent id>` with `Nats-Msg-Id` as in `docs/events.md`; up to
 //!   `ack_window` acks are in flight and only an acknowledged message is done;
 //! - the **spool** ([`spool`]): what cannot be published or acknowledged is
 //!   appended to bounded segment files in `spool_dir`, drained in order when
@@ -15,8 +15,15 @@
 //! - **heartbeats** ([`heartbeat`]): a `log` event every `heartbeat_interval`
 //!   with the agent's id, version and [`Capabilities`];
 //! - **commands** ([`commands`], once [`Transport::serve_commands`] is called):
-//!   request/reply on `vigil.commands.agent.<id>`, executed by a
-//!   [`CommandHandler`] such as [`AgentCommands`] over a [`Blocklist`].
+//!   request/reply on `vigil.commands.agent.<id>`: orders signed by the
+//!   server, admitted by the [`admit::Gate`] (signature, addressee, expiry,
+//!   replay, the [`never_block`] set), executed by a [`CommandHandler`] such
+//!   as [`AgentCommands`] over a [`Blocklist`].
+//!
+//! **Identity.** With credentials ([`TransportConfig::security`]) the agent
+//! publishes on `vigil.events.<kind>.<agent id>` and takes replies under
+//! `_INBOX_<agent id>`: what its NATS identity is allowed (see
+//! `vigil_control::identity`), so no agent can publish or answer as another.
 //!
 //! **The stream.** The server's ingester creates `VIGIL_EVENTS`. If the agent
 //! finds it missing (started first, or a fresh NATS), it creates it with the
@@ -29,10 +36,12 @@
 //! Counters are in [`TransportStats`] ([`Transport::stats`]), registered in
 //! the agent's metrics registry handed to [`Transport::start`].
 
+pub mod admit;
 pub mod blocklist;
 pub mod commands;
 pub mod envelope;
 pub mod heartbeat;
+pub mod never_block;
 mod publisher;
 pub mod spool;
 pub mod stats;
@@ -94,8 +103,17 @@ pub struct TransportConfig {
     pub retry_max: Duration,
     /// The stream (default [`EVENTS_STREAM`]).
     pub stream: String,
-    /// Create the stream when it is missing (default true).
+    /// Create the stream when it is missing (default true; an agent with
+    /// its own NATS identity may not, and waits for the server to).
     pub create_stream: bool,
+    /// Credentials and TLS for NATS (default none).
+    pub security: vigil_control::NatsSecurity,
+    /// The server's command public key (`N…`); without it every command is refused.
+    pub command_key: Option<String>,
+    /// Networks `block_ip` refuses beside the NATS servers, gateways and own addresses.
+    pub never_block: Vec<ipnet::IpNet>,
+    /// Where /proc is (the routing tables for the gateways).
+    pub proc_root: PathBuf,
 }
 
 impl TransportConfig {
@@ -117,6 +135,10 @@ impl TransportConfig {
             retry_max: Duration::from_secs(5),
             stream: EVENTS_STREAM.to_string(),
             create_stream: true,
+            security: vigil_control::NatsSecurity::default(),
+            command_key: None,
+            never_block: Vec::new(),
+            proc_root: PathBuf::from("/proc"),
         }
     }
 
@@ -161,6 +183,9 @@ pub struct Transport {
     tx: mpsc::Sender<Event>,
     stats: Arc<TransportStats>,
     client: async_nats::Client,
+    command_key: Option<String>,
+    never_block: never_block::NeverBlock,
+    started_at: chrono::DateTime<chrono::Utc>,
     agent_id: String,
     command_timeout: Duration,
     stop_publisher: watch::Sender<bool>,
@@ -187,7 +212,17 @@ impl Transport {
         }
         let connected = Arc::new(Notify::new());
         let on_event = connected.clone();
-        let client = async_nats::ConnectOptions::new()
+        let mut security = config.security.clone();
+        if security.has_credentials() {
+            // Its own reply subjects: the agent's identity may not read others'.
+            security.inbox_prefix = Some(vigil_control::agent_inbox_prefix(&config.agent_id));
+        }
+        let url = vigil_control::redact_url(&config.nats_url);
+        let options = security
+            .apply(async_nats::ConnectOptions::new())
+            .await
+            .map_err(|e| TransportError::Connect { url: url.clone(), detail: e.to_string() })?;
+        let client = options
             .name(format!("vigil-agent-{}", config.agent_id))
             .retry_on_initial_connect()
             .max_reconnects(None)
@@ -212,7 +247,7 @@ impl Transport {
             })
             .connect(config.nats_url.as_str())
             .await
-            .map_err(|e| TransportError::Connect { url: config.nats_url.clone(), detail: e.to_string() })?;
+            .map_err(|e| TransportError::Connect { url: url.clone(), detail: e.to_string() })?;
         let js = async_nats::jetstream::context::ContextBuilder::new()
             .timeout(config.ack_timeout)
             .max_ack_inflight(config.ack_window.saturating_mul(2).max(64))
@@ -230,6 +265,7 @@ impl Transport {
             window: config.ack_window,
             stream: config.stream.clone(),
             create_stream: config.create_stream,
+            agent_id: config.agent_id.clone(),
             retry_min: config.retry_min,
             retry_max: config.retry_max,
             connected,
@@ -247,10 +283,15 @@ impl Transport {
                 helpers_stop_rx,
             )));
         }
+        let never_block = never_block::NeverBlock::new(&config.nats_url, config.never_block.clone(), &config.proc_root)
+            .with_client(client.clone());
         Ok(Transport {
             tx,
             stats,
             client,
+            command_key: config.command_key.clone(),
+            never_block,
+            started_at: chrono::Utc::now(),
             agent_id: config.agent_id,
             command_timeout: config.command_timeout,
             stop_publisher,
@@ -286,6 +327,17 @@ impl Transport {
     /// the subscription is made when the connection is.
     pub async fn serve_commands(&mut self, handler: Arc<dyn CommandHandler>) -> Result<(), TransportError> {
         let subject = self.command_subject();
+        let verifier = match &self.command_key {
+            Some(key) => Some(
+                vigil_control::CommandVerifier::new(key, &self.agent_id, self.started_at)
+                    .map_err(|e| TransportError::Config(format!("command_key: {e}")))?,
+            ),
+            None => {
+                tracing::warn!("no command_key configured: every command will be refused");
+                None
+            }
+        };
+        let gate = admit::Gate::new(verifier, self.never_block.clone());
         let subscriber = self
             .client
             .subscribe(subject.clone())
@@ -295,6 +347,7 @@ impl Transport {
             client: self.client.clone(),
             subscriber,
             handler,
+            gate,
             events: self.tx.clone(),
             stats: self.stats.clone(),
             agent_id: self.agent_id.clone(),

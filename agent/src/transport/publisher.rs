@@ -100,6 +100,8 @@ pub(crate) struct Publisher {
     pub window: usize,
     pub stream: String,
     pub create_stream: bool,
+    /// Appended to every subject: what this agent's NATS identity may publish.
+    pub agent_id: String,
     pub retry_min: Duration,
     pub retry_max: Duration,
     pub connected: Arc<Notify>,
@@ -270,7 +272,8 @@ impl Publisher {
         if env.ndjson {
             headers.insert("Content-Type", NDJSON);
         }
-        self.js.publish_with_headers(env.subject.clone(), headers, env.payload.clone()).await
+        let subject = format!("{}.{}", env.subject, self.agent_id);
+        self.js.publish_with_headers(subject, headers, env.payload.clone()).await
     }
 
     fn reject(&self, env: &Envelope, e: &jetstream::context::PublishError) {
