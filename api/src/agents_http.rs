@@ -1,6 +1,10 @@
 //! `/api/v1/agents/{id}/commands`: send a command to an agent over NATS
 //! (request/reply on `vigil.commands.agent.<id>`) and keep the record of who
-//! sent what and what the agent answered (`agent_commands`).
+//! sent what and what the agent answered (`agent_commands`). Every order is
+//! signed with the server's command key (`vigil_control::command`) and names
+//! its addressee, sender and a short validity; with NATS identities
+//! (`vigil_control::identity`) only the addressed agent can receive it and
+//! answer.
 
 use std::time::Duration;
 
@@ -21,6 +25,8 @@ use crate::AppState;
 pub const COMMANDS: [&str; 5] = ["block_ip", "unblock_ip", "list_blocked", "rescan_packages", "snapshot_now"];
 /// How long the agent has to answer.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an order holds: past it, an agent refuses it (a captured order cannot be replayed later).
+const ORDER_VALIDITY_SECS: i64 = 60;
 /// Commands listed per agent.
 const HISTORY: i64 = 100;
 
@@ -105,7 +111,7 @@ pub async fn send(
             format!("unknown command {:?}; expected one of {}", body.command, COMMANDS.join(", ")),
         ));
     }
-    let nats = state.nats.clone().ok_or_else(|| {
+    let link = state.nats.clone().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
@@ -124,8 +130,19 @@ pub async fn send(
         .await
         .map_err(StoreError::db("recording the command"))?;
     let request = json!({"id": id, "command": body.command, "args": args, "sent_by": sent_by});
+    let issued_at = Utc::now();
+    let order = vigil_control::CommandOrder {
+        id: id.to_string(),
+        agent_id: agent.clone(),
+        command: body.command.clone(),
+        args: args.clone(),
+        sent_by: sent_by.clone(),
+        issued_at,
+        expires_at: issued_at + chrono::Duration::seconds(ORDER_VALIDITY_SECS),
+    };
+    let signed = link.signer.sign(&order)?;
     let subject = format!("vigil.commands.agent.{agent}");
-    let answer = tokio::time::timeout(REPLY_TIMEOUT, nats.request(subject, request.to_string().into())).await;
+    let answer = tokio::time::timeout(REPLY_TIMEOUT, link.client.request(subject, signed.into())).await;
     let (status, ok, reply, error) = match answer {
         Err(_) => (
             StatusCode::GATEWAY_TIMEOUT,

@@ -31,6 +31,12 @@ pub struct ServerConfig {
     pub timescaledb: TimescaleChoice,
     #[command(flatten)]
     pub dirs: DataDirs,
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// The key agent commands are signed with (an Ed25519 nkey seed, created
+    /// 0600 at first start) [default: <data dir>/command-signing.nk].
+    #[arg(long, env = "VIGIL_COMMAND_KEY")]
+    pub command_key: Option<PathBuf>,
     /// Which events get a vector for SIMILAR_TO, e.g.
     /// "kinds=alert,auth,process;min_severity=medium;auth_failures=true".
     #[arg(long, env = "VIGIL_EMBED_SELECT", default_value = "", value_parser = parse_selection)]
@@ -61,6 +67,11 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// The file of the key agent commands are signed with.
+    pub fn command_key_file(&self) -> PathBuf {
+        self.command_key.clone().unwrap_or_else(|| self.dirs.data_dir.join("command-signing.nk"))
+    }
+
     /// The Sigma mapping, read now so a bad file stops the start.
     pub fn load_sigma_mapping(&self) -> anyhow::Result<Arc<Mapping>> {
         Ok(Arc::new(match &self.sigma_mapping {
@@ -92,6 +103,50 @@ impl DataDirs {
     /// The BM25 index directory.
     pub fn bm25(&self) -> PathBuf {
         self.index_dir.clone().unwrap_or_else(|| self.data_dir.join("bm25"))
+    }
+}
+
+/// How this process authenticates to NATS: `vigil serve`, `vigil up` (with
+/// an external NATS), `vigil ingest` and `vigil generate` alike.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NatsArgs {
+    /// A NATS credentials file: a `.creds` file (user JWT and seed) or an
+    /// nkey user seed (`SU…`); mode 0600.
+    #[arg(long, env = "VIGIL_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+    /// A NATS user name, with --nats-password-file.
+    #[arg(long, env = "VIGIL_NATS_USER")]
+    pub nats_user: Option<String>,
+    /// A file holding the NATS user's password (mode 0600).
+    #[arg(long, env = "VIGIL_NATS_PASSWORD_FILE")]
+    pub nats_password_file: Option<PathBuf>,
+    /// PEM CA certificate(s) the NATS server's certificate must chain to (implies TLS).
+    #[arg(long, env = "VIGIL_NATS_TLS_CA")]
+    pub nats_tls_ca: Option<PathBuf>,
+    /// PEM client certificate for NATS servers that verify clients (with --nats-tls-key).
+    #[arg(long, env = "VIGIL_NATS_TLS_CERT")]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// PEM key of --nats-tls-cert (mode 0600).
+    #[arg(long, env = "VIGIL_NATS_TLS_KEY")]
+    pub nats_tls_key: Option<PathBuf>,
+    /// Refuse a NATS connection without TLS.
+    #[arg(long, env = "VIGIL_NATS_REQUIRE_TLS")]
+    pub nats_require_tls: bool,
+}
+
+impl NatsArgs {
+    /// The connection's credentials and TLS.
+    pub fn security(&self) -> vigil_control::NatsSecurity {
+        vigil_control::NatsSecurity {
+            credentials: self.nats_creds.clone(),
+            user: self.nats_user.clone(),
+            password_file: self.nats_password_file.clone(),
+            tls_ca: self.nats_tls_ca.clone(),
+            tls_cert: self.nats_tls_cert.clone(),
+            tls_key: self.nats_tls_key.clone(),
+            require_tls: self.nats_require_tls,
+            inbox_prefix: None,
+        }
     }
 }
 

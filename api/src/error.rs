@@ -178,6 +178,13 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<vigil_control::ControlError> for ApiError {
+    /// Signing a command failed: the server's key, not the request, is at fault.
+    fn from(e: vigil_control::ControlError) -> Self {
+        ApiError::internal("command_signing_failed", &e)
+    }
+}
+
 impl From<SrqlError> for ApiError {
     /// Without the query text there is no caret drawing; prefer
     /// [`InQuery::in_query`] where the query is at hand.

@@ -41,6 +41,8 @@ enum Command {
     Sigma(cmd::sigma::Args),
     /// Retention and metric rollups: `run` one pass (`--dry-run`), or print the `policy`.
     Retention(cmd::retention::Args),
+    /// Agents' NATS identities: `enroll` one (credentials and settings), `revoke` one.
+    Agent(cmd::agent::Args),
 }
 
 #[tokio::main]
@@ -63,6 +65,7 @@ async fn main() -> std::process::ExitCode {
         Command::Reindex(args) => cmd::reindex::run(args).await,
         Command::Retention(args) => cmd::retention::run(args).await,
         Command::Sigma(args) => cmd::sigma::run(args).await,
+        Command::Agent(args) => cmd::agent::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

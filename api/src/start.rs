@@ -38,6 +38,8 @@ pub struct Services {
     pub storage_mode: StorageMode,
     /// Ingest from (and command agents over) this NATS server; `None`: off.
     pub nats_url: Option<String>,
+    /// Credentials and TLS for it.
+    pub nats_security: vigil_control::NatsSecurity,
 }
 
 /// A started server, not yet serving.
@@ -53,7 +55,7 @@ pub struct Server {
 impl Server {
     /// Starts the background workers and builds the state.
     pub async fn start(cfg: &ServerConfig, services: Services, listener: TcpListener) -> anyhow::Result<Server> {
-        let Services { pool, database_url, storage_mode, nats_url } = services;
+        let Services { pool, database_url, storage_mode, nats_url, nats_security } = services;
         let mut registry = metrics_registry();
         let metrics = Arc::new(vigil_ingest::metrics::Metrics::register(&mut registry));
         let (trigger, stop) = Shutdown::new();
@@ -70,10 +72,14 @@ impl Server {
         vigil_hunts::scheduler::spawn(pool.clone(), cfg.hunts.settings(), async move { hunts_stop.wait().await });
         let (pipeline, nats) = match &nats_url {
             Some(url) => {
-                println!("Ingest: subjects vigil.events.<kind> on {url}");
-                let pipeline = spawn_ingest(url, &pool, &metrics, stop.clone());
-                // Commands to agents go over NATS request/reply.
-                (Some(pipeline), Some(vigil_ingest::nats::connect(url).await?))
+                let shown = vigil_control::redact_url(url);
+                println!("Ingest: subjects vigil.events.> on {shown}");
+                // Commands to agents go over NATS request/reply, signed with the command key.
+                let client = vigil_ingest::nats::connect(url, &nats_security).await?;
+                let signer = vigil_control::CommandSigner::load_or_create(&cfg.command_key_file())
+                    .context("loading the agent command key")?;
+                let pipeline = spawn_ingest(url, &nats_security, &pool, &metrics, stop.clone());
+                (Some(pipeline), Some(crate::state::AgentLink { client, signer: Arc::new(signer) }))
             }
             None => (None, None),
         };
@@ -108,11 +114,13 @@ impl Server {
 
 fn spawn_ingest(
     url: &str,
+    security: &vigil_control::NatsSecurity,
     pool: &Pool,
     metrics: &Arc<vigil_ingest::metrics::Metrics>,
     stop: Shutdown,
 ) -> JoinHandle<()> {
-    let cfg = vigil_ingest::nats::NatsConfig::new(url.to_string());
+    let mut cfg = vigil_ingest::nats::NatsConfig::new(url.to_string());
+    cfg.security = security.clone();
     let (pool, metrics) = (pool.clone(), metrics.clone());
     tokio::spawn(async move {
         if let Err(e) = vigil_ingest::nats::run(cfg, pool, metrics, stop).await {

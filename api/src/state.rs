@@ -24,7 +24,7 @@ pub struct AppState {
     pub writer: Arc<EventWriter>,
     pub derived: Derived,
     /// For commands to agents (request/reply); `None` without NATS.
-    pub nats: Option<async_nats::Client>,
+    pub nats: Option<AgentLink>,
     /// Requests per token.
     pub rate: Arc<RateLimiter>,
     /// Runs SRQL for searches, on its own small pool so that slow queries
@@ -49,7 +49,14 @@ pub struct Backing {
     /// The registry every stage registered in.
     pub metrics: Registry,
     pub derived: Derived,
-    pub nats: Option<async_nats::Client>,
+    pub nats: Option<AgentLink>,
+}
+
+/// How the server commands agents: its NATS connection and the key its orders are signed with.
+#[derive(Debug, Clone)]
+pub struct AgentLink {
+    pub client: async_nats::Client,
+    pub signer: Arc<vigil_control::CommandSigner>,
 }
 
 impl AppState {

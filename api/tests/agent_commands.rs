@@ -1,12 +1,15 @@
 //! Commands to agents through the API: roles, validation, the record of who
 //! sent what, and the answer of a responder on `vigil.commands.agent.<id>`,
-//! against a real `vigil serve`, NATS server and PostgreSQL.
+//! against a real `vigil serve`, a NATS server that admits only enrolled
+//! identities, and PostgreSQL. The responder checks the order's signature
+//! as an agent does.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
+use vigil_control::{CommandSigner, CommandVerifier, IdentityDir, NatsSecurity};
 use vigil_embedded::EmbeddedNats;
 use vigil_store::testing::TempDatabase;
 
@@ -14,9 +17,24 @@ use vigil_store::testing::TempDatabase;
 async fn commands_reach_the_agent_and_are_recorded_with_who_sent_them() {
     let scratch = std::env::temp_dir().join(format!("vigil-cmd-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).unwrap();
-    let nats = EmbeddedNats::start(&scratch).unwrap().expect("nats-server is installed by scripts/setup.sh");
+    let ids = IdentityDir::open(&scratch.join("nats-auth"), "VIGIL_EVENTS").unwrap();
+    let agent_creds = scratch.join("web-01.nk");
+    vigil_control::files::write_secret(&agent_creds, ids.enroll_agent("web-01").unwrap().as_bytes()).unwrap();
+    let port = vigil_embedded::free_port().unwrap();
+    let nats = EmbeddedNats::start_configured(&scratch, port, None, Some(&ids.authorization_file()))
+        .unwrap()
+        .expect("nats-server is installed by scripts/setup.sh");
+    let key_file = scratch.join("command-signing.nk");
+    let server_key = CommandSigner::load_or_create(&key_file).unwrap().public_key();
     let db = TempDatabase::create().await.unwrap();
-    let (_server, base) = common::serve(&db.url, &[("NATS_URL", &nats.url())]).await;
+    let service_creds = ids.service_credentials();
+    let env = [
+        ("NATS_URL", nats.url()),
+        ("VIGIL_NATS_CREDS", service_creds.display().to_string()),
+        ("VIGIL_COMMAND_KEY", key_file.display().to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (_server, base) = common::serve(&db.url, &env).await;
     let analyst = common::token(&db.url, "analyst", "alice");
     let viewer = common::token(&db.url, "viewer", "victor");
     let client = reqwest::Client::new();
@@ -42,14 +60,26 @@ async fn commands_reach_the_agent_and_are_recorded_with_who_sent_them() {
     let r = client.post(&url).bearer_auth(&analyst).json(&block).send().await.unwrap();
     assert_eq!(r.status(), 502, "{:?}", r.text().await);
 
-    // An agent answering on its command subject.
-    let nc = async_nats::connect(nats.url()).await.unwrap();
+    // Without credentials nothing reaches NATS at all.
+    assert!(async_nats::ConnectOptions::new().connect(nats.url()).await.is_err());
+
+    // Agent web-01, with its own identity, answering on its command subject
+    // what it verified with the server's public key.
+    let security = NatsSecurity {
+        credentials: Some(agent_creds),
+        inbox_prefix: Some(vigil_control::agent_inbox_prefix("web-01")),
+        ..Default::default()
+    };
+    let nc = security.apply(async_nats::ConnectOptions::new()).await.unwrap().connect(nats.url()).await.unwrap();
     let mut sub = nc.subscribe("vigil.commands.agent.web-01").await.unwrap();
+    let verifier = CommandVerifier::new(&server_key, "web-01", chrono::Utc::now()).unwrap();
     let responder = {
         let nc = nc.clone();
         tokio::spawn(async move {
             if let Some(msg) = sub.next().await {
-                let req: Value = serde_json::from_slice(&msg.payload).unwrap();
+                let order = verifier.verify(&msg.payload, chrono::Utc::now()).expect("an order signed by the server");
+                assert!(order.expires_at - order.issued_at <= chrono::Duration::seconds(60));
+                let req = serde_json::to_value(&order).unwrap();
                 let reply = json!({"id": req["id"], "ok": true, "result": {"blocked": [req["args"]["ip"]], "by": req["sent_by"]}});
                 nc.publish(msg.reply.unwrap(), reply.to_string().into()).await.unwrap();
                 nc.flush().await.unwrap();

@@ -91,7 +91,7 @@ fn corpus(n: u64, seed: u64) -> Vec<Event> {
 }
 
 async fn jetstream(url: &str) -> async_nats::jetstream::Context {
-    let client = vigil_ingest::nats::connect(url).await.unwrap();
+    let client = vigil_ingest::nats::connect(url, &Default::default()).await.unwrap();
     let js = async_nats::jetstream::new(client);
     ensure_streams(&js, &NatsConfig::new(url)).await.unwrap();
     js

@@ -69,7 +69,7 @@ pub async fn run(a: IngestArgs) -> anyhow::Result<()> {
 async fn bench(a: &IngestArgs, nats_url: &str, db_url: &str) -> anyhow::Result<()> {
     let pool = connect(db_url, 8)?;
     let report = migrate(&pool, &MigrateOptions::default()).await?;
-    let client = vigil_ingest::nats::connect(nats_url).await?;
+    let client = vigil_ingest::nats::connect(nats_url, &Default::default()).await?;
     let js = async_nats::jetstream::new(client);
     ensure_streams(&js, &NatsConfig::new(nats_url)).await?;
     let now = Utc::now();

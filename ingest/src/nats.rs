@@ -22,6 +22,8 @@ use crate::subjects::{dead_letter_subject, kind_of, subject, ALL_DEAD_LETTERS, A
 #[derive(Debug, Clone)]
 pub struct NatsConfig {
     pub url: String,
+    /// Credentials and TLS for the connection.
+    pub security: vigil_control::NatsSecurity,
     /// The stream holding `vigil.events.>`.
     pub stream: String,
     /// The stream holding `vigil.deadletter.>`.
@@ -50,8 +52,9 @@ pub struct Lane {
 impl NatsConfig {
     pub fn new(url: impl Into<String>) -> Self {
         NatsConfig {
+            security: vigil_control::NatsSecurity::default(),
             url: url.into(),
-            stream: "VIGIL_EVENTS".into(),
+            stream: EVENTS_STREAM.into(),
             deadletter_stream: "VIGIL_DEADLETTER".into(),
             durable_prefix: "vigil-ingest".into(),
             max_age: Duration::from_secs(7 * 24 * 3600),
@@ -63,6 +66,9 @@ impl NatsConfig {
         }
     }
 }
+
+/// The stream events are kept in (agents may look it up, not change it).
+pub const EVENTS_STREAM: &str = "VIGIL_EVENTS";
 
 /// Batches of one consumer being written at once (each in its own transaction).
 const WRITES_IN_FLIGHT: usize = 2;
@@ -82,6 +88,12 @@ pub enum IngestError {
         #[source]
         source: async_nats::ConnectError,
     },
+    #[error("NATS credentials or TLS settings for {url}: {source}")]
+    Credentials {
+        url: String,
+        #[source]
+        source: vigil_control::ControlError,
+    },
     #[error("JetStream {what} failed: {detail}")]
     JetStream { what: String, detail: String },
 }
@@ -90,15 +102,21 @@ fn js_err(what: &str) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -
     move |e| IngestError::JetStream { what: what.into(), detail: e.to_string() }
 }
 
-/// Connects, retrying forever in the background once connected.
-pub async fn connect(url: &str) -> Result<async_nats::Client, IngestError> {
-    async_nats::ConnectOptions::new()
+/// Connects with `security`'s credentials and TLS, retrying forever in the
+/// background once connected. Errors name the URL without its password.
+pub async fn connect(url: &str, security: &vigil_control::NatsSecurity) -> Result<async_nats::Client, IngestError> {
+    let shown = vigil_control::redact_url(url);
+    let options = security
+        .apply(async_nats::ConnectOptions::new())
+        .await
+        .map_err(|source| IngestError::Credentials { url: shown.clone(), source })?;
+    options
         .name("vigil-ingest")
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(5))
         .connect(url)
         .await
-        .map_err(|source| IngestError::Connect { url: url.into(), source })
+        .map_err(|source| IngestError::Connect { url: shown, source })
 }
 
 /// Creates the streams, or updates them to `cfg`'s limits.
@@ -143,7 +161,7 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: crate::shutdown::Shutdown,
 ) -> Result<(), IngestError> {
-    let client = connect(&cfg.url).await?;
+    let client = connect(&cfg.url, &cfg.security).await?;
     let js = jetstream::new(client);
     let stream = ensure_streams(&js, &cfg).await?;
     let writer = Arc::new(EventWriter::new(pool.clone()));

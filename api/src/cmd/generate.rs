@@ -25,6 +25,8 @@ pub struct Args {
     /// Publish to this NATS server (subjects vigil.events.<kind>).
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     nats_url: String,
+    #[command(flatten)]
+    nats: vigil_api::config::NatsArgs,
     /// Publish acks in flight.
     #[arg(long, default_value_t = 1024)]
     window: usize,
@@ -57,7 +59,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             out.flush()?;
         }
         None => {
-            let client = vigil_ingest::nats::connect(&args.nats_url).await?;
+            let client = vigil_ingest::nats::connect(&args.nats_url, &args.nats.security()).await?;
             let js = async_nats::jetstream::new(client);
             vigil_ingest::nats::ensure_streams(&js, &vigil_ingest::nats::NatsConfig::new(args.nats_url.clone()))
                 .await?;

@@ -23,6 +23,8 @@ pub struct Args {
     /// Longest wait before an alert/auth batch is written, in ms.
     #[arg(long, default_value_t = 10)]
     fast_flush_ms: u64,
+    #[command(flatten)]
+    nats: vigil_api::config::NatsArgs,
     /// Durable consumer name prefix (processes sharing it share the work).
     #[arg(long, default_value = "vigil-ingest")]
     durable_prefix: String,
@@ -37,10 +39,11 @@ pub async fn run_cmd(args: Args) -> anyhow::Result<()> {
     cfg.bulk.flush = std::time::Duration::from_millis(args.bulk_flush_ms);
     cfg.fast.flush = std::time::Duration::from_millis(args.fast_flush_ms);
     cfg.durable_prefix = args.durable_prefix.clone();
+    cfg.security = args.nats.security();
     let metrics = Arc::new(Metrics::new());
     let (trigger, shutdown) = Shutdown::new();
     let pipeline = tokio::spawn(run(cfg, pool, metrics.clone(), shutdown));
-    eprintln!("ingesting from {} (Ctrl-C to stop)", args.nats_url);
+    eprintln!("ingesting from {} (Ctrl-C to stop)", vigil_control::redact_url(&args.nats_url));
     tokio::select! {
         _ = shutdown_signal() => {}
         r = pipeline => {

@@ -1,5 +1,6 @@
 //! One module per `vigil` subcommand, plus what they share.
 
+pub mod agent;
 pub mod generate;
 pub mod import;
 pub mod ingest;

@@ -23,8 +23,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         migrate(&pool, &MigrateOptions { timescaledb: cfg.timescaledb }).await.context("migrating the database")?;
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("listening on {}", cfg.listen))?;
-    let services =
-        Services { pool, database_url: args.database_url.clone(), storage_mode: report.mode, nats_url: args.nats_url };
+    let services = Services {
+        pool,
+        database_url: args.database_url.clone(),
+        storage_mode: report.mode,
+        nats_url: args.nats_url,
+        nats_security: cfg.nats.security(),
+    };
     let server = Server::start(cfg, services, listener).await?;
     println!("Vigil is serving on http://{}", server.local_addr()?);
     server.serve(shutdown_signal()).await

@@ -70,18 +70,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
 
     let mut embedded_nats = None;
+    let mut nats_security = cfg.nats.security();
     let nats_url = match &args.nats_url {
         Some(url) => {
-            println!("NATS: {url}");
+            println!("NATS: {}", vigil_control::redact_url(url));
             Some(url.clone())
         }
-        None => match vigil_embedded::free_port()
-            .and_then(|port| EmbeddedNats::start_with(data_dir, port, args.nats_server.as_deref()))
-        {
-            Ok(Some(n)) => {
-                println!("NATS: embedded, {}", n.url());
+        None => match start_embedded_nats(data_dir, args.nats_server.as_deref()) {
+            Ok(Some((n, security))) => {
+                println!(
+                    "NATS: embedded, {} (clients need an identity: `vigil agent enroll <id>` makes an agent's)",
+                    n.url()
+                );
                 let url = n.url();
                 embedded_nats = Some(n);
+                nats_security = security;
                 Some(url)
             }
             Ok(None) => {
@@ -89,7 +92,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 None
             }
             Err(e) => {
-                println!("NATS: could not start nats-server: {e}; event streaming is off");
+                println!("NATS: could not start nats-server: {e:#}; event streaming is off");
                 None
             }
         },
@@ -104,8 +107,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let settings = cfg.hunts.settings();
     let demo_hunts = if args.no_demo { Vec::new() } else { load_demo(&pool, &settings, &args).await? };
 
-    let services =
-        Services { pool: pool.clone(), database_url: database_url.clone(), storage_mode: report.mode, nats_url };
+    let services = Services {
+        pool: pool.clone(),
+        database_url: database_url.clone(),
+        storage_mode: report.mode,
+        nats_url,
+        nats_security,
+    };
     let server = Server::start(cfg, services, listener).await?;
     if !demo_hunts.is_empty() {
         first_demo_hunt_runs(pool.clone(), settings, demo_hunts, server.stopping());
@@ -125,6 +133,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     served?;
     println!("Stopped.");
     Ok(())
+}
+
+/// Starts the embedded NATS open only to the identities in
+/// `<data dir>/nats-auth` (the server's, made now if missing, and enrolled
+/// agents'), and returns it with the server's credentials.
+fn start_embedded_nats(
+    data_dir: &std::path::Path,
+    binary: Option<&std::path::Path>,
+) -> anyhow::Result<Option<(EmbeddedNats, vigil_control::NatsSecurity)>> {
+    let ids = vigil_control::IdentityDir::open(&data_dir.join("nats-auth"), vigil_ingest::nats::EVENTS_STREAM)
+        .context("preparing the NATS identities")?;
+    let port = vigil_embedded::free_port()?;
+    let Some(nats) = EmbeddedNats::start_configured(data_dir, port, binary, Some(&ids.authorization_file()))? else {
+        return Ok(None);
+    };
+    let security = vigil_control::NatsSecurity { credentials: Some(ids.service_credentials()), ..Default::default() };
+    Ok(Some((nats, security)))
 }
 
 async fn create_database(admin_url: &str) -> anyhow::Result<()> {
