@@ -188,6 +188,20 @@ async fn vigil_up_starts_answers_health_stops_cleanly_and_reuses_its_data() {
     assert!(removed.is_empty(), "a retention pass right after `vigil up` removed demo data: {removed:#?}");
     assert_eq!(embedded_event_count(&dir).await, first, "the retention pass left every demo event");
 
+    // The embedded NATS admits only identities: the server's, made at first
+    // start, and agents enrolled beside it (it reloads at once). Secrets are 0600.
+    let out = run(&mut vigil(&["agent", "enroll", "web-01", "--data-dir", dir_s]));
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(said.contains("command_key = \"N"), "{said}");
+    assert!(said.contains("The embedded NATS reloaded its authorization"), "{said}");
+    use std::os::unix::fs::PermissionsExt;
+    for secret in ["agents/web-01.nk", "nats-auth/service.nk", "command-signing.nk"] {
+        let mode = std::fs::metadata(dir.join(secret)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{secret}");
+    }
+    let auth = std::fs::read_to_string(dir.join("nats-auth/authorization.conf")).unwrap();
+    assert!(auth.contains("vigil.commands.agent.web-01"), "{auth}");
+
     // The landing page is served.
     let page = reqwest::get(format!("http://{listen}/")).await.unwrap().text().await.unwrap();
     assert!(page.contains("Vigil"));

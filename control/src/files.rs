@@ -14,9 +14,11 @@ const O_NOFOLLOW: i32 = libc::O_NOFOLLOW;
 
 /// Writes `contents` to `path` with mode 0600, replacing what is there
 /// (through a temporary file and a rename, so a reader never sees half a key).
+/// A missing directory is created 0700; an existing one is left as it is
+/// (it may be a data directory other users must traverse).
 pub fn write_secret(path: &Path, contents: &[u8]) -> Result<(), ControlError> {
     let err = |source| ControlError::Write { path: path.to_path_buf(), source };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
         create_private_dir(dir)?;
     }
     let tmp = path.with_extension("tmp");
@@ -76,6 +78,14 @@ mod tests {
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
         let e = read_secret(&key).unwrap_err();
         assert!(e.to_string().contains("chmod 600"), "{e}");
+    }
+
+    #[test]
+    fn an_existing_directory_keeps_its_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        write_secret(&dir.path().join("k"), b"seed").unwrap();
+        assert_eq!(std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777, 0o755);
     }
 
     #[test]

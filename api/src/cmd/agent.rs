@@ -16,10 +16,15 @@ use vigil_embedded::EmbeddedNats;
 pub struct Args {
     #[command(subcommand)]
     action: Action,
+}
+
+/// What both actions work on.
+#[derive(Debug, clap::Args)]
+struct Common {
     #[command(flatten)]
     dirs: DataDirs,
     /// The key agent commands are signed with [default: <data dir>/command-signing.nk].
-    #[arg(long, env = "VIGIL_COMMAND_KEY", global = true)]
+    #[arg(long, env = "VIGIL_COMMAND_KEY")]
     command_key: Option<PathBuf>,
 }
 
@@ -32,24 +37,31 @@ enum Action {
         /// Where to write the agent's credentials [default: <data dir>/agents/<id>.nk].
         #[arg(long)]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
     },
     /// Take an agent's NATS identity away: it can no longer connect.
     Revoke {
         /// The agent id.
         id: String,
+        #[command(flatten)]
+        common: Common,
     },
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let data_dir = &args.dirs.data_dir;
+    let common = match &args.action {
+        Action::Enroll { common, .. } | Action::Revoke { common, .. } => common,
+    };
+    let data_dir = &common.dirs.data_dir;
     let ids = IdentityDir::open(&data_dir.join("nats-auth"), vigil_ingest::nats::EVENTS_STREAM)
         .context("opening the NATS identities")?;
-    match args.action {
-        Action::Enroll { id, out } => {
-            let seed = ids.enroll_agent(&id).with_context(|| format!("enrolling agent {id}"))?;
-            let out = out.unwrap_or_else(|| data_dir.join("agents").join(format!("{id}.nk")));
+    match &args.action {
+        Action::Enroll { id, out, .. } => {
+            let seed = ids.enroll_agent(id).with_context(|| format!("enrolling agent {id}"))?;
+            let out = out.clone().unwrap_or_else(|| data_dir.join("agents").join(format!("{id}.nk")));
             vigil_control::files::write_secret(&out, format!("{seed}\n").as_bytes())?;
-            let key_file = args.command_key.clone().unwrap_or_else(|| data_dir.join("command-signing.nk"));
+            let key_file = common.command_key.clone().unwrap_or_else(|| data_dir.join("command-signing.nk"));
             let signer = CommandSigner::load_or_create(&key_file).context("loading the agent command key")?;
             println!("Enrolled agent {id}. Its NATS credentials are in {} (mode 0600): copy them to", out.display());
             println!("the agent's host and give the agent these settings:\n");
@@ -57,8 +69,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             println!("  nats_credentials = \"/etc/vigil-agent/nats.nk\"   # where you copied the file");
             println!("  command_key = \"{}\"", signer.public_key());
         }
-        Action::Revoke { id } => {
-            if !ids.revoke_agent(&id)? {
+        Action::Revoke { id, .. } => {
+            if !ids.revoke_agent(id)? {
                 anyhow::bail!("agent {id} is not enrolled");
             }
             println!("Revoked agent {id}.");
