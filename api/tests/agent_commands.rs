@@ -72,6 +72,17 @@ async fn commands_reach_the_agent_and_are_recorded_with_who_sent_them() {
     };
     let nc = security.apply(async_nats::ConnectOptions::new()).await.unwrap().connect(nats.url()).await.unwrap();
     let mut sub = nc.subscribe("vigil.commands.agent.web-01").await.unwrap();
+    // A flush does not wait for the server to take the subscription: probe
+    // (as the server's identity) until it has.
+    let probe = NatsSecurity { credentials: Some(service_creds.clone()), ..Default::default() };
+    let probe = probe.apply(async_nats::ConnectOptions::new()).await.unwrap().connect(nats.url()).await.unwrap();
+    loop {
+        probe.publish("vigil.commands.agent.web-01", "probe".into()).await.unwrap();
+        if let Ok(Some(_)) = tokio::time::timeout(std::time::Duration::from_millis(200), sub.next()).await {
+            break;
+        }
+    }
+    while let Ok(Some(_)) = tokio::time::timeout(std::time::Duration::from_millis(200), sub.next()).await {}
     let verifier = CommandVerifier::new(&server_key, "web-01", chrono::Utc::now()).unwrap();
     let responder = {
         let nc = nc.clone();

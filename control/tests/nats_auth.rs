@@ -107,6 +107,17 @@ async fn only_the_addressed_agent_takes_and_answers_its_commands() {
     let mut b_inbox_snoop = b.subscribe("_INBOX.>").await.unwrap();
     a.flush().await.unwrap();
     b.flush().await.unwrap();
+    // A flush does not wait for the server to take the subscription: probe until it has.
+    loop {
+        server.publish("vigil.commands.agent.agent-a", "probe".into()).await.unwrap();
+        if let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(200), a_cmds.next()).await {
+            break;
+        }
+    }
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(200), a_cmds.next()).await {}
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(10), b_steals.next()).await {
+        panic!("agent-b received agent-a's commands");
+    }
 
     // The server asks agent-a on its own reply subject; agent-b tries to answer first.
     let reply_to = server.new_inbox();
