@@ -123,6 +123,15 @@ async fn the_app_role_needs_its_password_is_no_superuser_and_runs_vigil() {
     let pool = connect(&again, 1).unwrap();
     assert_eq!(count(&pool, "SELECT count(*) FROM events").await, 50);
     pool.close();
+
+    // Removing the superuser's password file resets that password at the next start.
+    stop(pg).await;
+    let old = std::fs::read_to_string(scratch.0.join("postgres/superuser.password")).unwrap();
+    std::fs::remove_file(scratch.0.join("postgres/superuser.password")).unwrap();
+    let pg = start(&scratch.0).await;
+    assert_ne!(std::fs::read_to_string(pg.superuser_password_file()).unwrap(), old);
+    pg.prepare_app(true).await.unwrap();
+    assert!(connect_one(&pg.url("postgres")).await.is_ok(), "the new superuser password works");
     stop(pg).await;
 }
 

@@ -51,12 +51,13 @@ impl EmbeddedPostgres {
         Ok(())
     }
 
-    /// A cluster made with `trust` by an earlier version: its superuser gets
-    /// the password of `superuser.password`, set in single-user mode (so no
-    /// connection is needed), before `pg_hba.conf` is rewritten. A cluster
-    /// still running from a killed earlier run is stopped first.
-    pub(super) fn upgrade_from_trust(&self) -> Result<(), EmbeddedPostgresError> {
-        tracing::info!(dir = %self.data().display(), "upgrading the PostgreSQL cluster to password authentication");
+    /// Gives the superuser the password of `superuser.password` in an
+    /// existing cluster: one made with `trust` by an earlier version, or one
+    /// whose password file was removed. Set in single-user mode, so no
+    /// connection (and no old password) is needed, before `pg_hba.conf` is
+    /// rewritten. A cluster still running from a killed earlier run is stopped first.
+    pub(super) fn set_superuser_password(&self) -> Result<(), EmbeddedPostgresError> {
+        tracing::info!(dir = %self.data().display(), "setting the PostgreSQL superuser's password");
         if self.running_port().is_some() {
             super::run(
                 "pg_ctl stop",

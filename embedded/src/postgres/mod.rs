@@ -119,13 +119,15 @@ impl EmbeddedPostgres {
             stopped: false,
         };
         pg.check_reachable()?;
-        let (password, _) = crate::secret::password_file(&pg.superuser_password_file())?;
+        let (password, new_password) = crate::secret::password_file(&pg.superuser_password_file())?;
         pg.superuser_password = password;
         pg.chown(&[&pg.superuser_password_file()])?;
         if !pg.data().join("PG_VERSION").is_file() {
             pg.initdb()?;
-        } else if !pg.hba_is_ours()? {
-            pg.upgrade_from_trust()?;
+        } else if new_password || !pg.hba_is_ours()? {
+            // A cluster of an earlier version (trust), or one whose password
+            // file was removed to reset the password.
+            pg.set_superuser_password()?;
         }
         pg.write_hba()?;
         if let Some(tls) = &options.tls {
