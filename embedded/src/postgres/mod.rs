@@ -6,10 +6,10 @@
 //! Every connection needs a password (SCRAM): the superuser's is generated at
 //! `initdb` and kept in `superuser.password` beside the cluster (mode 0600);
 //! the application connects as the unprivileged `vigil_app` ([`app`]). A
-//! cluster made by an earlier version with `trust` is upgraded in place ([`auth`]).
+//! cluster made by an earlier version with `trust` is upgraded in place ([`config`]).
 
 mod app;
-mod auth;
+mod config;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -47,10 +47,16 @@ pub enum EmbeddedPostgresError {
 }
 
 /// A certificate and key (PEM) the cluster serves TLS with.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerTls {
     pub cert_pem: String,
     pub key_pem: String,
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTls").field("cert_pem", &self.cert_pem).field("key_pem", &"<redacted>").finish()
+    }
 }
 
 /// How to start the cluster.
@@ -63,7 +69,6 @@ pub struct Options {
 }
 
 /// A running private cluster.
-#[derive(Debug)]
 pub struct EmbeddedPostgres {
     root: PathBuf,
     bin: PathBuf,
@@ -72,6 +77,20 @@ pub struct EmbeddedPostgres {
     superuser_password: String,
     tls: bool,
     stopped: bool,
+}
+
+/// Everything but the password.
+impl std::fmt::Debug for EmbeddedPostgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedPostgres")
+            .field("root", &self.root)
+            .field("bin", &self.bin)
+            .field("port", &self.port)
+            .field("run_as", &self.run_as)
+            .field("tls", &self.tls)
+            .field("stopped", &self.stopped)
+            .finish_non_exhaustive()
+    }
 }
 
 impl EmbeddedPostgres {
@@ -253,31 +272,6 @@ impl EmbeddedPostgres {
         }
         let pid_file = fs::read_to_string(self.data().join("postmaster.pid")).ok()?;
         pid_file.lines().nth(3)?.trim().parse().ok()
-    }
-
-    fn write_config(&self) -> Result<(), EmbeddedPostgresError> {
-        let conf = self.data().join("postgresql.conf");
-        let main = fs::read_to_string(&conf)?;
-        if !main.contains("include_if_exists = 'vigil.conf'") {
-            fs::write(&conf, format!("{main}\ninclude_if_exists = 'vigil.conf'\n"))?;
-        }
-        let pkglib = self.bin.join("../lib");
-        let timescale = pkglib.join("timescaledb.so").is_file();
-        let mut vigil = format!(
-            "# Written by `vigil up` at every start.\nport = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\npassword_encryption = 'scram-sha-256'\n",
-            self.port,
-            self.root.display()
-        );
-        if timescale {
-            vigil.push_str("shared_preload_libraries = 'timescaledb'\ntimescaledb.telemetry_level = off\n");
-        }
-        if self.tls {
-            vigil.push_str("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
-        }
-        // Room for bulk COPY: fewer forced checkpoints.
-        vigil.push_str("max_wal_size = 4GB\ncheckpoint_timeout = 15min\nwal_compression = lz4\n");
-        fs::write(self.data().join("vigil.conf"), vigil)?;
-        self.chown(&[&self.data().join("vigil.conf"), &conf])
     }
 
     /// Starts a stopped cluster again on the same port.

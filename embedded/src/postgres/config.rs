@@ -1,6 +1,7 @@
-//! Who may connect to the cluster: `pg_hba.conf` (passwords for everyone),
-//! the server's TLS files, and the upgrade of a cluster an earlier version
-//! made with `initdb -A trust`.
+//! The cluster's configuration: `vigil.conf` (port, preloads, TLS),
+//! `pg_hba.conf` (passwords for everyone), the server's TLS files, and the
+//! superuser's password in an existing cluster (one an earlier version made
+//! with `initdb -A trust`).
 
 use std::fs;
 use std::io::Write;
@@ -16,6 +17,31 @@ impl EmbeddedPostgres {
     /// `initdb`'s, which an earlier version made with `trust`).
     pub(super) fn hba_is_ours(&self) -> Result<bool, EmbeddedPostgresError> {
         Ok(fs::read_to_string(self.data().join("pg_hba.conf"))?.starts_with(HBA_MARK))
+    }
+
+    pub(super) fn write_config(&self) -> Result<(), EmbeddedPostgresError> {
+        let conf = self.data().join("postgresql.conf");
+        let main = fs::read_to_string(&conf)?;
+        if !main.contains("include_if_exists = 'vigil.conf'") {
+            fs::write(&conf, format!("{main}\ninclude_if_exists = 'vigil.conf'\n"))?;
+        }
+        let pkglib = self.bin.join("../lib");
+        let timescale = pkglib.join("timescaledb.so").is_file();
+        let mut vigil = format!(
+            "# Written by `vigil up` at every start.\nport = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\npassword_encryption = 'scram-sha-256'\n",
+            self.port,
+            self.root.display()
+        );
+        if timescale {
+            vigil.push_str("shared_preload_libraries = 'timescaledb'\ntimescaledb.telemetry_level = off\n");
+        }
+        if self.tls {
+            vigil.push_str("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        }
+        // Room for bulk COPY: fewer forced checkpoints.
+        vigil.push_str("max_wal_size = 4GB\ncheckpoint_timeout = 15min\nwal_compression = lz4\n");
+        fs::write(self.data().join("vigil.conf"), vigil)?;
+        self.chown(&[&self.data().join("vigil.conf"), &conf])
     }
 
     /// Every connection signs in with a SCRAM password: the superuser to any
