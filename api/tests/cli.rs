@@ -69,13 +69,22 @@ fn embedded_url(data_dir: &Path) -> String {
     // The cluster's port is chosen at start; postmaster.pid names it (4th line).
     let pid_file = std::fs::read_to_string(data_dir.join("postgres/data/postmaster.pid")).unwrap();
     let port = pid_file.lines().nth(3).unwrap().trim();
-    format!("host={} port={port} user=postgres dbname=vigil", data_dir.join("postgres").display())
+    // As the application: its role and the password `vigil up` keeps for it.
+    format!(
+        "host={} port={port} user={} password={} dbname=vigil",
+        data_dir.join("postgres").display(),
+        vigil_embedded::APP_ROLE,
+        embedded_app_password(data_dir)
+    )
+}
+
+fn embedded_app_password(data_dir: &Path) -> String {
+    std::fs::read_to_string(data_dir.join("postgres/vigil_app.password")).unwrap().trim().to_string()
 }
 
 /// The count a `SELECT count(*) …` gives in the embedded database.
 async fn embedded_count(data_dir: &Path, sql: &str) -> i64 {
-    let (client, connection) = tokio_postgres::connect(&embedded_url(data_dir), tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
+    let client = vigil_store::connect_one(&embedded_url(data_dir)).await.unwrap();
     client.query_one(sql, &[]).await.unwrap().get(0)
 }
 
@@ -159,6 +168,23 @@ async fn vigil_up_starts_answers_health_stops_cleanly_and_reuses_its_data() {
     assert_eq!(health["database"], "ok");
     assert_eq!(health["storage_mode"], "timescaledb", "the set-up installs TimescaleDB and vigil up preloads it");
 
+    // The embedded cluster wants passwords (kept readable by their owner
+    // only) and the server works as an unprivileged role.
+    for file in ["postgres/superuser.password", "postgres/vigil_app.password"] {
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.join(file)).unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
+    let pg_port = embedded_url(&dir).split("port=").nth(1).unwrap().split(' ').next().unwrap().to_string();
+    let no_password = format!("host=127.0.0.1 port={pg_port} user=postgres dbname=vigil");
+    assert!(vigil_store::connect_one(&no_password).await.is_err(), "no connection without a password");
+    assert_eq!(
+        embedded_count(&dir, "SELECT count(*) FROM pg_roles WHERE rolname = current_user AND NOT rolsuper").await,
+        1,
+        "the application's role is no superuser"
+    );
+    let as_app = "SELECT count(*) FROM pg_stat_activity WHERE datname = 'vigil' AND usename = 'vigil_app' AND application_name = 'vigil'";
+    assert!(embedded_count(&dir, as_app).await > 0, "the server is connected as vigil_app");
+
     // Demo data is in the embedded database: the generated events plus the
     // real datasets when shared/data is beside the repository.
     let first = embedded_event_count(&dir).await;
@@ -214,6 +240,8 @@ async fn vigil_up_starts_answers_health_stops_cleanly_and_reuses_its_data() {
     assert!(stdout.contains("Vigil is up: http://"), "prints the URL:\n{stdout}");
     assert!(stdout.contains("Demo hunts: 4 created; first run in ~"), "{stdout}");
     assert!(stdout.contains("Stopped."), "{stdout}");
+    assert!(stdout.contains("PostgreSQL: embedded, postgres://vigil_app@127.0.0.1:"), "{stdout}");
+    assert!(!stdout.contains(&embedded_app_password(&dir)), "the database password is never printed:\n{stdout}");
     assert!(!dir.join("postgres/data/postmaster.pid").exists(), "the embedded PostgreSQL was stopped");
     assert!(reqwest::get(format!("http://{listen}/health")).await.is_err(), "the server is gone");
 

@@ -7,7 +7,6 @@ mod common;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio_postgres::NoTls;
 use uuid::Uuid;
 use vigil_store::testing::TempDatabase;
 
@@ -90,8 +89,7 @@ async fn hunts_and_alerts_over_http() {
     assert_eq!(http.get(&missing).bearer_auth(&viewer).send().await.unwrap().status(), StatusCode::NOT_FOUND);
 
     // An event, then a run on demand raises an alert linked to it.
-    let (pg, conn) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
-    tokio::spawn(conn);
+    let pg = vigil_store::connect_one(&db.url).await.unwrap();
     let event_id = Uuid::new_v4();
     pg.execute(
         "INSERT INTO events (time, event_id, kind, source, host, class_uid, category_uid, message, user_name, schema_version)
@@ -227,8 +225,7 @@ async fn correlation_hunt_over_http_alerts_on_the_group_that_crossed_the_count()
     let one = format!("{hunts}/{}", h["id"].as_str().unwrap());
 
     // Six failures on web-01 within a minute, four on web-02.
-    let (pg, conn) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
-    tokio::spawn(conn);
+    let pg = vigil_store::connect_one(&db.url).await.unwrap();
     for (host, n) in [("web-01", 6), ("web-02", 4)] {
         for i in 0..n {
             pg.execute(
@@ -277,8 +274,7 @@ async fn run_now_answers_without_waiting_for_a_hanging_webhook() {
     let spec = json!({"name": "hanging hook", "query": "kind:auth user:root", "schedule": "0 0 1 1 *",
         "actions": [{"type": "webhook", "url": hook_url}]});
     let h: Value = common::post_json(format!("{base}/api/v1/hunts"), &analyst, &spec).await;
-    let (pg, conn) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
-    tokio::spawn(conn);
+    let pg = vigil_store::connect_one(&db.url).await.unwrap();
     pg.execute(
         "INSERT INTO events (time, event_id, kind, source, host, class_uid, category_uid, message, user_name, schema_version)
          VALUES (now(), $1, 'auth', 'sshd', 'web-07', 3002, 3, 'Accepted password for root', 'root', 1)",

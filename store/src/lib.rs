@@ -1,6 +1,7 @@
 //! Vigil's system of record: PostgreSQL (with TimescaleDB where available).
 //!
-//! This crate owns the connection pool ([`connect`]), the schema and its
+//! This crate owns the connection pool ([`connect`], with TLS as the URL's
+//! `sslmode` asks), the schema and its
 //! migrations ([`migrate`]), and the typed batch writer for events
 //! ([`EventWriter`]): binary `COPY` into a staging table, then one
 //! `INSERT … ON CONFLICT DO NOTHING` per batch, so a re-sent batch adds nothing.
@@ -19,11 +20,12 @@ pub mod retention;
 pub mod tail;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 pub mod tokens;
 pub mod vectors;
 mod writer;
 
 pub use error::StoreError;
 pub use migrate::{migrate, storage_mode, MigrateOptions, MigrationReport, StorageMode, TimescaleChoice};
-pub use pool::{connect, Pool};
+pub use pool::{connect, connect_one, Pool};
 pub use writer::{EventWriter, WriteStats};

@@ -254,19 +254,26 @@ async fn choose_mode(
 /// Creates the extension when the server can load it. The outer `Result` is a
 /// database failure; the inner one says why TimescaleDB cannot be used here.
 async fn enable_timescaledb(tx: &Transaction<'_>) -> Result<Result<(), String>, StoreError> {
+    let installed = tx
+        .query_opt("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'", &[])
+        .await
+        .map_err(StoreError::db("checking for TimescaleDB"))?
+        .is_some();
+    // Installed (e.g. by an administrator for an unprivileged owner, as `vigil
+    // up` does): nothing more to check, and such a role may not read
+    // shared_preload_libraries anyway.
+    if installed {
+        return Ok(Ok(()));
+    }
     let row = tx
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'),
-                    EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'),
                     current_setting('shared_preload_libraries')",
             &[],
         )
         .await
         .map_err(StoreError::db("checking for TimescaleDB"))?;
-    let (available, installed, preload): (bool, bool, String) = (row.get(0), row.get(1), row.get(2));
-    if installed {
-        return Ok(Ok(()));
-    }
+    let (available, preload): (bool, String) = (row.get(0), row.get(1));
     if !available {
         return Ok(Err("the extension is not installed on the server".into()));
     }

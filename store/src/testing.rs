@@ -4,8 +4,6 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use tokio_postgres::NoTls;
-
 /// The admin URL tests create their databases through.
 pub fn admin_url() -> String {
     std::env::var("VIGIL_TEST_ADMIN_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
@@ -20,7 +18,7 @@ pub struct TempDatabase {
 
 impl TempDatabase {
     /// Creates an empty database with a unique name.
-    pub async fn create() -> Result<Self, tokio_postgres::Error> {
+    pub async fn create() -> Result<Self, crate::StoreError> {
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "vigil_test_{}_{}_{}",
@@ -29,9 +27,11 @@ impl TempDatabase {
             chrono::Utc::now().timestamp_subsec_micros()
         );
         let admin = admin_url();
-        let (client, conn) = tokio_postgres::connect(&admin, NoTls).await?;
-        tokio::spawn(conn);
-        client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+        let client = crate::connect_one(&admin).await?;
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .map_err(crate::StoreError::db("creating a test database"))?;
         let url = match admin.rfind('/') {
             Some(i) => format!("{}/{name}", &admin[..i]),
             None => format!("{admin} dbname={name}"),
@@ -60,8 +60,7 @@ impl Drop for TempDatabase {
                 return;
             };
             rt.block_on(async move {
-                if let Ok((client, conn)) = tokio_postgres::connect(&admin_url(), NoTls).await {
-                    tokio::spawn(conn);
+                if let Ok(client) = crate::connect_one(&admin_url()).await {
                     let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
                 }
             });

@@ -61,9 +61,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let pg = tokio::task::spawn_blocking(move || EmbeddedPostgres::start_with(&dir, bin.as_deref()))
                 .await?
                 .context("starting the embedded PostgreSQL")?;
-            println!("PostgreSQL: embedded, {} (data in {})", pg.url("vigil"), pg.socket_dir().display());
-            create_database(&pg.url("postgres")).await?;
-            let url = pg.url(vigil_embedded::DATABASE);
+            // The app connects as the cluster's unprivileged role, by password.
+            let timescaledb = cfg.timescaledb != vigil_store::TimescaleChoice::Off;
+            let url = pg.prepare_app(timescaledb).await.context("preparing the embedded PostgreSQL")?;
+            println!(
+                "PostgreSQL: embedded, {} (password in {}; data in {})",
+                pg.app_url_for_display(),
+                pg.app_password_file().display(),
+                pg.socket_dir().display()
+            );
             embedded_pg = Some(pg);
             url
         }
@@ -150,18 +156,6 @@ fn start_embedded_nats(
     };
     let security = vigil_control::NatsSecurity { credentials: Some(ids.service_credentials()), ..Default::default() };
     Ok(Some((nats, security)))
-}
-
-async fn create_database(admin_url: &str) -> anyhow::Result<()> {
-    let pool = connect(admin_url, 1)?;
-    let client = pool.get().await.context("connecting to the embedded PostgreSQL")?;
-    let exists =
-        client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&vigil_embedded::DATABASE]).await?.is_some();
-    if !exists {
-        // Identifiers cannot be bound; this one is a constant.
-        client.batch_execute(&format!("CREATE DATABASE {}", vigil_embedded::DATABASE)).await?;
-    }
-    Ok(())
 }
 
 fn token_file(data_dir: &std::path::Path) -> PathBuf {

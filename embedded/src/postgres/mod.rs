@@ -2,6 +2,14 @@
 //! installed server's own `initdb` and `pg_ctl`. PostgreSQL refuses to run as
 //! root, so when Vigil runs as root the cluster belongs to, and runs as, the
 //! `postgres` OS user.
+//!
+//! Every connection needs a password (SCRAM): the superuser's is generated at
+//! `initdb` and kept in `superuser.password` beside the cluster (mode 0600);
+//! the application connects as the unprivileged `vigil_app` ([`app`]). A
+//! cluster made by an earlier version with `trust` is upgraded in place ([`config`]).
+
+mod app;
+mod config;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,8 +19,12 @@ use super::process::{free_port, is_root, wait_for_port};
 
 /// OS user that owns the cluster when Vigil runs as root.
 const SERVICE_USER: &str = "postgres";
+/// The cluster's superuser.
+const SUPERUSER: &str = "postgres";
 /// Database Vigil keeps its data in.
 pub const DATABASE: &str = "vigil";
+/// The role the application connects as: owns the `vigil` database, nothing more.
+pub const APP_ROLE: &str = "vigil_app";
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmbeddedPostgresError {
@@ -26,16 +38,59 @@ pub enum EmbeddedPostgresError {
     Io(#[from] std::io::Error),
     #[error("PostgreSQL started but does not accept connections on port {0}; see its log in {1}")]
     NotListening(u16, String),
+    #[error("preparing the application role and database in the embedded PostgreSQL ({context}): {source}")]
+    Prepare {
+        context: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+}
+
+/// A certificate and key (PEM) the cluster serves TLS with.
+#[derive(Clone)]
+pub struct ServerTls {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTls").field("cert_pem", &self.cert_pem).field("key_pem", &"<redacted>").finish()
+    }
+}
+
+/// How to start the cluster.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Directory of the server binaries ([`EmbeddedPostgres::locate_bin`]).
+    pub bin_dir: Option<PathBuf>,
+    /// Serve TLS and refuse TCP connections without it (`hostssl` only).
+    pub tls: Option<ServerTls>,
 }
 
 /// A running private cluster.
-#[derive(Debug)]
 pub struct EmbeddedPostgres {
     root: PathBuf,
     bin: PathBuf,
     port: u16,
     run_as: Option<&'static str>,
+    superuser_password: String,
+    tls: bool,
     stopped: bool,
+}
+
+/// Everything but the password.
+impl std::fmt::Debug for EmbeddedPostgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedPostgres")
+            .field("root", &self.root)
+            .field("bin", &self.bin)
+            .field("port", &self.port)
+            .field("run_as", &self.run_as)
+            .field("tls", &self.tls)
+            .field("stopped", &self.stopped)
+            .finish_non_exhaustive()
+    }
 }
 
 impl EmbeddedPostgres {
@@ -58,57 +113,98 @@ impl EmbeddedPostgres {
     /// use. A cluster left running by an earlier, killed `vigil up` is adopted.
     /// Blocking: call from `spawn_blocking`.
     pub fn start(data_dir: &Path) -> Result<Self, EmbeddedPostgresError> {
-        Self::start_with(data_dir, None)
+        Self::start_with_options(data_dir, &Options::default())
     }
 
     /// [`start`](Self::start) with the binaries in `bin_dir` ([`locate_bin`](Self::locate_bin)).
     pub fn start_with(data_dir: &Path, bin_dir: Option<&Path>) -> Result<Self, EmbeddedPostgresError> {
-        let bin = Self::locate_bin(bin_dir)?;
+        Self::start_with_options(data_dir, &Options { bin_dir: bin_dir.map(Path::to_path_buf), tls: None })
+    }
+
+    /// [`start`](Self::start) with [`Options`].
+    pub fn start_with_options(data_dir: &Path, options: &Options) -> Result<Self, EmbeddedPostgresError> {
+        let bin = Self::locate_bin(options.bin_dir.as_deref())?;
         let root = data_dir.join("postgres");
         fs::create_dir_all(&root)?;
         let root = root.canonicalize()?;
         let run_as = is_root().then_some(SERVICE_USER);
-        let mut pg = EmbeddedPostgres { root, bin, port: 0, run_as, stopped: false };
-        if let Some(user) = run_as {
-            run("chown", Command::new("chown").arg("-R").arg(format!("{user}:{user}")).arg(&pg.root))?;
-            let reachable = Command::new("runuser")
-                .args(["-u", user, "--", "test", "-w"])
-                .arg(&pg.root)
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-            if !reachable {
-                return Err(EmbeddedPostgresError::Unreachable {
-                    user: user.into(),
-                    dir: pg.root.display().to_string(),
-                });
-            }
-        }
+        let mut pg = EmbeddedPostgres {
+            root,
+            bin,
+            port: 0,
+            run_as,
+            superuser_password: String::new(),
+            tls: options.tls.is_some(),
+            stopped: false,
+        };
+        pg.check_reachable()?;
+        let (password, new_password) = crate::secret::password_file(&pg.superuser_password_file())?;
+        pg.superuser_password = password;
+        pg.chown(&[&pg.superuser_password_file()])?;
         if !pg.data().join("PG_VERSION").is_file() {
-            tracing::info!(dir = %pg.data().display(), "creating a PostgreSQL cluster");
-            run(
-                "initdb",
-                pg.command("initdb").arg("-D").arg(pg.data()).args([
-                    "-U",
-                    "postgres",
-                    "-A",
-                    "trust",
-                    "-E",
-                    "UTF8",
-                    "--no-locale",
-                    "--no-instructions",
-                ]),
-            )?;
+            pg.initdb()?;
+        } else if new_password || !pg.hba_is_ours()? {
+            // A cluster of an earlier version (trust), or one whose password
+            // file was removed to reset the password.
+            pg.set_superuser_password()?;
+        }
+        pg.write_hba()?;
+        if let Some(tls) = &options.tls {
+            pg.write_server_tls(tls)?;
         }
         if let Some(port) = pg.running_port() {
             tracing::info!(port, "adopting the PostgreSQL cluster left running by an earlier run");
             pg.port = port;
+            // Settings written above (pg_hba.conf) take effect for new connections.
+            run("pg_ctl reload", pg.command("pg_ctl").arg("-D").arg(pg.data()).arg("reload"))?;
             return Ok(pg);
         }
         pg.port = free_port()?;
         pg.write_config()?;
         pg.pg_ctl_start()?;
         Ok(pg)
+    }
+
+    /// As root: gives the cluster directory to the service user and checks it
+    /// can reach it.
+    fn check_reachable(&self) -> Result<(), EmbeddedPostgresError> {
+        let Some(user) = self.run_as else {
+            return Ok(());
+        };
+        run("chown", Command::new("chown").arg("-R").arg(format!("{user}:{user}")).arg(&self.root))?;
+        let reachable = Command::new("runuser")
+            .args(["-u", user, "--", "test", "-w"])
+            .arg(&self.root)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !reachable {
+            return Err(EmbeddedPostgresError::Unreachable { user: user.into(), dir: self.root.display().to_string() });
+        }
+        Ok(())
+    }
+
+    /// Gives `paths` to the service user when running as root.
+    fn chown(&self, paths: &[&Path]) -> Result<(), EmbeddedPostgresError> {
+        if let Some(user) = self.run_as {
+            run("chown", Command::new("chown").arg(format!("{user}:{user}")).args(paths))?;
+        }
+        Ok(())
+    }
+
+    /// A new cluster whose superuser signs in with the generated password.
+    fn initdb(&self) -> Result<(), EmbeddedPostgresError> {
+        tracing::info!(dir = %self.data().display(), "creating a PostgreSQL cluster");
+        run(
+            "initdb",
+            self.command("initdb")
+                .arg("-D")
+                .arg(self.data())
+                .args(["-U", SUPERUSER, "--auth=scram-sha-256", "--pwfile"])
+                .arg(self.superuser_password_file())
+                .args(["-E", "UTF8", "--no-locale", "--no-instructions"]),
+        )?;
+        Ok(())
     }
 
     /// `pg_ctl start` on the written configuration, then waits for the port.
@@ -136,9 +232,15 @@ impl EmbeddedPostgres {
         self.root.join("data")
     }
 
-    /// Connection URL for `db` as the cluster's superuser over TCP.
+    /// The file holding the superuser's password (mode 0600).
+    pub fn superuser_password_file(&self) -> PathBuf {
+        self.root.join("superuser.password")
+    }
+
+    /// Connection URL for `db` as the cluster's superuser over TCP, password
+    /// included: for administration, never to print.
     pub fn url(&self, db: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+        format!("postgres://{SUPERUSER}:{}@127.0.0.1:{}/{db}", self.superuser_password, self.port)
     }
 
     pub fn port(&self) -> u16 {
@@ -170,34 +272,6 @@ impl EmbeddedPostgres {
         }
         let pid_file = fs::read_to_string(self.data().join("postmaster.pid")).ok()?;
         pid_file.lines().nth(3)?.trim().parse().ok()
-    }
-
-    fn write_config(&self) -> Result<(), EmbeddedPostgresError> {
-        let conf = self.data().join("postgresql.conf");
-        let main = fs::read_to_string(&conf)?;
-        if !main.contains("include_if_exists = 'vigil.conf'") {
-            fs::write(&conf, format!("{main}\ninclude_if_exists = 'vigil.conf'\n"))?;
-        }
-        let pkglib = self.bin.join("../lib");
-        let timescale = pkglib.join("timescaledb.so").is_file();
-        let mut vigil = format!(
-            "# Written by `vigil up` at every start.\nport = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n",
-            self.port,
-            self.root.display()
-        );
-        if timescale {
-            vigil.push_str("shared_preload_libraries = 'timescaledb'\ntimescaledb.telemetry_level = off\n");
-        }
-        // Room for bulk COPY: fewer forced checkpoints.
-        vigil.push_str("max_wal_size = 4GB\ncheckpoint_timeout = 15min\nwal_compression = lz4\n");
-        fs::write(self.data().join("vigil.conf"), vigil)?;
-        if let Some(user) = self.run_as {
-            run(
-                "chown",
-                Command::new("chown").arg(format!("{user}:{user}")).arg(self.data().join("vigil.conf")).arg(&conf),
-            )?;
-        }
-        Ok(())
     }
 
     /// Starts a stopped cluster again on the same port.
