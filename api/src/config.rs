@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vigil_embed::{EmbedConfig, Selection};
+use vigil_hunts::actions::{AllowList, RootCerts, Secret, Url};
 use vigil_search::SearchOptions;
 use vigil_sigma::Mapping;
 use vigil_store::retention::RetentionPolicy;
@@ -211,12 +212,32 @@ pub struct HuntConfig {
     #[arg(long, env = "VIGIL_WEBHOOK_ATTEMPTS", default_value_t = 5,
           value_parser = clap::value_parser!(u32).range(1..=20))]
     pub webhook_attempts: u32,
-    /// AWX (Ansible) base URL for `awx` actions.
-    #[arg(long, env = "VIGIL_AWX_URL")]
-    pub awx_url: Option<String>,
-    /// AWX token for `awx` actions.
-    #[arg(long, env = "VIGIL_AWX_TOKEN", hide_env_values = true)]
-    pub awx_token: Option<String>,
+    /// Where webhooks may go: host names (`hooks.example.com`, `*.example.com`),
+    /// addresses and CIDRs, comma-separated. A listed name must resolve to
+    /// public addresses unless its range is listed too; empty: no webhooks.
+    #[arg(long, env = "VIGIL_WEBHOOK_ALLOW", default_value = "", value_parser = AllowList::parse)]
+    pub webhook_allow: AllowList,
+    /// A PEM file of CA certificates trusted for https webhooks and AWX,
+    /// besides the built-in Mozilla roots.
+    #[arg(long, env = "VIGIL_WEBHOOK_CA", value_parser = parse_ca_file)]
+    pub webhook_ca: Option<RootCerts>,
+    /// AWX (Ansible) base URL for `awx` actions; AWX calls (and the token)
+    /// go only to its origin.
+    #[arg(long, env = "VIGIL_AWX_URL", value_parser = vigil_hunts::actions::parse_awx_url)]
+    pub awx_url: Option<Url>,
+    /// AWX token for `awx` actions (sent only to VIGIL_AWX_URL's origin).
+    #[arg(long, env = "VIGIL_AWX_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub awx_token: Option<Secret>,
+}
+
+/// A secret setting: kept as given, `***` in debug output.
+pub fn parse_secret(v: &str) -> Result<Secret, String> {
+    Ok(Secret::new(v))
+}
+
+/// `VIGIL_WEBHOOK_CA`: read and parsed now, so a bad file stops the start.
+pub fn parse_ca_file(path: &str) -> Result<RootCerts, String> {
+    RootCerts::from_file(Path::new(path))
 }
 
 impl HuntConfig {
@@ -229,15 +250,25 @@ impl HuntConfig {
             ..Default::default()
         };
         s.delivery.max_attempts = self.webhook_attempts;
-        s.delivery.awx_url = non_empty(&self.awx_url);
-        s.delivery.awx_token = non_empty(&self.awx_token);
+        s.delivery.awx_url = self.awx_url.clone();
+        s.delivery.awx_token = self.awx_token.clone().filter(|t| !t.expose().trim().is_empty());
+        s.delivery.webhook_allow = self.webhook_allow.clone();
+        s.delivery.extra_roots = self.webhook_ca.clone();
         s
     }
 }
 
 impl Default for HuntConfig {
     fn default() -> Self {
-        HuntConfig { hunt_settle_s: 10, public_url: None, webhook_attempts: 5, awx_url: None, awx_token: None }
+        HuntConfig {
+            hunt_settle_s: 10,
+            public_url: None,
+            webhook_attempts: 5,
+            webhook_allow: AllowList::default(),
+            webhook_ca: None,
+            awx_url: None,
+            awx_token: None,
+        }
     }
 }
 
@@ -343,12 +374,29 @@ mod tests {
     fn hunt_settings_trim_the_public_url_and_drop_empty_values() {
         let c = HuntConfig {
             public_url: Some(" https://vigil.example/ ".into()),
-            awx_token: Some("  ".into()),
+            awx_token: Some(Secret::new("  ")),
             ..HuntConfig::default()
         };
         let s = c.settings();
         assert_eq!(s.public_url.as_deref(), Some("https://vigil.example"));
         assert_eq!(s.delivery.awx_token, None);
         assert_eq!(s.delivery.max_attempts, 5);
+    }
+
+    #[test]
+    fn hunt_settings_carry_where_actions_may_go_and_bad_values_are_named() {
+        let c = HuntConfig {
+            webhook_allow: AllowList::parse("hooks.example.com, 10.0.0.0/8").unwrap(),
+            awx_url: Some(vigil_hunts::actions::parse_awx_url("https://awx.example/").unwrap()),
+            awx_token: Some(Secret::new("t0ken")),
+            ..HuntConfig::default()
+        };
+        let s = c.settings();
+        assert_eq!(s.delivery.webhook_allow, c.webhook_allow);
+        assert_eq!(s.delivery.awx_url.unwrap().as_str(), "https://awx.example/");
+        assert_eq!(s.delivery.awx_token.unwrap().expose(), "t0ken");
+        assert!(AllowList::parse("hooks.example.com:8080").unwrap_err().contains("hooks.example.com:8080"));
+        assert!(vigil_hunts::actions::parse_awx_url("awx.example").unwrap_err().contains("VIGIL_AWX_URL"));
+        assert!(parse_ca_file("/nonexistent/ca.pem").unwrap_err().contains("/nonexistent/ca.pem"));
     }
 }

@@ -35,7 +35,7 @@ fn runner(state: &AppState) -> Runner {
 }
 
 fn validate(state: &AppState, spec: &HuntSpec) -> Result<hunt::Validated, ApiError> {
-    spec.validate(state.hunt_settings.row_limit).map_err(|e| e.in_query(&spec.query))
+    spec.validate(state.hunt_settings.row_limit, &state.hunt_settings.delivery).map_err(|e| e.in_query(&spec.query))
 }
 
 fn body_of(body: Result<Json<HuntSpec>, axum::extract::rejection::JsonRejection>) -> Result<HuntSpec, ApiError> {

@@ -255,7 +255,8 @@ async fn correlation_hunt_over_http_alerts_on_the_group_that_crossed_the_count()
 #[tokio::test]
 async fn run_now_answers_without_waiting_for_a_hanging_webhook() {
     let db = TempDatabase::create().await.unwrap();
-    let (_server, base) = common::serve(&db.url, &[("VIGIL_HUNT_SETTLE_S", "0")]).await;
+    let (_server, base) =
+        common::serve(&db.url, &[("VIGIL_HUNT_SETTLE_S", "0"), ("VIGIL_WEBHOOK_ALLOW", "127.0.0.1")]).await;
     let analyst = common::token(&db.url, "analyst", "alice");
     let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build().unwrap();
 
@@ -295,4 +296,53 @@ async fn run_now_answers_without_waiting_for_a_hanging_webhook() {
         .await
         .expect("the webhook was never called")
         .unwrap();
+}
+
+/// Where actions may go is the server's: a webhook outside
+/// `VIGIL_WEBHOOK_ALLOW` or an AWX base URL at another origin than
+/// `VIGIL_AWX_URL` is refused when saved, naming the field; a webhook's
+/// secret is stored and never shown.
+#[tokio::test]
+async fn action_targets_are_checked_when_saved_and_secrets_are_not_shown() {
+    let db = TempDatabase::create().await.unwrap();
+    let env = [("VIGIL_WEBHOOK_ALLOW", "hooks.example.com"), ("VIGIL_AWX_URL", "https://awx.example")];
+    let (_server, base) = common::serve(&db.url, &env).await;
+    let analyst = common::token(&db.url, "analyst", "alice");
+    let http = reqwest::Client::new();
+    let hunts = format!("{base}/api/v1/hunts");
+    let spec = |actions: Value| json!({"name": "root ssh", "query": "kind:auth user:root", "schedule": "0 0 1 1 *", "actions": actions});
+    let refused = |actions: Value| {
+        let r = http.post(&hunts).bearer_auth(&analyst).json(&spec(actions)).send();
+        async move {
+            let r = r.await.unwrap();
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+            let e = r.json::<Value>().await.unwrap()["error"].clone();
+            assert_eq!(e["field"], "actions", "{e}");
+            (e["code"].as_str().unwrap().to_string(), e["message"].as_str().unwrap().to_string())
+        }
+    };
+    for url in ["http://127.0.0.1:9/hook", "http://169.254.169.254/latest/meta-data", "https://evil.example/"] {
+        let (code, msg) = refused(json!([{"type": "webhook", "url": url}])).await;
+        assert_eq!(code, "webhook_not_allowed");
+        assert!(msg.contains("actions[0].url") && msg.contains("VIGIL_WEBHOOK_ALLOW"), "{msg}");
+    }
+    let (code, msg) =
+        refused(json!([{"type": "awx", "job_template_id": 3, "base_url": "https://collector.evil.example"}])).await;
+    assert_eq!(code, "awx_origin");
+    assert!(msg.contains("actions[0].base_url") && msg.contains("https://awx.example"), "{msg}");
+
+    let secret = "a-receiver-secret-of-32-characters";
+    let ok = spec(json!([{"type": "webhook", "url": "https://hooks.example.com/vigil", "secret": secret},
+                         {"type": "awx", "job_template_id": 3, "base_url": "https://awx.example/"}]));
+    let r = http.post(&hunts).bearer_auth(&analyst).json(&ok).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let text = r.text().await.unwrap();
+    assert!(!text.contains(secret), "{text}");
+    let h: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        h["actions"][0],
+        json!({"type": "webhook", "url": "https://hooks.example.com/vigil", "has_secret": true})
+    );
+    let got = http.get(format!("{hunts}/{}", h["id"].as_str().unwrap())).bearer_auth(&analyst).send().await.unwrap();
+    assert!(!got.text().await.unwrap().contains(secret));
 }

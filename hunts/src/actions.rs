@@ -2,32 +2,77 @@
 //! launch (`POST {base}/api/v2/job_templates/{id}/launch/` with
 //! `{"extra_vars": …}` and a Bearer token from the server's configuration).
 //!
+//! Where they may go is server configuration: webhooks only to hosts and
+//! ranges of the allow-list ([`AllowList`], `VIGIL_WEBHOOK_ALLOW`), AWX only
+//! at `VIGIL_AWX_URL`'s origin, the only place the AWX token is ever sent.
+//! Both are checked when a hunt is saved ([`Action::validate`]) and again
+//! before each delivery ([`crate::deliver`]), so a hunt saved under another
+//! configuration, or run by hand, cannot reach anything else.
+//!
 //! An action is queued in `alert_actions` in the transaction that raises the
-//! alert, then delivered: 2xx is done, 4xx fails at once (retrying cannot
-//! help), 5xx and connection errors are retried with exponential backoff up to
-//! `max_attempts`. Every attempt is a row of `webhook_deliveries`. Actions a
-//! crash left pending are delivered by the next scheduler tick.
+//! alert, then delivered ([`deliver_pending`]): 2xx is done, 4xx fails at once
+//! (retrying cannot help), 5xx and connection errors are retried with
+//! exponential backoff up to `max_attempts`. Every attempt is a row of
+//! `webhook_deliveries`. Actions a crash left pending are delivered by the
+//! next scheduler tick.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{json, Value};
+pub use url::Url;
 use uuid::Uuid;
 use vigil_store::Pool;
 
-use crate::metrics::metrics;
+pub use crate::allow::AllowList;
+pub(crate) use crate::deliver::error_chain;
+pub use crate::deliver::{deliver_pending, DeliverySummary};
+pub use crate::outbound::{signature, RootCerts, MAX_ERROR_BODY, SIGNATURE_HEADER};
 use crate::HuntError;
 
-/// What to do when a hunt raises a new alert.
+/// A secret: stored, never shown (`***` in debug output and logs).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A webhook secret's length bounds, in bytes.
+const SECRET_LEN: std::ops::RangeInclusive<usize> = 16..=256;
+
+/// What to do when a hunt raises a new alert (as a client writes it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Action {
-    /// POST the alert as JSON to `url`.
-    Webhook { url: String },
+    /// POST the alert as JSON to `url`, which `VIGIL_WEBHOOK_ALLOW` must allow.
+    Webhook {
+        url: String,
+        /// Write-only: signs each delivery (`X-Vigil-Signature-256`), 16 to
+        /// 256 characters. Responses show `has_secret` instead. On update,
+        /// leaving it out keeps the secret of the hunt's webhook to the same
+        /// URL; `""` removes it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Option<String>)]
+        secret: Option<Secret>,
+    },
     /// Launch an AWX (Ansible Tower) job template; the alert joins `extra_vars` as `vigil_alert`.
     Awx {
-        /// AWX's base URL; default the server's `VIGIL_AWX_URL`.
+        /// AWX's base URL, at `VIGIL_AWX_URL`'s origin; default `VIGIL_AWX_URL`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         base_url: Option<String>,
         job_template_id: u64,
@@ -36,26 +81,111 @@ pub enum Action {
     },
 }
 
-fn check_url(u: &str, field: &'static str) -> Result<(), HuntError> {
-    match reqwest::Url::parse(u) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
-        _ => Err(HuntError::invalid(field, "bad_action", format!("`{u}` is not an http(s) URL"))),
+/// An action as the API shows it: a webhook's secret is only `has_secret`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ActionView {
+    Webhook {
+        url: String,
+        has_secret: bool,
+    },
+    Awx {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        base_url: Option<String>,
+        job_template_id: u64,
+        extra_vars: Value,
+    },
+}
+
+impl From<&Action> for ActionView {
+    fn from(a: &Action) -> Self {
+        match a {
+            Action::Webhook { url, secret } => ActionView::Webhook { url: url.clone(), has_secret: secret.is_some() },
+            Action::Awx { base_url, job_template_id, extra_vars } => ActionView::Awx {
+                base_url: base_url.clone(),
+                job_template_id: *job_template_id,
+                extra_vars: extra_vars.clone(),
+            },
+        }
     }
 }
 
+/// Serializes actions as [`ActionView`]s (for [`crate::Hunt`] in responses).
+pub(crate) fn serialize_redacted<S: Serializer>(actions: &[Action], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(actions.iter().map(ActionView::from))
+}
+
+fn parse_http_url(u: &str, field: &str) -> Result<Url, HuntError> {
+    match Url::parse(u) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(url),
+        _ => Err(HuntError::invalid("actions", "bad_action", format!("{field}: `{u}` is not an http(s) URL"))),
+    }
+}
+
+/// `VIGIL_AWX_URL`: an http(s) URL with a host.
+pub fn parse_awx_url(u: &str) -> Result<Url, String> {
+    parse_http_url(u.trim(), "VIGIL_AWX_URL").map_err(|e| e.to_string())
+}
+
 impl Action {
-    pub fn validate(&self) -> Result<(), HuntError> {
+    /// Checks the action as action number `i` of a hunt, against where the
+    /// server may send actions (`cfg`).
+    pub fn validate(&self, i: usize, cfg: &DeliveryConfig) -> Result<(), HuntError> {
         match self {
-            Action::Webhook { url } => check_url(url, "actions"),
+            Action::Webhook { url, secret } => {
+                let field = format!("actions[{i}].url");
+                let parsed = parse_http_url(url, &field)?;
+                cfg.webhook_allow.check_url(&parsed).map_err(|b| {
+                    HuntError::invalid(
+                        "actions",
+                        "webhook_not_allowed",
+                        format!("{field}: {b} (the hosts and ranges webhooks may go to)"),
+                    )
+                })?;
+                match secret {
+                    Some(s) if !s.0.is_empty() && !SECRET_LEN.contains(&s.0.len()) => Err(HuntError::invalid(
+                        "actions",
+                        "bad_action",
+                        format!("actions[{i}].secret must be {} to {} bytes", SECRET_LEN.start(), SECRET_LEN.end()),
+                    )),
+                    _ => Ok(()),
+                }
+            }
             Action::Awx { base_url, job_template_id, extra_vars } => {
+                let Some(awx) = &cfg.awx_url else {
+                    return Err(HuntError::invalid(
+                        "actions",
+                        "awx_not_configured",
+                        format!("actions[{i}]: AWX actions need the server's VIGIL_AWX_URL"),
+                    ));
+                };
                 if let Some(b) = base_url {
-                    check_url(b, "actions")?;
+                    let field = format!("actions[{i}].base_url");
+                    let parsed = parse_http_url(b, &field)?;
+                    if parsed.origin() != awx.origin() {
+                        return Err(HuntError::invalid(
+                            "actions",
+                            "awx_origin",
+                            format!(
+                                "{field}: `{b}` is not at VIGIL_AWX_URL's origin `{}`, the only place the AWX token goes",
+                                awx.origin().ascii_serialization()
+                            ),
+                        ));
+                    }
                 }
                 if *job_template_id == 0 {
-                    return Err(HuntError::invalid("actions", "bad_action", "an AWX action needs a job_template_id"));
+                    return Err(HuntError::invalid(
+                        "actions",
+                        "bad_action",
+                        format!("actions[{i}]: an AWX action needs a job_template_id"),
+                    ));
                 }
                 if !matches!(extra_vars, Value::Null | Value::Object(_)) {
-                    return Err(HuntError::invalid("actions", "bad_action", "extra_vars must be a JSON object"));
+                    return Err(HuntError::invalid(
+                        "actions",
+                        "bad_action",
+                        format!("actions[{i}].extra_vars must be a JSON object"),
+                    ));
                 }
                 Ok(())
             }
@@ -72,9 +202,9 @@ impl Action {
     /// The URL and JSON body of this action for `alert` (the webhook payload).
     pub(crate) fn request(&self, alert: &Value, cfg: &DeliveryConfig) -> (String, Value) {
         match self {
-            Action::Webhook { url } => (url.clone(), json!({"source": "vigil", "alert": alert})),
+            Action::Webhook { url, .. } => (url.clone(), json!({"source": "vigil", "alert": alert})),
             Action::Awx { base_url, job_template_id, extra_vars } => {
-                let base = base_url.clone().or_else(|| cfg.awx_url.clone()).unwrap_or_default();
+                let base = base_url.clone().or_else(|| cfg.awx_url.as_ref().map(Url::to_string)).unwrap_or_default();
                 let url = if base.is_empty() { String::new() } else { awx_launch_url(&base, *job_template_id) };
                 let mut vars = match extra_vars {
                     Value::Object(m) => m.clone(),
@@ -87,12 +217,33 @@ impl Action {
     }
 }
 
+/// The actions to store for `new` replacing `old`: a webhook that leaves its
+/// secret out keeps the secret of `old`'s webhook to the same URL, and `""`
+/// means none.
+pub(crate) fn keep_secrets(new: &[Action], old: &[Action]) -> Vec<Action> {
+    new.iter()
+        .map(|a| match a {
+            Action::Webhook { url, secret: None } => {
+                let kept = old.iter().find_map(|o| match o {
+                    Action::Webhook { url: u, secret } if u == url => secret.clone(),
+                    _ => None,
+                });
+                Action::Webhook { url: url.clone(), secret: kept }
+            }
+            Action::Webhook { url, secret: Some(s) } if s.0.is_empty() => {
+                Action::Webhook { url: url.clone(), secret: None }
+            }
+            other => other.clone(),
+        })
+        .collect()
+}
+
 /// `{base}/api/v2/job_templates/{id}/launch/`.
 pub fn awx_launch_url(base: &str, job_template_id: u64) -> String {
     format!("{}/api/v2/job_templates/{job_template_id}/launch/", base.trim_end_matches('/'))
 }
 
-/// How actions are delivered.
+/// How actions are delivered, and where they may go.
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
     /// Attempts per action (the first included).
@@ -100,12 +251,16 @@ pub struct DeliveryConfig {
     /// The wait before the first retry; doubles each time, up to `backoff_max`.
     pub backoff_base: Duration,
     pub backoff_max: Duration,
-    /// Per attempt.
+    /// Per attempt: connecting, sending and reading the answer.
     pub timeout: Duration,
-    /// AWX base URL for actions that name none (`VIGIL_AWX_URL`).
-    pub awx_url: Option<String>,
+    /// AWX base URL (`VIGIL_AWX_URL`); AWX calls go only to its origin.
+    pub awx_url: Option<Url>,
     /// Bearer token for AWX (`VIGIL_AWX_TOKEN`); never stored in the database.
-    pub awx_token: Option<String>,
+    pub awx_token: Option<Secret>,
+    /// Where webhooks may go (`VIGIL_WEBHOOK_ALLOW`); empty: nowhere.
+    pub webhook_allow: AllowList,
+    /// Root certificates trusted besides the Mozilla roots (`VIGIL_WEBHOOK_CA`).
+    pub extra_roots: Option<RootCerts>,
 }
 
 impl Default for DeliveryConfig {
@@ -117,6 +272,8 @@ impl Default for DeliveryConfig {
             timeout: Duration::from_secs(10),
             awx_url: None,
             awx_token: None,
+            webhook_allow: AllowList::default(),
+            extra_roots: None,
         }
     }
 }
@@ -136,6 +293,9 @@ pub struct Attempt {
     pub at: DateTime<Utc>,
     #[schema(required)]
     pub status_code: Option<i32>,
+    /// What went wrong: the HTTP status, a refusal, or the kind of failure
+    /// (`timed out`, `could not connect`). Answers' bodies are never here:
+    /// every reader of the alert sees this; the server's log has the detail.
     #[schema(required)]
     pub error: Option<String>,
     pub duration_ms: i32,
@@ -152,190 +312,10 @@ pub struct ActionRecord {
     pub attempts: i32,
     #[schema(required)]
     pub last_status: Option<i32>,
+    /// The last attempt's `error` (its status or kind of failure only).
     #[schema(required)]
     pub last_error: Option<String>,
     pub deliveries: Vec<Attempt>,
-}
-
-/// How a batch of deliveries went.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DeliverySummary {
-    pub delivered: u32,
-    pub failed: u32,
-}
-
-enum Outcome {
-    Done(u16),
-    Retry(Option<u16>, String),
-    GiveUp(Option<u16>, String),
-}
-
-/// Delivers pending actions (only those in `only`, when given), oldest first.
-pub async fn deliver_pending(
-    pool: &Pool,
-    cfg: &DeliveryConfig,
-    only: Option<&[i64]>,
-) -> Result<DeliverySummary, HuntError> {
-    let http = reqwest::Client::builder()
-        .timeout(cfg.timeout)
-        .build()
-        .map_err(|e| HuntError::invalid("actions", "http_client", e.to_string()))?;
-    let mut summary = DeliverySummary::default();
-    let ids: Vec<i64> = {
-        let client = pool.get().await.map_err(vigil_store::StoreError::from)?;
-        let rows = match only {
-            Some(ids) => {
-                client
-                    .query(
-                        "SELECT id FROM alert_actions WHERE status = 'pending' AND id = ANY($1) ORDER BY id",
-                        &[&ids],
-                    )
-                    .await
-            }
-            None => {
-                client.query("SELECT id FROM alert_actions WHERE status = 'pending' ORDER BY id LIMIT 1000", &[]).await
-            }
-        }
-        .map_err(HuntError::db("listing pending actions"))?;
-        rows.iter().map(|r| r.get(0)).collect()
-    };
-    for id in ids {
-        match deliver_one(pool, &http, cfg, id).await? {
-            Some(true) => summary.delivered += 1,
-            Some(false) => summary.failed += 1,
-            None => {}
-        }
-    }
-    Ok(summary)
-}
-
-/// Delivers one action unless another process holds it; `Some(delivered)`.
-async fn deliver_one(
-    pool: &Pool,
-    http: &reqwest::Client,
-    cfg: &DeliveryConfig,
-    id: i64,
-) -> Result<Option<bool>, HuntError> {
-    let mut client = pool.get().await.map_err(vigil_store::StoreError::from)?;
-    let tx = client.transaction().await.map_err(HuntError::db("starting a delivery"))?;
-    let Some(row) = tx
-        .query_opt(
-            "SELECT kind, url, body, attempts FROM alert_actions
-              WHERE id = $1 AND status = 'pending' FOR NO KEY UPDATE SKIP LOCKED",
-            &[&id],
-        )
-        .await
-        .map_err(HuntError::db("claiming an action"))?
-    else {
-        return Ok(None);
-    };
-    let kind: String = row.get(0);
-    let url: String = row.get(1);
-    let body: Value = row.get(2);
-    let mut attempts: i32 = row.get(3);
-    let mut last: (Option<u16>, Option<String>);
-    let mut delivered = false;
-    let first = attempts;
-    loop {
-        attempts += 1;
-        let started = Instant::now();
-        let outcome = if url.is_empty() {
-            Outcome::GiveUp(None, "no AWX base URL: set the action's base_url or VIGIL_AWX_URL".into())
-        } else {
-            send(http, cfg, &kind, &url, &body).await
-        };
-        let ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
-        let (code, error) = match &outcome {
-            Outcome::Done(c) => (Some(*c), None),
-            Outcome::Retry(c, e) | Outcome::GiveUp(c, e) => (*c, Some(e.clone())),
-        };
-        record_attempt(pool, id, attempts, code, error.as_deref(), ms).await;
-        last = (code, error);
-        match outcome {
-            Outcome::Done(_) => {
-                delivered = true;
-                break;
-            }
-            Outcome::GiveUp(..) => break,
-            Outcome::Retry(..) if (attempts - first) as u32 >= cfg.max_attempts => break,
-            Outcome::Retry(..) => {
-                metrics().delivery_retried();
-                tokio::time::sleep(cfg.backoff((attempts - first) as u32)).await;
-            }
-        }
-    }
-    tx.execute(
-        "UPDATE alert_actions SET status = $2, attempts = $3, last_status = $4, last_error = $5, finished_at = now()
-          WHERE id = $1",
-        &[&id, &if delivered { "delivered" } else { "failed" }, &attempts, &last.0.map(i32::from), &last.1],
-    )
-    .await
-    .map_err(HuntError::db("recording a delivery"))?;
-    tx.commit().await.map_err(HuntError::db("recording a delivery"))?;
-    if delivered {
-        metrics().delivered();
-    } else {
-        metrics().delivery_failed(id, &url, last.1.as_deref());
-    }
-    Ok(Some(delivered))
-}
-
-async fn send(http: &reqwest::Client, cfg: &DeliveryConfig, kind: &str, url: &str, body: &Value) -> Outcome {
-    let mut req = http.post(url).json(body);
-    if kind == "awx" {
-        if let Some(t) = &cfg.awx_token {
-            req = req.bearer_auth(t);
-        }
-    }
-    match req.send().await {
-        Ok(resp) => {
-            let s = resp.status();
-            let code = s.as_u16();
-            if s.is_success() {
-                Outcome::Done(code)
-            } else {
-                let text: String = resp.text().await.unwrap_or_default().chars().take(300).collect();
-                let msg = format!("HTTP {code}: {text}");
-                if s.is_server_error() || code == 429 {
-                    Outcome::Retry(Some(code), msg)
-                } else {
-                    Outcome::GiveUp(Some(code), msg)
-                }
-            }
-        }
-        Err(e) => Outcome::Retry(None, error_chain(&e)),
-    }
-}
-
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
-}
-
-/// Records an attempt outside the delivery's transaction, so it stays on
-/// record whatever happens next.
-async fn record_attempt(pool: &Pool, id: i64, attempt: i32, code: Option<u16>, error: Option<&str>, ms: i32) {
-    let res = async {
-        let client = pool.get().await.map_err(|e| e.to_string())?;
-        client
-            .execute(
-                "INSERT INTO webhook_deliveries (action_id, attempt, status_code, error, duration_ms)
-                 VALUES ($1, $2, $3, $4, $5)",
-                &[&id, &attempt, &code.map(i32::from), &error, &ms],
-            )
-            .await
-            .map_err(|e| e.to_string())
-    }
-    .await;
-    if let Err(e) = res {
-        tracing::error!(action = id, "cannot record a delivery attempt: {e}");
-    }
 }
 
 /// The actions of an alert with their attempts.

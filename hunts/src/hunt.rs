@@ -11,8 +11,9 @@ use vigil_srql::registry::{self, SEVERITY};
 use vigil_srql::{compile, Config, SrqlError, Visualization};
 use vigil_store::Pool;
 
+use crate::actions::{keep_secrets, serialize_redacted};
 use crate::correlation::Correlation;
-use crate::{Action, HuntError, Schedule};
+use crate::{Action, DeliveryConfig, HuntError, Schedule};
 
 /// Suppression when a hunt names none.
 pub const DEFAULT_SUPPRESSION_S: i64 = 3600;
@@ -88,6 +89,9 @@ pub struct Hunt {
     pub severity_id: i16,
     pub group_by: Vec<String>,
     pub suppression_s: i64,
+    /// Webhook secrets are stored, and shown only as `has_secret`.
+    #[serde(serialize_with = "serialize_redacted")]
+    #[schema(value_type = Vec<crate::actions::ActionView>)]
     pub actions: Vec<Action>,
     pub enabled: bool,
     pub meta: Value,
@@ -189,8 +193,8 @@ impl HuntSpec {
     /// Checks every field: the name, the query (compiles and returns events
     /// with `event_id` and `time`), the schedule, the severity, the group-by
     /// fields (in the entity's registry and in the result), the suppression
-    /// window and the actions.
-    pub fn validate(&self, row_limit: u64) -> Result<Validated, HuntError> {
+    /// window and the actions (which must go where `outbound` allows).
+    pub fn validate(&self, row_limit: u64, outbound: &DeliveryConfig) -> Result<Validated, HuntError> {
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > MAX_NAME {
             return Err(HuntError::invalid(
@@ -234,8 +238,8 @@ impl HuntSpec {
         if self.actions.len() > MAX_ACTIONS {
             return Err(HuntError::invalid("actions", "bad_action", format!("at most {MAX_ACTIONS} actions")));
         }
-        for a in &self.actions {
-            a.validate()?;
+        for (i, a) in self.actions.iter().enumerate() {
+            a.validate(i, outbound)?;
         }
         let meta = match &self.meta {
             None | Some(Value::Null) => Value::Object(Default::default()),
@@ -391,7 +395,7 @@ pub async fn create(
     settle: TimeDelta,
 ) -> Result<Hunt, HuntError> {
     let client = pool.get().await.map_err(vigil_store::StoreError::from)?;
-    let actions = serde_json::to_value(&v.actions).unwrap_or(Value::Array(Vec::new()));
+    let actions = serde_json::to_value(keep_secrets(&v.actions, &[])).unwrap_or(Value::Array(Vec::new()));
     let row = client
         .query_one(
             &format!(
@@ -425,11 +429,19 @@ pub async fn create(
 }
 
 /// Replaces a hunt's definition; its watermark and last slot stay, so the
-/// next run continues where the last one stopped.
+/// next run continues where the last one stopped. A webhook sent without its
+/// secret keeps the one it had (responses never show it).
 pub async fn update(pool: &Pool, id: Uuid, v: &Validated) -> Result<Hunt, HuntError> {
-    let client = pool.get().await.map_err(vigil_store::StoreError::from)?;
-    let actions = serde_json::to_value(&v.actions).unwrap_or(Value::Array(Vec::new()));
-    let row = client
+    let mut client = pool.get().await.map_err(vigil_store::StoreError::from)?;
+    let tx = client.transaction().await.map_err(HuntError::db("updating a hunt"))?;
+    let old: Vec<Action> = tx
+        .query_opt("SELECT actions FROM hunts WHERE id = $1 FOR UPDATE", &[&id])
+        .await
+        .map_err(HuntError::db("reading a hunt"))?
+        .and_then(|r| serde_json::from_value(r.get(0)).ok())
+        .unwrap_or_default();
+    let actions = serde_json::to_value(keep_secrets(&v.actions, &old)).unwrap_or(Value::Array(Vec::new()));
+    let row = tx
         .query_opt(
             &format!(
                 "UPDATE hunts SET name = $2, description = $3, query = $4, schedule = $5, severity_id = $6,
@@ -455,6 +467,7 @@ pub async fn update(pool: &Pool, id: Uuid, v: &Validated) -> Result<Hunt, HuntEr
         )
         .await
         .map_err(conflict_or("updating a hunt", &v.name))?;
+    tx.commit().await.map_err(HuntError::db("updating a hunt"))?;
     match row {
         Some(r) => from_row(&r),
         None => Err(HuntError::NotFound { what: "hunt", id: id.to_string() }),

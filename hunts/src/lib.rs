@@ -16,10 +16,13 @@
 //!   the suppression window joins that alert (count, links to the events)
 //!   instead of raising a new one; an event counts at most once per hunt;
 //!   triage (acknowledge, assign, close with a reason);
-//! - actions on new alerts ([`actions`]): generic JSON webhooks and AWX job
-//!   template launches, queued in the run's transaction (`alert_actions`) and
-//!   delivered after, with retries and exponential backoff on 5xx and
-//!   connection errors, every attempt recorded (`webhook_deliveries`);
+//! - actions on new alerts ([`actions`]): generic JSON webhooks (HMAC-signed,
+//!   only to the allow-list's hosts and ranges, checked on the connected
+//!   address) and AWX job template launches (only at `VIGIL_AWX_URL`'s
+//!   origin), queued in the run's transaction (`alert_actions`) and delivered
+//!   after over rustls without redirects, with retries and exponential
+//!   backoff on 5xx and connection errors, every attempt recorded
+//!   (`webhook_deliveries`);
 //! - correlation hunts ([`correlation`], Sigma correlation rules):
 //!   event_count, value_count, temporal and temporal_ordered over event time
 //!   per group, a window of `timespan` firing when it holds a match new in
@@ -36,18 +39,21 @@
 
 pub mod actions;
 pub mod alerts;
+mod allow;
 mod clock;
 pub mod correlation;
+mod deliver;
 mod error;
 pub mod hunt;
 pub mod metrics;
+mod outbound;
 pub mod runner;
 mod runs;
 mod schedule;
 pub mod scheduler;
 pub mod sigma_import;
 
-pub use actions::{Action, DeliveryConfig};
+pub use actions::{Action, AllowList, DeliveryConfig};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use correlation::Correlation;
 pub use error::HuntError;

@@ -15,7 +15,7 @@ use vigil_sigma::{Converted, Failure, Report};
 use vigil_store::Pool;
 
 use crate::hunt::{self, Hunt, HuntSpec, Validated};
-use crate::{HuntError, Settings};
+use crate::{DeliveryConfig, HuntError, Settings};
 
 /// One rule's outcome in an import.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -214,7 +214,9 @@ pub async fn store(
 fn validate(c: &Converted) -> Result<Validated, Refused> {
     let spec: HuntSpec = serde_json::from_value(c.spec.clone())
         .map_err(|e| Refused::unstored(c, "rejected_by_hunts", format!("the hunts crate refused the spec: {e}")))?;
-    spec.validate(Settings::default().row_limit).map_err(|e| Refused::unstored(c, "rejected_by_hunts", e.to_string()))
+    // Converted rules have no actions, so no outbound configuration applies.
+    spec.validate(Settings::default().row_limit, &DeliveryConfig::default())
+        .map_err(|e| Refused::unstored(c, "rejected_by_hunts", e.to_string()))
 }
 
 /// The hunt a converted rule replaces: the one of the same Sigma id and part,

@@ -356,7 +356,10 @@ async fn a_plain_hunt_has_no_correlation_and_an_update_can_add_one() {
     let h = hunt::get(&pool, id).await.unwrap();
     assert!(h.correlation.is_none());
     assert_eq!(serde_json::to_value(&h).unwrap()["correlation"], Value::Null);
-    let v = serde_json::from_value::<HuntSpec>(brute_force(5)).unwrap().validate(10_000).unwrap();
+    let v = serde_json::from_value::<HuntSpec>(brute_force(5))
+        .unwrap()
+        .validate(10_000, &vigil_hunts::DeliveryConfig::default())
+        .unwrap();
     let h = hunt::update(&pool, id, &v).await.unwrap();
     let stored = serde_json::to_value(&h).unwrap()["correlation"].clone();
     assert_eq!(stored["type"], "event_count");
@@ -365,7 +368,7 @@ async fn a_plain_hunt_has_no_correlation_and_an_update_can_add_one() {
     // And back to a plain hunt.
     let v = serde_json::from_value::<HuntSpec>(json!({"name": "plain", "query": "kind:auth", "schedule": "@hourly"}))
         .unwrap()
-        .validate(10_000)
+        .validate(10_000, &vigil_hunts::DeliveryConfig::default())
         .unwrap();
     assert!(hunt::update(&pool, id, &v).await.unwrap().correlation.is_none());
 }
@@ -374,7 +377,7 @@ async fn a_plain_hunt_has_no_correlation_and_an_update_can_add_one() {
 fn validation_names_the_bad_correlation_field() {
     let check = |c: Value| {
         let spec = json!({"name": "x", "query": "kind:auth", "schedule": "@hourly", "correlation": c});
-        serde_json::from_value::<HuntSpec>(spec).unwrap().validate(10_000)
+        serde_json::from_value::<HuntSpec>(spec).unwrap().validate(10_000, &vigil_hunts::DeliveryConfig::default())
     };
     let good = || {
         json!({"type": "event_count", "rules": [{"name": "a", "query": "kind:auth"}], "group_by": ["host"],
@@ -469,17 +472,26 @@ fn validation_names_the_bad_correlation_field() {
     // The hunt's group_by must be empty or the correlation's.
     let spec = json!({"name": "x", "query": "kind:auth", "schedule": "@hourly", "group_by": ["user"],
                       "correlation": good()});
-    let e = serde_json::from_value::<HuntSpec>(spec).unwrap().validate(10_000).unwrap_err();
+    let e = serde_json::from_value::<HuntSpec>(spec)
+        .unwrap()
+        .validate(10_000, &vigil_hunts::DeliveryConfig::default())
+        .unwrap_err();
     assert!(e.to_string().starts_with("correlation.group_by"), "{e}");
     let spec = json!({"name": "x", "query": "kind:auth", "schedule": "@hourly", "group_by": ["hostname"],
                       "correlation": good()});
-    assert!(serde_json::from_value::<HuntSpec>(spec).unwrap().validate(10_000).is_ok());
+    assert!(serde_json::from_value::<HuntSpec>(spec)
+        .unwrap()
+        .validate(10_000, &vigil_hunts::DeliveryConfig::default())
+        .is_ok());
     // A temporal condition on the number of distinct rules, and timespans in seconds.
     let spec = json!({"name": "x", "query": "kind:auth", "schedule": "@hourly", "correlation":
         {"type": "temporal", "rules": [{"name": "a", "query": "kind:auth"}, {"name": "b", "query": "kind:process"},
                                        {"name": "c", "query": "kind:network"}],
          "timespan": "90", "condition": {"gte": 2}}});
-    let v = serde_json::from_value::<HuntSpec>(spec).unwrap().validate(10_000).unwrap();
+    let v = serde_json::from_value::<HuntSpec>(spec)
+        .unwrap()
+        .validate(10_000, &vigil_hunts::DeliveryConfig::default())
+        .unwrap();
     let c = v.correlation.unwrap();
     assert_eq!((c.timespan_s, c.condition.threshold()), (90, 2));
     // Logs, a query with its own time window, OR and a pipe: all fine as rules.
@@ -487,7 +499,8 @@ fn validation_names_the_bad_correlation_field() {
         let spec = json!({"name": "x", "query": q, "schedule": "@hourly", "correlation":
             {"type": "event_count", "rules": [{"name": "a", "query": q}], "group_by": ["hostname"],
              "timespan": "1h", "condition": {"gt": 4}}});
-        let v = serde_json::from_value::<HuntSpec>(spec).unwrap().validate(10_000);
+        let v =
+            serde_json::from_value::<HuntSpec>(spec).unwrap().validate(10_000, &vigil_hunts::DeliveryConfig::default());
         assert_eq!(v.unwrap().correlation.unwrap().condition.threshold(), 5, "{q}");
     }
 }

@@ -263,7 +263,9 @@ async fn triage_acknowledge_assign_close_and_paging() {
 
 #[test]
 fn validation_names_what_is_wrong() {
-    let check = |v: serde_json::Value| serde_json::from_value::<HuntSpec>(v).unwrap().validate(10_000);
+    let check = |v: serde_json::Value| {
+        serde_json::from_value::<HuntSpec>(v).unwrap().validate(10_000, &vigil_hunts::DeliveryConfig::default())
+    };
     let base = |q: &str| json!({"name": "x", "query": q, "schedule": "*/5 * * * *"});
     match check(base("hots:web-01")) {
         Err(vigil_hunts::HuntError::Srql(e)) => {

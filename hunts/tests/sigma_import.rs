@@ -48,7 +48,7 @@ async fn hand_made(pool: &Pool, name: &str, meta: serde_json::Value) -> uuid::Uu
     let spec: HuntSpec = serde_json::from_value(json!({"name": name, "query": "kind:process", "schedule": "0 0 1 1 *",
                                                       "meta": meta}))
     .unwrap();
-    let v = spec.validate(10_000).unwrap();
+    let v = spec.validate(10_000, &vigil_hunts::DeliveryConfig::default()).unwrap();
     hunt::create(pool, &v, None, chrono::Utc::now(), TimeDelta::seconds(10)).await.unwrap().id
 }
 

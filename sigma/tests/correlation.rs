@@ -100,7 +100,7 @@ correlation:
     assert_eq!(vc.spec["enabled"], false);
     for c in &r.converted {
         let spec: vigil_hunts::HuntSpec = serde_json::from_value(c.spec.clone()).unwrap();
-        spec.validate(10_000).unwrap_or_else(|e| panic!("{}: {e}", c.title));
+        spec.validate(10_000, &vigil_hunts::DeliveryConfig::default()).unwrap_or_else(|e| panic!("{}: {e}", c.title));
     }
     let t = r.converted.iter().find(|c| c.title.starts_with("Logon failure")).unwrap();
     assert_eq!(t.spec["correlation"]["type"], "temporal_ordered");

@@ -76,7 +76,7 @@ async fn sigmahq_regression_pairs_match() {
     for c in &report.converted {
         // What the API would create: the hunts crate accepts it.
         let spec: vigil_hunts::HuntSpec = serde_json::from_value(c.spec.clone()).unwrap();
-        spec.validate(10_000).unwrap_or_else(|e| panic!("{}: {e}", c.origin));
+        spec.validate(10_000, &vigil_hunts::DeliveryConfig::default()).unwrap_or_else(|e| panic!("{}: {e}", c.origin));
         queries.entry(c.sigma_id.clone().unwrap()).or_default().push(c.query.clone());
     }
     let failed: HashMap<String, String> =

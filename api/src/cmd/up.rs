@@ -243,7 +243,9 @@ async fn create_demo_hunts(pool: &Pool, settings: &Settings) -> anyhow::Result<V
     let now = chrono::Utc::now();
     let mut ids = Vec::new();
     for spec in demo_hunt_specs()? {
-        let v = spec.validate(settings.row_limit).with_context(|| format!("demo hunt {:?}", spec.name))?;
+        let v = spec
+            .validate(settings.row_limit, &settings.delivery)
+            .with_context(|| format!("demo hunt {:?}", spec.name))?;
         match vigil_hunts::hunt::create(pool, &v, Some("vigil up (demo)"), now, settings.settle).await {
             Ok(h) => ids.push(h.id),
             Err(vigil_hunts::HuntError::Conflict(_)) => {}
@@ -298,7 +300,9 @@ mod tests {
         let specs = demo_hunt_specs().unwrap();
         assert!(specs.len() >= 3);
         for spec in &specs {
-            let v = spec.validate(10_000).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+            let v = spec
+                .validate(10_000, &vigil_hunts::DeliveryConfig::default())
+                .unwrap_or_else(|e| panic!("{}: {e}", spec.name));
             assert!(v.enabled, "{}", spec.name);
             assert_eq!(v.meta["demo"], true, "{}", spec.name);
             assert!(v.severity_id >= 4, "{}: high or critical", spec.name);
