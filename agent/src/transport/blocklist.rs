@@ -7,13 +7,15 @@
 //! implements the same trait and keeps the same file as its record.
 
 use std::collections::HashSet;
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
+
+use super::spool::{create_private_dir, open_private, read_private};
 
 /// Blocklist failures.
 #[derive(Debug, thiserror::Error)]
@@ -67,11 +69,12 @@ impl MemoryBlocklist {
 
     /// Opens the blocklist kept in `dir` (usually the spool directory),
     /// starting empty when there is no file yet. A file that does not parse
-    /// is an error rather than silently forgotten blocks.
+    /// is an error rather than silently forgotten blocks, and so is a
+    /// symbolic link in its place (the file is never read or written through one).
     pub fn open(dir: &Path) -> Result<Self, BlocklistError> {
-        fs::create_dir_all(dir).map_err(|source| BlocklistError::Io { path: dir.to_path_buf(), source })?;
+        create_private_dir(dir).map_err(|source| BlocklistError::Io { path: dir.to_path_buf(), source })?;
         let path = dir.join(Self::FILE_NAME);
-        let set = match fs::read(&path) {
+        let set = match read_private(&path) {
             Ok(bytes) => {
                 let form: FileForm = serde_json::from_slice(&bytes)
                     .map_err(|e| BlocklistError::Corrupt { path: path.clone(), detail: e.to_string() })?;
@@ -88,13 +91,20 @@ impl MemoryBlocklist {
         self.set.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Writes the set atomically: a temporary file, fsync, rename, fsync of the directory.
+    /// Writes the set atomically: a fresh temporary file (mode 0600, never
+    /// through a link), fsync, rename (which replaces a link, never follows
+    /// it), fsync of the directory.
     fn save(&self, set: &HashSet<IpAddr>) -> Result<(), BlocklistError> {
         let io = |source| BlocklistError::Io { path: self.path.clone(), source };
         let form = FileForm { version: 1, blocked: sorted(set) };
         let bytes = serde_json::to_vec_pretty(&form).map_err(|e| io(io::Error::other(e)))?;
         let tmp = self.path.with_extension("json.tmp");
-        let mut f = File::create(&tmp).map_err(io)?;
+        // A leftover of a crashed save (or anything planted there) goes; removing a link removes only the link.
+        match fs::remove_file(&tmp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io(e)),
+            _ => {}
+        }
+        let mut f = open_private(OpenOptions::new().write(true).create_new(true), &tmp).map_err(io)?;
         f.write_all(&bytes).map_err(io)?;
         f.sync_all().map_err(io)?;
         fs::rename(&tmp, &self.path).map_err(io)?;
@@ -172,5 +182,44 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(MemoryBlocklist::FILE_NAME), b"{not json").unwrap();
         assert!(matches!(MemoryBlocklist::open(dir.path()), Err(BlocklistError::Corrupt { .. })));
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_file_and_its_directory_are_private() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("spool");
+        let bl = MemoryBlocklist::open(&dir).unwrap();
+        bl.block("203.0.113.7".parse().unwrap()).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(MemoryBlocklist::FILE_NAME)), 0o600);
+    }
+
+    #[test]
+    fn a_symlink_at_the_blocklist_path_is_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, br#"{"version": 1, "blocked": []}"#).unwrap();
+        let path = dir.path().join(MemoryBlocklist::FILE_NAME);
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        // Planted before start: refused with a clear error.
+        let err = MemoryBlocklist::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("blocklist.json") && err.contains("symbolic link"), "{err}");
+
+        // Planted while running (and at the temporary file): the save
+        // replaces the links, the target is never written.
+        fs::remove_file(&path).unwrap();
+        let bl = MemoryBlocklist::open(dir.path()).unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        std::os::unix::fs::symlink(&victim, path.with_extension("json.tmp")).unwrap();
+        bl.block("203.0.113.7".parse().unwrap()).unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), br#"{"version": 1, "blocked": []}"#);
+        assert!(!fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(MemoryBlocklist::open(dir.path()).unwrap().list().unwrap().len(), 1);
     }
 }

@@ -43,7 +43,8 @@
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -77,6 +78,35 @@ pub enum SpoolError {
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
     move |source| SpoolError::Io { path: path.to_path_buf(), source }
+}
+
+/// Creates `dir` (and missing parents) readable by the agent's user only.
+/// The agent runs as root: what it spools and blocks is nobody else's.
+pub(super) fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// Opens `path` with `options`, never through a symbolic link (a link
+/// planted there would make root write, or read, another file); files it
+/// creates are mode 0600.
+pub(super) fn open_private(options: &mut OpenOptions, path: &Path) -> io::Result<File> {
+    options.mode(0o600).custom_flags(libc::O_NOFOLLOW).open(path).map_err(|e| {
+        if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            io::Error::new(
+                e.kind(),
+                "is a symbolic link; refusing to follow it (remove it if you did not put it there)",
+            )
+        } else {
+            e
+        }
+    })
+}
+
+/// Reads the whole file at `path` without following a symbolic link.
+pub(super) fn read_private(path: &Path) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    open_private(OpenOptions::new().read(true), path)?.read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 /// What [`Spool::open`] found on disk.
@@ -171,10 +201,10 @@ impl Spool {
     /// Opens (creating) the spool in `dir`, bounded to `max_bytes`, and scans
     /// what an earlier run left.
     pub fn open(dir: &Path, max_bytes: u64) -> Result<(Spool, OpenReport), SpoolError> {
-        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        create_private_dir(dir).map_err(io_err(dir))?;
         let lock_path = dir.join(LOCK_FILE);
-        let lock =
-            OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_err(&lock_path))?;
+        let lock = open_private(OpenOptions::new().create(true).truncate(false).write(true), &lock_path)
+            .map_err(io_err(&lock_path))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Err(SpoolError::Locked { path: dir.to_path_buf() }),
@@ -197,7 +227,7 @@ impl Spool {
         let mut bytes = 0;
         for id in &ids {
             let path = segment_path(dir, *id);
-            let buf = fs::read(&path).map_err(io_err(&path))?;
+            let buf = read_private(&path).map_err(io_err(&path))?;
             let parsed = parse_segment(&buf);
             if parsed.corrupt {
                 report.corrupt += 1;
@@ -350,7 +380,7 @@ impl Spool {
     pub fn load(&mut self, id: u64) -> Result<Loaded, SpoolError> {
         let Some(pos) = self.segments.iter().position(|s| s.id == id) else { return Ok(Loaded::default()) };
         let seg = &mut self.segments[pos];
-        let buf = fs::read(&seg.path).map_err(io_err(&seg.path))?;
+        let buf = read_private(&seg.path).map_err(io_err(&seg.path))?;
         let mut parsed = parse_segment(&buf).records.into_iter();
         let mut loaded = Loaded::default();
         for (i, entry) in seg.entries.iter_mut().enumerate() {
@@ -441,7 +471,7 @@ impl Spool {
         let id = self.next_id;
         self.next_id += 1;
         let path = segment_path(&self.dir, id);
-        let mut file = OpenOptions::new().create_new(true).append(true).open(&path).map_err(io_err(&path))?;
+        let mut file = open_private(OpenOptions::new().create_new(true).append(true), &path).map_err(io_err(&path))?;
         file.write_all(MAGIC).map_err(io_err(&path))?;
         self.bytes += MAGIC.len() as u64;
         self.segments.push_back(Segment {
@@ -599,6 +629,45 @@ mod tests {
             after = Some(id);
         }
         out
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_spool_is_private_to_the_agent() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("spool");
+        let (mut spool, _) = Spool::open(&dir, 10 << 20).unwrap();
+        spool.append(&env(1, 100)).unwrap();
+        spool.sync().unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(LOCK_FILE)), 0o600);
+        let segments: Vec<PathBuf> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+            .collect();
+        assert!(!segments.is_empty());
+        assert!(segments.iter().all(|p| mode(p) == 0o600), "{segments:?}");
+    }
+
+    #[test]
+    fn a_symlink_in_the_spool_is_refused_and_its_target_untouched() {
+        let root = tempfile::tempdir().unwrap();
+        let victim = root.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        for planted in [LOCK_FILE.to_string(), format!("{SEGMENT_PREFIX}{:020}{SEGMENT_SUFFIX}", 1)] {
+            let dir = root.path().join(format!("spool-{planted}"));
+            fs::create_dir(&dir).unwrap();
+            std::os::unix::fs::symlink(&victim, dir.join(&planted)).unwrap();
+            let Err(err) = Spool::open(&dir, 10 << 20) else { panic!("{planted}: a planted link is refused") };
+            let err = err.to_string();
+            assert!(err.contains(&planted) && err.contains("symbolic link"), "{planted}: {err}");
+            assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        }
     }
 
     #[test]
