@@ -242,6 +242,11 @@ async fn vigil_up_starts_answers_health_stops_cleanly_and_reuses_its_data() {
     assert!(stdout.contains("Stopped."), "{stdout}");
     assert!(stdout.contains("PostgreSQL: embedded, postgres://vigil_app@127.0.0.1:"), "{stdout}");
     assert!(!stdout.contains(&embedded_app_password(&dir)), "the database password is never printed:\n{stdout}");
+    // The admin token is printed once, when made, and kept readable by its owner only.
+    let token_file = dir.join("admin-token");
+    let token = std::fs::read_to_string(&token_file).unwrap().trim().to_string();
+    assert!(token.starts_with("vgl_") && stdout.contains(&token), "the new token is printed:\n{stdout}");
+    assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
     assert!(!dir.join("postgres/data/postmaster.pid").exists(), "the embedded PostgreSQL was stopped");
     assert!(reqwest::get(format!("http://{listen}/health")).await.is_err(), "the server is gone");
 
@@ -254,6 +259,8 @@ async fn vigil_up_starts_answers_health_stops_cleanly_and_reuses_its_data() {
     assert!(status.success());
     let stdout = String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).to_string();
     assert!(stdout.contains("already has events"), "{stdout}");
+    assert!(!stdout.contains(&token), "a later start does not print the token again:\n{stdout}");
+    assert!(stdout.contains(&format!("admin token kept in {}", token_file.display())), "{stdout}");
 }
 
 #[tokio::test]

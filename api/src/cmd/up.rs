@@ -125,7 +125,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         first_demo_hunt_runs(pool.clone(), settings, demo_hunts, server.stopping());
     }
     println!("Vigil is up: http://{}  (Ctrl-C to stop)", server.local_addr()?);
-    println!("Sign in with this admin token (kept in {}): {sign_in}", token_file(data_dir).display());
+    match sign_in {
+        // Shown once, when made; later starts say where it is kept.
+        AdminToken::Created(token) => {
+            println!("Sign in with this new admin token (also kept in {}): {token}", token_file(data_dir).display())
+        }
+        AdminToken::Kept => {
+            println!("Sign in with the admin token kept in {} (readable by you only)", token_file(data_dir).display())
+        }
+    }
     let served = server.serve(async {
         shutdown_signal().await;
         println!("Stopping…");
@@ -162,25 +170,34 @@ fn token_file(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("admin-token")
 }
 
+/// The local admin's token: made now (printed once), or the saved one.
+#[derive(Debug, PartialEq, Eq)]
+enum AdminToken {
+    Created(String),
+    Kept,
+}
+
 /// The local admin's token for signing in to the UI: the one saved in the data
 /// directory while it still works, else a new one (saved, readable by this
 /// user only). Only its hash is in the database, like every token.
-async fn local_admin_token(pool: &Pool, data_dir: &std::path::Path) -> anyhow::Result<String> {
+async fn local_admin_token(pool: &Pool, data_dir: &std::path::Path) -> anyhow::Result<AdminToken> {
     let file = token_file(data_dir);
     if let Ok(saved) = std::fs::read_to_string(&file) {
         let saved = saved.trim().to_string();
         if vigil_store::tokens::verify(pool, &saved).await?.is_some_and(|t| t.role == "admin") {
-            return Ok(saved);
+            return Ok(AdminToken::Kept);
         }
     }
-    let (_, token) = vigil_store::tokens::create(pool, "vigil up (local admin)", "admin").await?;
+    let (_, token) = vigil_store::tokens::create(pool, "vigil up (local admin)", "admin", None).await?;
+    // A file left by an older version may be wider than 0600: start afresh.
+    let _ = std::fs::remove_file(&file);
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut f = options.open(&file).with_context(|| format!("saving the admin token in {}", file.display()))?;
     std::io::Write::write_all(&mut f, format!("{token}\n").as_bytes())?;
-    Ok(token)
+    Ok(AdminToken::Created(token))
 }
 
 /// Loads the demo dataset once: only into a database with no events. The
