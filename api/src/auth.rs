@@ -2,12 +2,20 @@
 //! `/health` (and the landing page) requires `Authorization: Bearer <token>`;
 //! the token's [`Role`] grants [`Permission`]s, each handler requires one
 //! ([`Caller::require`]), and `/api/v1/session` lists the same grants.
+//!
+//! Failed token checks are counted per client address, and an address past
+//! its budget is refused before its token is looked up (so a flood of
+//! guessed tokens never reaches the database); requests per token are
+//! limited once the token is known.
 
-use axum::extract::FromRequestParts;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::Serialize;
-use vigil_store::tokens::{self, TokenInfo};
+use vigil_store::tokens::{self, Lookup, TokenInfo};
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -44,7 +52,7 @@ impl Role {
     /// Whether a token of this role may do `p`.
     pub fn grants(self, p: Permission) -> bool {
         use Permission::*;
-        let reads = matches!(p, Search | Tail | Graph | AlertsRead | HuntsRead | Inventory);
+        let reads = matches!(p, Search | Tail | Graph | AlertsRead | HuntsRead | Inventory | ServerRead);
         match self {
             Role::Viewer => reads,
             Role::Analyst => reads || matches!(p, AlertsWrite | HuntsWrite | AgentsCommand),
@@ -74,6 +82,9 @@ pub enum Permission {
     /// Agents, their command history and vulnerabilities.
     #[serde(rename = "inventory")]
     Inventory,
+    /// Read the server's metrics (`/metrics`) and the OpenAPI document.
+    #[serde(rename = "server:read")]
+    ServerRead,
     #[serde(rename = "alerts:write")]
     AlertsWrite,
     /// Create, change, run and import (Sigma) hunts.
@@ -92,13 +103,14 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission, in the order `/api/v1/session` lists them.
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 12] = [
         Permission::Search,
         Permission::Tail,
         Permission::Graph,
         Permission::AlertsRead,
         Permission::HuntsRead,
         Permission::Inventory,
+        Permission::ServerRead,
         Permission::AlertsWrite,
         Permission::HuntsWrite,
         Permission::AgentsCommand,
@@ -115,6 +127,7 @@ impl Permission {
             Permission::AlertsRead => "alerts:read",
             Permission::HuntsRead => "hunts:read",
             Permission::Inventory => "inventory",
+            Permission::ServerRead => "server:read",
             Permission::AlertsWrite => "alerts:write",
             Permission::HuntsWrite => "hunts:write",
             Permission::AgentsCommand => "agents:command",
@@ -162,14 +175,34 @@ impl FromRequestParts<AppState> for Caller {
         let token = header.strip_prefix("Bearer ").ok_or_else(|| {
             ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the Authorization header must be `Bearer <token>`")
         })?;
-        let info = tokens::verify(&state.pool, token.trim())
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown or revoked token"))?;
+        let client = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        if let Some(ip) = client {
+            state.auth_failures.admit(ip, Instant::now()).map_err(|wait| too_many_failures(ip, wait))?;
+        }
+        let failed = |e: ApiError| {
+            if let Some(ip) = client {
+                // Only counting: the next request from `ip` is the one refused.
+                let _ = state.auth_failures.check(ip, Instant::now());
+            }
+            e
+        };
+        let info = match tokens::lookup(&state.pool, token.trim()).await.map_err(ApiError::from)? {
+            Lookup::Valid(info) => info,
+            Lookup::Expired(at) => {
+                return Err(failed(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "token_expired",
+                    format!("token expired at {}; ask an admin for a new one", at.to_rfc3339()),
+                )))
+            }
+            Lookup::Unknown => {
+                return Err(failed(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown or revoked token")))
+            }
+        };
         let role = Role::parse(&info.role)
             .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "forbidden", "the token has an unknown role"))?;
-        if let Err(wait) = state.rate.check(info.id, std::time::Instant::now()) {
-            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        if let Err(wait) = state.rate.check(info.id, Instant::now()) {
+            let secs = retry_secs(wait);
             let mut e = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
@@ -180,6 +213,22 @@ impl FromRequestParts<AppState> for Caller {
         }
         Ok(Caller { token: info, role })
     }
+}
+
+fn retry_secs(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
+/// The answer to an address past its failed-token budget.
+fn too_many_failures(ip: IpAddr, wait: Duration) -> ApiError {
+    let secs = retry_secs(wait);
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("too many requests with unknown, revoked or expired tokens from {ip}; retry in {secs} s"),
+    );
+    e.retry_after = Some(secs);
+    e
 }
 
 #[cfg(test)]

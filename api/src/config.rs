@@ -57,6 +57,15 @@ pub struct ServerConfig {
     /// Requests per token: `<per second>[,<burst>]`, e.g. `20,50`; `0` turns the limit off.
     #[arg(long, env = "VIGIL_RATE_LIMIT", default_value = "50,200", value_parser = RateLimit::parse)]
     pub rate_limit: RateLimit,
+    /// Failed token checks per client address: `<per second>[,<burst>]`;
+    /// past it the address gets 429 before any token lookup; `0` turns the limit off.
+    #[arg(long, env = "VIGIL_AUTH_FAILURE_LIMIT", default_value = crate::rate::DEFAULT_FAILURES,
+          value_parser = RateLimit::parse)]
+    pub auth_failure_limit: RateLimit,
+    /// Live tails one token may have open at once.
+    #[arg(long, env = "VIGIL_MAX_TAILS_PER_TOKEN", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub max_tails_per_token: u16,
     #[command(flatten)]
     pub maintenance: MaintenanceSettings,
     /// A Sigma mapping file replacing the built-in one (docs/sigma.md).

@@ -28,12 +28,13 @@ pub struct IngestResult {
     pub rejected: Vec<RejectedLine>,
 }
 
-/// A line that did not decode as an event.
+/// A line that did not decode as an event, or an event refused (older than
+/// the longest retention, `too_old`; more than a day ahead, `invalid_event`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RejectedLine {
     /// 1-based line number in the request body.
     pub line: usize,
-    /// Stable reason code (`invalid_json`, `invalid_event`, `unknown_kind`, `oversize`, …).
+    /// Stable reason code (`invalid_json`, `invalid_event`, `unknown_kind`, `oversize`, `too_old`, …).
     pub code: &'static str,
     pub reason: String,
 }
@@ -55,13 +56,14 @@ pub async fn ingest(
     let mut rejected = Vec::new();
     let origin = format!("http:{}", caller.token.name);
     let mut lines = 0u64;
+    let now = chrono::Utc::now();
     for (i, line) in body.split(|b| *b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         lines += 1;
-        match decode(None, line) {
+        match decode(None, line).and_then(|e| state.ingest_oldest.check(&e, now).map(|()| e)) {
             Ok(e) => events.push(e),
             Err(rej) => {
                 state.ingest_metrics.dead_lettered("http", rej.code);

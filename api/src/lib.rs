@@ -34,6 +34,7 @@ pub mod start;
 mod state;
 mod status_http;
 mod tail_http;
+mod tail_limit;
 pub mod web;
 
 pub use server::{router, serve};

@@ -1,5 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations and served
-//! at `/api/openapi.json` (to any valid token: it describes, it reveals no data).
+//! at `/api/openapi.json` to tokens that may read (viewer, analyst, admin;
+//! not ingest-only tokens, which have no use for it).
 //!
 //! Every JSON answer has a schema: the handlers return the very types the
 //! schemas are derived from, and every 4xx/5xx is an [`ErrorBody`]. A copy of
@@ -13,7 +14,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
-use crate::auth::Caller;
+use crate::auth::{Caller, Permission};
 use crate::error::{ApiError, ErrorBody};
 
 #[derive(Debug, OpenApi)]
@@ -67,9 +68,9 @@ impl Modify for BearerToken {
 /// The failures any endpoint that takes a token may answer, added to each
 /// such operation that does not list them itself.
 const COMMON_ERRORS: [(&str, &str, &str); 5] = [
-    ("401", "Unauthorized", "No, unknown or revoked token (`unauthorized`)"),
+    ("401", "Unauthorized", "No, unknown or revoked token (`unauthorized`), or an expired one (`token_expired`)"),
     ("403", "Forbidden", "The token's role may not do this (`forbidden`)"),
-    ("429", "RateLimited", "Too many requests from this token (`rate_limited`); see `Retry-After`"),
+    ("429", "RateLimited", "Too many requests from this token, or too many failed token checks from this address (`rate_limited`); see `Retry-After`"),
     ("500", "InternalError", "A failure the caller cannot fix; `error_id` names it in the server's log"),
     ("503", "Unavailable", "The database (or the part of the server asked for) is unavailable; retry shortly"),
 ];
@@ -107,7 +108,8 @@ fn add_common_errors(op: &mut Operation) {
 #[utoipa::path(get, path = "/api/openapi.json", tag = "server",
     responses((status = 200, description = "The OpenAPI 3.1 document", body = Object)),
     security(("token" = [])))]
-pub async fn document(_caller: Caller) -> Result<Json<utoipa::openapi::OpenApi>, ApiError> {
+pub async fn document(caller: Caller) -> Result<Json<utoipa::openapi::OpenApi>, ApiError> {
+    caller.require(Permission::ServerRead)?;
     Ok(Json(ApiDoc::openapi()))
 }
 

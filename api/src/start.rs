@@ -78,7 +78,8 @@ impl Server {
                 let client = vigil_ingest::nats::connect(url, &nats_security).await?;
                 let signer = vigil_control::CommandSigner::load_or_create(&cfg.command_key_file())
                     .context("loading the agent command key")?;
-                let pipeline = spawn_ingest(url, &nats_security, &pool, &metrics, stop.clone());
+                let oldest = cfg.maintenance.retention.longest_event_keep();
+                let pipeline = spawn_ingest(url, &nats_security, oldest, &pool, &metrics, stop.clone());
                 (Some(pipeline), Some(crate::state::AgentLink { client, signer: Arc::new(signer) }))
             }
             None => (None, None),
@@ -112,15 +113,18 @@ impl Server {
     }
 }
 
+/// Ingest from NATS; events older than the longest retention (`oldest`) are refused.
 fn spawn_ingest(
     url: &str,
     security: &vigil_control::NatsSecurity,
+    oldest: Option<chrono::TimeDelta>,
     pool: &Pool,
     metrics: &Arc<vigil_ingest::metrics::Metrics>,
     stop: Shutdown,
 ) -> JoinHandle<()> {
     let mut cfg = vigil_ingest::nats::NatsConfig::new(url.to_string());
     cfg.security = security.clone();
+    cfg.oldest = vigil_ingest::decode::Oldest::longest_retention(oldest);
     let (pool, metrics) = (pool.clone(), metrics.clone());
     tokio::spawn(async move {
         if let Err(e) = vigil_ingest::nats::run(cfg, pool, metrics, stop).await {

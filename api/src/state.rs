@@ -4,13 +4,15 @@
 use std::sync::Arc;
 
 use prometheus_client::registry::Registry;
+use vigil_ingest::decode::Oldest;
 use vigil_ingest::metrics::Metrics;
 use vigil_sigma::Mapping;
 use vigil_store::{EventWriter, Pool, StorageMode};
 
 use crate::config::ServerConfig;
 use crate::derived::Derived;
-use crate::rate::RateLimiter;
+use crate::rate::{FailureLimiter, RateLimiter};
+use crate::tail_limit::TailSlots;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -27,6 +29,12 @@ pub struct AppState {
     pub nats: Option<AgentLink>,
     /// Requests per token.
     pub rate: Arc<RateLimiter>,
+    /// Failed token checks per client address.
+    pub auth_failures: Arc<FailureLimiter>,
+    /// Live tails open per token.
+    pub tails: Arc<TailSlots>,
+    /// The oldest event ingest accepts: the longest retention.
+    pub ingest_oldest: Oldest,
     /// Runs SRQL for searches, on its own small pool so that slow queries
     /// cannot take the connections ingest needs.
     pub searcher: vigil_search::Searcher,
@@ -80,6 +88,9 @@ impl AppState {
             derived: b.derived,
             nats: b.nats,
             rate: Arc::new(RateLimiter::new(cfg.rate_limit)),
+            auth_failures: Arc::new(RateLimiter::new(cfg.auth_failure_limit)),
+            tails: Arc::new(TailSlots::new(cfg.max_tails_per_token)),
+            ingest_oldest: Oldest::longest_retention(cfg.maintenance.retention.longest_event_keep()),
             searcher,
             hunt_settings: Arc::new(cfg.hunts.settings()),
             sigma_mapping: cfg.load_sigma_mapping()?,

@@ -8,7 +8,8 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde::Serialize;
 
-use crate::auth::Caller;
+use crate::auth::{Caller, Permission};
+use crate::error::ApiError;
 use crate::AppState;
 
 /// The answer of `/health`.
@@ -52,11 +53,17 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     (code, Json(body))
 }
 
-/// Prometheus text: every stage's counters (the server's registry).
+/// Prometheus text: every stage's counters (the server's registry), for
+/// tokens that may read (not ingest-only ones).
 #[utoipa::path(get, path = "/metrics", tag = "server",
     responses((status = 200, description = "Prometheus text: per-stage counters", content_type = "text/plain", body = String)),
     security(("token" = [])))]
-pub async fn metrics(State(state): State<AppState>, _caller: Caller) -> impl IntoResponse {
+pub async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Permission::ServerRead)?;
+    Ok(encode_metrics(&state))
+}
+
+fn encode_metrics(state: &AppState) -> axum::response::Response {
     let mut body = String::new();
     if let Err(e) = prometheus_client::encoding::prometheus_text::encode(&mut body, &state.metrics) {
         return (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode the metrics: {e}")).into_response();

@@ -6,6 +6,10 @@
 //! carries the poll's watermark as its SSE id, so a reconnecting client
 //! (`Last-Event-ID`) resumes where it stopped instead of missing or
 //! repeating events.
+//!
+//! Each poll first checks that the caller's token still works, so a tail
+//! ends within one poll of its token being revoked or expiring, and a token
+//! has at most `VIGIL_MAX_TAILS_PER_TOKEN` tails open at once.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -22,6 +26,7 @@ use vigil_srql::Visualization;
 use crate::audit::{self, Entry};
 use crate::auth::{Caller, Permission};
 use crate::error::{ApiError, ErrorBody, InQuery};
+use crate::tail_limit::TailSlot;
 use crate::AppState;
 
 /// How often the tail looks for new events.
@@ -47,7 +52,8 @@ pub struct TailQuery {
 #[utoipa::path(get, path = "/api/v1/tail", tag = "search", params(TailQuery,
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id (a watermark)")),
     responses((status = 200, description = "`text/event-stream`: `event: row` (the event as JSON), `event: warning`, `event: error`", content_type = "text/event-stream", body = String),
-        (status = 400, description = "An SRQL error, or a query that is not a filter (`bad_tail_query`)", body = ErrorBody)),
+        (status = 400, description = "An SRQL error, or a query that is not a filter (`bad_tail_query`)", body = ErrorBody),
+        (status = 429, description = "The token has the most live tails open it may (`too_many_tails`), or sent too many requests (`rate_limited`)", body = ErrorBody)),
     security(("token" = [])))]
 pub async fn tail(
     State(state): State<AppState>,
@@ -67,6 +73,16 @@ pub async fn tail(
             "a live tail streams events: use filters and `| where`/`| fields`, not aggregations, SIMILAR_TO, cluster or blast_radius",
         ));
     }
+    let slot = state.tails.acquire(caller.token.id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_tails",
+            format!(
+                "this token has {} live tails open, the most it may (VIGIL_MAX_TAILS_PER_TOKEN); close one first",
+                state.tails.max()
+            ),
+        )
+    })?;
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -80,7 +96,14 @@ pub async fn tail(
         Entry::new("tail").detail(json!({"query": q.query, "resumed": resume.is_some()})),
     )
     .await;
-    let poller = Poller { searcher: state.searcher.with_default_limit(MAX_PER_POLL), query: q.query, after: start };
+    let poller = Poller {
+        searcher: state.searcher.with_default_limit(MAX_PER_POLL),
+        query: q.query,
+        after: start,
+        pool: state.pool.clone(),
+        token: caller.token.id,
+        _slot: slot,
+    };
     let events = stream::unfold(Some((poller, true)), |state| async move {
         let (mut p, first) = state?;
         if !first {
@@ -96,17 +119,31 @@ pub async fn tail(
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
-/// One client's tail: the query and how far it has read.
+/// One client's tail: the query, how far it has read, and whose it is.
 struct Poller {
     searcher: vigil_search::Searcher,
     query: String,
     after: DateTime<Utc>,
+    pool: vigil_store::Pool,
+    /// The caller's token, checked before every poll.
+    token: uuid::Uuid,
+    /// Held while the tail lives (the stream owns the poller).
+    _slot: TailSlot,
 }
 
 impl Poller {
     /// The events ingested since the last poll, oldest first; `Err` is the
     /// `error` event that ends the stream.
     async fn poll(&mut self) -> Result<Vec<SseEvent>, SseEvent> {
+        let end = |message: String| SseEvent::default().event("error").data(json!({"message": message}).to_string());
+        match vigil_store::tokens::is_active(&self.pool, self.token).await {
+            Ok(true) => {}
+            Ok(false) => return Err(end("the token was revoked or has expired; the tail ends".into())),
+            Err(e) => {
+                tracing::warn!("live tail: checking its token failed: {e}");
+                return Err(end("the token could not be checked; the tail ends (reconnect to resume)".into()));
+            }
+        }
         let until = Utc::now() - SETTLE;
         if until <= self.after {
             return Ok(Vec::new());
@@ -116,7 +153,7 @@ impl Poller {
             .with_ingested_window(self.after, until)
             .search(&self.query, until)
             .await
-            .map_err(|e| SseEvent::default().event("error").data(json!({"message": e.to_string()}).to_string()))?;
+            .map_err(|e| end(e.to_string()))?;
         self.after = until;
         let names: Vec<String> = r.columns.iter().map(|c| c.name.clone()).collect();
         let id = until.to_rfc3339();

@@ -55,8 +55,9 @@ fn matrix() -> Vec<Row> {
         "severity": "high", "group_by": ["host"], "suppression": "1h"});
     vec![
         Row { anonymous: 200, ..row("GET", "/health", "/health", None, ALL, 200) },
-        row("GET", "/metrics", "/metrics", None, ALL, 200),
-        row("GET", "/api/openapi.json", "/api/openapi.json", None, ALL, 200),
+        // Ingest-only tokens have no use for the server's internals.
+        row("GET", "/metrics", "/metrics", None, READ, 200),
+        row("GET", "/api/openapi.json", "/api/openapi.json", None, READ, 200),
         row("GET", "/api/v1/session", "/api/v1/session", None, ALL, 200),
         row("POST", "/api/v1/ingest", "/api/v1/ingest", Some(Value::String(event)), &["ingest", "admin"], 200),
         row("POST", "/api/v1/search", "/api/v1/search", Some(json!({"query": "in:events"})), READ, 200),
@@ -153,7 +154,9 @@ async fn call(client: &reqwest::Client, base: &str, r: &Row, token: Option<&str>
 #[tokio::test]
 async fn every_endpoint_by_every_role_and_without_a_token() {
     let db = TempDatabase::create().await.unwrap();
-    let (_server, base) = common::serve(&db.url, &[("VIGIL_RATE_LIMIT", "0")]).await;
+    // Every row tries an unknown token: no limit on failed token checks either.
+    let limits = [("VIGIL_RATE_LIMIT", "0"), ("VIGIL_AUTH_FAILURE_LIMIT", "0")];
+    let (_server, base) = common::serve(&db.url, &limits).await;
     let tokens: Vec<(&str, String)> =
         ROLES.iter().map(|r| (*r, common::token(&db.url, r, &format!("authz-{r}")))).collect();
     let client = reqwest::Client::new();
@@ -217,6 +220,8 @@ async fn session_permissions_agree_with_the_matrix() {
             ("hunts:read", "GET", "/api/v1/hunts"),
             ("hunts:write", "POST", "/api/v1/hunts"),
             ("inventory", "GET", "/api/v1/vulnerabilities"),
+            ("server:read", "GET", "/metrics"),
+            ("server:read", "GET", "/api/openapi.json"),
             ("agents:command", "POST", "/api/v1/agents/{id}/commands"),
             ("ingest", "POST", "/api/v1/ingest"),
         ];

@@ -4,6 +4,7 @@
 
 use std::str::FromStr;
 
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use vigil_event::{Event, Kind, SCHEMA_VERSION};
 
 /// Largest message accepted (bigger ones are a producer bug, or an attack).
@@ -19,6 +20,51 @@ pub struct Rejection {
 impl Rejection {
     fn new(code: &'static str, reason: impl Into<String>) -> Self {
         Rejection { code, reason: reason.into() }
+    }
+}
+
+/// The oldest event time a channel accepts. (The newest is bounded for
+/// every channel by [`Event::validate`]: a day ahead of the clock.)
+///
+/// Events older than the longest retention would be deleted by the next
+/// retention pass, and each old day would cost a new partition: they are
+/// refused at the door, with the reason, unless a file import asks for
+/// older history explicitly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Oldest {
+    /// No lower bound (some kind is kept forever, or the import said so).
+    #[default]
+    Any,
+    /// Events up to the longest retention before now.
+    Retention(TimeDelta),
+    /// Events from this time on (an import's explicit bound).
+    Since(DateTime<Utc>),
+}
+
+impl Oldest {
+    /// The bound for a retention policy whose longest event retention is
+    /// `longest` (`None`: some kind is kept forever, so no bound).
+    pub fn longest_retention(longest: Option<TimeDelta>) -> Oldest {
+        longest.map_or(Oldest::Any, Oldest::Retention)
+    }
+
+    /// Refuses `event` (code `too_old`) when it is older than this bound at `now`.
+    pub fn check(self, event: &Event, now: DateTime<Utc>) -> Result<(), Rejection> {
+        let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let reason = match self {
+            Oldest::Any => return Ok(()),
+            Oldest::Retention(keep) if event.time < now - keep => format!(
+                "field `time` ({}) is older than the longest retention ({} days) keeps: it would be deleted by \
+                 the next retention pass (`vigil import --oldest` imports older history on purpose)",
+                stamp(event.time),
+                keep.num_days()
+            ),
+            Oldest::Since(since) if event.time < since => {
+                format!("field `time` ({}) is before the oldest time accepted ({})", stamp(event.time), stamp(since))
+            }
+            _ => return Ok(()),
+        };
+        Err(Rejection::new("too_old", reason))
     }
 }
 
@@ -136,5 +182,21 @@ mod tests {
         let mut v: serde_json::Value = serde_json::from_slice(&good()).unwrap();
         v["message"] = "a\u{0}b".into();
         assert_eq!(code(None, &serde_json::to_vec(&v).unwrap()), "nul_character");
+    }
+
+    #[test]
+    fn events_older_than_the_bound_are_refused_with_their_time() {
+        let now = Utc::now();
+        let old = Event::new(Kind::Auth, "sshd", now - TimeDelta::days(400), b"x");
+        let recent = Event::new(Kind::Auth, "sshd", now - TimeDelta::days(10), b"y");
+        let year = Oldest::Retention(TimeDelta::days(365));
+        let err = year.check(&old, now).unwrap_err();
+        assert_eq!(err.code, "too_old");
+        assert!(err.reason.contains("365 days") && err.reason.contains("field `time`"), "{}", err.reason);
+        assert!(year.check(&recent, now).is_ok());
+        assert!(Oldest::Any.check(&old, now).is_ok());
+        let since = Oldest::Since(now - TimeDelta::days(500));
+        assert!(since.check(&old, now).is_ok());
+        assert_eq!(Oldest::Since(now - TimeDelta::days(5)).check(&recent, now).unwrap_err().code, "too_old");
     }
 }

@@ -6,8 +6,10 @@ use std::io::BufRead;
 
 use chrono::{DateTime, Datelike, Utc};
 use vigil_event::Event;
+use vigil_store::deadletter::DeadLetter;
 use vigil_store::{EventWriter, StoreError};
 
+use crate::decode::Oldest;
 use crate::formats::{evtx, falco, native, suricata, syslog, trivy, zeek, Format, ParseError};
 
 /// Turns lines of one format into events.
@@ -83,7 +85,8 @@ pub enum ImportError {
 /// Reads `input` to the end, storing events in batches of `batch_size`.
 /// Rejected lines are kept in `ingest_errors` (channel `file`, origin
 /// `origin:line`) with their reason and bytes. `progress` is called after
-/// each batch with the running summary.
+/// each batch with the running summary. Events of any age are stored; see
+/// [`import_with`].
 pub async fn import<R: BufRead>(
     input: R,
     format: Option<Format>,
@@ -92,21 +95,75 @@ pub async fn import<R: BufRead>(
     origin: &str,
     progress: impl FnMut(&ImportSummary),
 ) -> Result<(Format, ImportSummary), ImportError> {
+    import_with(input, format, writer, batch_size, origin, Oldest::Any, progress).await
+}
+
+/// [`import`], refusing events older than `oldest` (code `too_old`) like
+/// lines that do not parse: the rest of the file is still stored.
+pub async fn import_with<R: BufRead>(
+    input: R,
+    format: Option<Format>,
+    writer: &EventWriter,
+    batch_size: usize,
+    origin: &str,
+    oldest: Oldest,
+    progress: impl FnMut(&ImportSummary),
+) -> Result<(Format, ImportSummary), ImportError> {
     let mut letters = Vec::new();
-    let out = import_lines(input, format, writer, batch_size, origin, &mut letters, progress).await?;
+    let target = Target { writer, batch_size, origin, oldest, now: Utc::now() };
+    let out = import_lines(input, format, &target, &mut letters, progress).await?;
     vigil_store::deadletter::store(writer.pool(), &letters).await?;
     Ok(out)
+}
+
+/// Where an import writes and what it accepts.
+struct Target<'a> {
+    writer: &'a EventWriter,
+    batch_size: usize,
+    origin: &'a str,
+    oldest: Oldest,
+    now: DateTime<Utc>,
+}
+
+impl Target<'_> {
+    /// Keeps `event` unless it is too old; a refused one becomes a dead
+    /// letter (`at`: its line and, made only then, its text) and a counted,
+    /// listed error.
+    fn accept(
+        &self,
+        event: Event,
+        at: (usize, impl FnOnce(&Event) -> String),
+        letters: &mut Vec<DeadLetter>,
+        summary: &mut ImportSummary,
+    ) -> Option<Event> {
+        let Err(rej) = self.oldest.check(&event, self.now) else { return Some(event) };
+        let (line_no, payload) = (at.0, (at.1)(&event));
+        let origin = format!("{}:{line_no}", self.origin);
+        summary.rejected += 1;
+        letters.push(DeadLetter {
+            channel: "file",
+            dedup_key: Some(vigil_store::deadletter::input_key("file", &origin, payload.as_bytes())),
+            origin,
+            stream_seq: None,
+            reason_code: rej.code,
+            reason: rej.reason.clone(),
+            payload: payload.trim_end_matches(['\r', '\n']).as_bytes().to_vec(),
+        });
+        if summary.errors.len() < MAX_KEPT_ERRORS {
+            summary.errors.push(ParseError::new(line_no, rej.reason));
+        }
+        None
+    }
 }
 
 async fn import_lines<R: BufRead>(
     mut input: R,
     format: Option<Format>,
-    writer: &EventWriter,
-    batch_size: usize,
-    origin: &str,
-    letters: &mut Vec<vigil_store::deadletter::DeadLetter>,
+    target: &Target<'_>,
+    letters: &mut Vec<DeadLetter>,
     mut progress: impl FnMut(&ImportSummary),
 ) -> Result<(Format, ImportSummary), ImportError> {
+    let (writer, batch_size, origin) = (target.writer, target.batch_size, target.origin);
     let mut summary = ImportSummary::default();
     let mut first = String::new();
     let mut line_no = 0usize;
@@ -135,6 +192,14 @@ async fn import_lines<R: BufRead>(
         };
         match parsed {
             Ok(events) => {
+                // One document: a refused event is reported at its line 1.
+                let events: Vec<Event> = events
+                    .into_iter()
+                    .filter_map(|e| {
+                        let text = |e: &Event| serde_json::to_string(e).unwrap_or_default();
+                        target.accept(e, (1, text), letters, &mut summary)
+                    })
+                    .collect();
                 for chunk in events.chunks(batch_size.max(1)) {
                     let mut batch = chunk.to_vec();
                     flush(writer, &mut batch, &mut summary).await?;
@@ -143,7 +208,7 @@ async fn import_lines<R: BufRead>(
             }
             Err(e) => {
                 summary.rejected = 1;
-                letters.push(vigil_store::deadletter::DeadLetter {
+                letters.push(DeadLetter {
                     channel: "file",
                     origin: origin.to_string(),
                     stream_seq: None,
@@ -163,11 +228,11 @@ async fn import_lines<R: BufRead>(
     loop {
         summary.lines += 1;
         match parser.line(&line, line_no) {
-            Ok(Some(e)) => batch.push(e),
+            Ok(Some(e)) => batch.extend(target.accept(e, (line_no, |_: &Event| line.clone()), letters, &mut summary)),
             Ok(None) => summary.lines -= 1,
             Err(err) => {
                 summary.rejected += 1;
-                letters.push(vigil_store::deadletter::DeadLetter {
+                letters.push(DeadLetter {
                     channel: "file",
                     origin: format!("{origin}:{line_no}"),
                     stream_seq: None,

@@ -14,7 +14,7 @@ use vigil_event::Event;
 use vigil_store::deadletter::{self, DeadLetter};
 use vigil_store::{EventWriter, Pool};
 
-use crate::decode::{decode, MAX_MESSAGE_BYTES};
+use crate::decode::{decode, Oldest, MAX_MESSAGE_BYTES};
 use crate::metrics::Metrics;
 use crate::subjects::{dead_letter_subject, kind_of, subject, ALL_DEAD_LETTERS, ALL_EVENTS, CONTENT_TYPE, NDJSON};
 
@@ -38,6 +38,9 @@ pub struct NatsConfig {
     pub ack_wait: Duration,
     pub fast: Lane,
     pub bulk: Lane,
+    /// Events older than this are dead-lettered (`too_old`): the longest
+    /// retention ([`Oldest::longest_retention`]); none unless set.
+    pub oldest: Oldest,
 }
 
 /// How a lane batches.
@@ -63,6 +66,7 @@ impl NatsConfig {
             ack_wait: Duration::from_secs(60),
             fast: Lane { batch: 256, flush: Duration::from_millis(10) },
             bulk: Lane { batch: 5_000, flush: Duration::from_millis(250) },
+            oldest: Oldest::Any,
         }
     }
 }
@@ -196,6 +200,7 @@ pub async fn run(
             pool: pool.clone(),
             writer: writer.clone(),
             metrics: metrics.clone(),
+            oldest: cfg.oldest,
         };
         tasks.push(tokio::spawn(lane_loop(Arc::new(ctx), consumer, shutdown.clone())));
     }
@@ -215,6 +220,7 @@ struct LaneCtx {
     pool: Pool,
     writer: Arc<EventWriter>,
     metrics: Arc<Metrics>,
+    oldest: Oldest,
 }
 
 async fn lane_loop(
@@ -314,6 +320,8 @@ async fn process(ctx: Arc<LaneCtx>, batch: Vec<jetstream::Message>, shutdown: cr
     let mut letters = Vec::new();
     let mut acks = Vec::with_capacity(batch.len());
     let mut received = 0;
+    let now = chrono::Utc::now();
+    let accept = |e: Event| ctx.oldest.check(&e, now).map(|()| e);
     for msg in batch {
         let kind = kind_of(msg.subject.as_str()).to_string();
         // The fast consumers filter the server's own subjects; an agent's
@@ -352,7 +360,7 @@ async fn process(ctx: Arc<LaneCtx>, batch: Vec<jetstream::Message>, shutdown: cr
                     continue;
                 }
                 n += 1;
-                match decode(Some(&kind), line) {
+                match decode(Some(&kind), line).and_then(accept) {
                     Ok(e) => events.push(e),
                     Err(rej) => refuse(Some(i + 1), line, rej),
                 }
@@ -360,7 +368,7 @@ async fn process(ctx: Arc<LaneCtx>, batch: Vec<jetstream::Message>, shutdown: cr
             received += n;
         } else {
             received += 1;
-            match decode(Some(&kind), &msg.payload) {
+            match decode(Some(&kind), &msg.payload).and_then(accept) {
                 Ok(e) => events.push(e),
                 Err(rej) => refuse(None, &msg.payload, rej),
             }

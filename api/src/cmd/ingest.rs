@@ -1,9 +1,12 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use vigil_api::config::parse_policy;
+use vigil_ingest::decode::Oldest;
 use vigil_ingest::metrics::Metrics;
 use vigil_ingest::nats::{run, NatsConfig};
 use vigil_ingest::shutdown::Shutdown;
+use vigil_store::retention::RetentionPolicy;
 use vigil_store::{connect, migrate, MigrateOptions};
 
 use super::shutdown_signal;
@@ -28,6 +31,10 @@ pub struct Args {
     /// Durable consumer name prefix (processes sharing it share the work).
     #[arg(long, default_value = "vigil-ingest")]
     durable_prefix: String,
+    /// The retention policy the server runs with: events older than its
+    /// longest event retention are dead-lettered (`too_old`).
+    #[arg(long, env = "VIGIL_RETENTION", default_value = "", value_parser = parse_policy)]
+    retention: Box<RetentionPolicy>,
 }
 
 /// Runs the JetStream → PostgreSQL pipeline until Ctrl-C.
@@ -40,6 +47,7 @@ pub async fn run_cmd(args: Args) -> anyhow::Result<()> {
     cfg.fast.flush = std::time::Duration::from_millis(args.fast_flush_ms);
     cfg.durable_prefix = args.durable_prefix.clone();
     cfg.security = args.nats.security();
+    cfg.oldest = Oldest::longest_retention(args.retention.longest_event_keep());
     let metrics = Arc::new(Metrics::new());
     let (trigger, shutdown) = Shutdown::new();
     let pipeline = tokio::spawn(run(cfg, pool, metrics.clone(), shutdown));
