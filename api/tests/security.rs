@@ -268,7 +268,7 @@ async fn the_nats_pipeline_dead_letters_events_older_than_the_retention() {
     let nats =
         vigil_embedded::EmbeddedNats::start(&scratch).unwrap().expect("nats-server is installed by scripts/setup.sh");
     let db = TempDatabase::create().await.unwrap();
-    let client = vigil_ingest::nats::connect(&nats.url()).await.unwrap();
+    let client = vigil_ingest::nats::connect(&nats.url(), &Default::default()).await.unwrap();
     let js = async_nats::jetstream::new(client);
     vigil_ingest::nats::ensure_streams(&js, &vigil_ingest::nats::NatsConfig::new(nats.url())).await.unwrap();
     let mut ingester = Command::new(common::BIN)
