@@ -147,7 +147,14 @@ export async function startStack({ demoEvents = 5000 } = {}) {
       ['up', '--database-url', url, '--listen', `127.0.0.1:${port}`, '--demo-events', String(demoEvents), '--data-dir', dataDir],
       {
         // A 1 s hunt settle lets a test ingest events and see a hunt match them at once.
-        env: { ...process.env, VIGIL_WEB_DIR: join(webDir, 'dist'), VIGIL_HUNT_SETTLE_S: '1', RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+        // The tests' webhook receivers listen on loopback, which webhooks may reach only when allowed.
+        env: {
+          ...process.env,
+          VIGIL_WEB_DIR: join(webDir, 'dist'),
+          VIGIL_HUNT_SETTLE_S: '1',
+          VIGIL_WEBHOOK_ALLOW: '127.0.0.0/8',
+          RUST_LOG: process.env.RUST_LOG ?? 'warn',
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );

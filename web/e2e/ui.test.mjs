@@ -504,7 +504,7 @@ describe('vigil web UI', { timeout: 240000 }, () => {
     await page.getByTestId('hunt-form').waitFor({ state: 'detached' });
     await detail.getByTestId('hunt-action').filter({ hasText: hook }).waitFor();
     const saved = await api(`/api/v1/hunts/${id}`, stack.tokens.analyst);
-    assert.deepEqual(saved.body.actions, [{ type: 'webhook', url: hook }]);
+    assert.deepEqual(saved.body.actions, [{ type: 'webhook', url: hook, has_secret: false }]);
     assert.equal(saved.body.meta.sigma.id, sigmaId, 'editing keeps the meta');
     await screenshot(page, 'hunt-sigma');
 
