@@ -123,8 +123,10 @@ impl ScratchDb {
             .context("connecting to the admin URL")?
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .await?;
-        let url = match admin_url.rfind('/') {
-            Some(i) => format!("{}/{name}", &admin_url[..i]),
+        // Same server and options (e.g. `?sslmode=disable`), the scratch database.
+        let (base, options) = admin_url.split_once('?').map_or((admin_url, None), |(b, o)| (b, Some(o)));
+        let url = match base.rfind('/') {
+            Some(i) => format!("{}/{name}{}", &base[..i], options.map(|o| format!("?{o}")).unwrap_or_default()),
             None => anyhow::bail!("admin URL must be a postgres:// URL ending in /database"),
         };
         Ok(ScratchDb { admin, name, url })
