@@ -547,22 +547,8 @@ async fn commands_block_list_unblock_and_are_recorded() {
     assert_eq!(subject, "vigil.commands.agent.agent-test");
 
     let ask = |body: Value| {
-        let client = client.clone();
-        let subject = subject.clone();
-        let signed = server.sign(&body);
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                match client.request(subject.clone(), serde_json::to_vec(&signed).unwrap().into()).await {
-                    Ok(m) => return serde_json::from_slice::<Value>(&m.payload).unwrap(),
-                    Err(e) if Instant::now() < deadline => {
-                        let _ = e;
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    Err(e) => panic!("request failed: {e}"),
-                }
-            }
-        }
+        let (client, subject, signed) = (client.clone(), subject.clone(), server.sign(&body));
+        async move { ask_raw(&client, &subject, &signed).await }
     };
     let r = ask(json!({"id": "c1", "command": "block_ip", "args": {"ip": "203.0.113.5"}, "sent_by": "alice"})).await;
     assert_eq!(r["id"], "c1");

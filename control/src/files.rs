@@ -17,30 +17,30 @@ const O_NOFOLLOW: i32 = libc::O_NOFOLLOW;
 /// A missing directory is created 0700; an existing one is left as it is
 /// (it may be a data directory other users must traverse).
 pub fn write_secret(path: &Path, contents: &[u8]) -> Result<(), ControlError> {
-    let err = |source| ControlError::Write { path: path.to_path_buf(), source };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
         create_private_dir(dir)?;
     }
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut file =
-        OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(O_NOFOLLOW).open(&tmp).map_err(err)?;
-    file.write_all(contents).map_err(err)?;
-    file.sync_all().map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    replace(path, contents, 0o600)
 }
 
 /// Writes a file anyone may read (a public key, a generated configuration).
 pub fn write_public(path: &Path, contents: &[u8]) -> Result<(), ControlError> {
-    let err = |source| ControlError::Write { path: path.to_path_buf(), source };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(err)?;
+        std::fs::create_dir_all(dir).map_err(|source| ControlError::Write { path: path.to_path_buf(), source })?;
     }
+    replace(path, contents, 0o644)
+}
+
+/// Writes a fresh temporary file with `mode` (never through a symlink planted
+/// at its name), syncs it and renames it over `path`.
+fn replace(path: &Path, contents: &[u8], mode: u32) -> Result<(), ControlError> {
+    let err = |source| ControlError::Write { path: path.to_path_buf(), source };
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
     let mut file =
-        OpenOptions::new().write(true).create_new(true).mode(0o644).custom_flags(O_NOFOLLOW).open(&tmp).map_err(err)?;
+        OpenOptions::new().write(true).create_new(true).mode(mode).custom_flags(O_NOFOLLOW).open(&tmp).map_err(err)?;
     file.write_all(contents).map_err(err)?;
+    file.sync_all().map_err(err)?;
     std::fs::rename(&tmp, path).map_err(err)
 }
 
