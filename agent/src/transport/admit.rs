@@ -6,7 +6,7 @@
 //! (and recorded), and changes nothing.
 
 use chrono::Utc;
-use serde_json::{json, Value};
+use serde_json::json;
 use vigil_control::{CommandOrder, CommandVerifier};
 
 use super::commands::{parse_request, Action, Command, CommandError, Refused, RequestInfo};
@@ -66,16 +66,11 @@ fn info(cmd: &Command) -> RequestInfo {
 fn refused(payload: &[u8], error: CommandError) -> Box<Refused> {
     let request = match CommandVerifier::claimed(payload) {
         Some(o) => RequestInfo { id: o.id, command: o.command, sent_by: o.sent_by, args: o.args },
-        None => {
-            let v: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
-            let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-            RequestInfo {
-                id: text("id"),
-                command: text("command"),
-                sent_by: text("sent_by"),
-                args: v.get("args").cloned().unwrap_or_else(|| json!({})),
-            }
-        }
+        // Unsigned: what the plain request names, read as any request is.
+        None => match parse_request(payload) {
+            Ok(cmd) => info(&cmd),
+            Err(refused) => refused.request,
+        },
     };
     Box::new(Refused { request, error })
 }
